@@ -1,0 +1,40 @@
+# spoca4staff: set-up, build, demo, tests and benchmark in one place.
+# `make demo` and `make test` do all the set-up they need by themselves and can be run again at will.
+
+PYTHON_FOR_VENV ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROGRAMS := ch_segmentation ar_segmentation get_STAFF_stats
+
+.PHONY: all venv cfitsio build demo test lint bench clean
+
+all: build
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+cfitsio:
+	@scripts/ensure_cfitsio.sh
+
+build: cfitsio
+	@for program in $(PROGRAMS); do $(MAKE) --no-print-directory -C SPoCA -f $$program.mk || exit 1; done
+
+demo: venv build
+	$(PY) scripts/run_demo.py
+
+test: venv build
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv build
+	$(PY) scripts/benchmark.py
+
+clean:
+	rm -rf SPoCA/bin SPoCA/objects demo bench
