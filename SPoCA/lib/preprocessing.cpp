@@ -1,0 +1,243 @@
+#include "preprocessing.hpp"
+
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "error.hpp"
+#include "parallel.hpp"
+#include "selection.hpp"
+
+namespace spoca {
+
+namespace {
+
+constexpr double pi = 3.14159265358979323846;
+constexpr double null = std::numeric_limits<double>::infinity();
+
+double parseParameter(const std::string& text) {
+    std::istringstream stream(text);
+    double value = 0.0;
+    stream >> value;
+    return value;
+}
+
+/// Applies f(v) -> v' to every non-null pixel, rows split between threads.
+template <typename F>
+void transformNonNull(Image<double>& image, F f) {
+    const int width = image.width();
+    double* data = image.data();
+    forEachRowBlock(image.height(), [&](int first, int end) {
+        for (std::size_t p = static_cast<std::size_t>(first) * width; p < static_cast<std::size_t>(end) * width; ++p) {
+            if (data[p] != null) data[p] = f(data[p]);
+        }
+    });
+}
+
+/// Visits every non-null pixel value (for rankValue).
+auto nonNullValues(const Image<double>& image) {
+    return [&image](auto&& f) {
+        for (const double v : image.pixels()) {
+            if (v != null) f(v);
+        }
+    };
+}
+
+/// The percentile p of the non-null pixels, exactly as the original's select (spec 10.2).
+double percentile(const EuvImage& image, double p) {
+    if (p >= 0.5 && p < 1) {
+        try {
+            return rankValue(nonNullValues(image.pixels), p);
+        } catch (const Error&) {
+            throw Error(image.path + ": no valid pixel left to compute a percentile");
+        }
+    }
+    std::vector<double> values;
+    for (const double v : image.pixels.pixels()) {
+        if (v != null) values.push_back(v);
+    }
+    if (values.empty()) throw Error(image.path + ": no valid pixel left to compute a percentile");
+    return select(values, p);
+}
+
+/// Nullify above radius: pixels farther than r*R from the centre become null (spec 3.2).
+void nullifyAboveRadius(EuvImage& image, double r) {
+    const double cx = image.wcs.centerX;
+    const double cy = image.wcs.centerY;
+    const double limit = ((r * r) * image.wcs.sunRadius) * image.wcs.sunRadius;
+    const int width = image.pixels.width();
+    double* data = image.pixels.data();
+    forEachRowBlock(image.pixels.height(), [&](int first, int end) {
+        for (int j = first; j < end; ++j) {
+            const double y = j - cy;
+            double* row = data + static_cast<std::size_t>(j) * width;
+            for (int i = 0; i < width; ++i) {
+                const double x = i - cx;
+                if (x * x + y * y > limit) row[i] = null;
+            }
+        }
+    });
+}
+
+/// The ALC correction fraction F(rho) (spec 3.2 step 5).
+double correctionFraction(double rho, double r1, double r2, double r3, double r4) {
+    if (rho <= r1 || rho >= r4) return 0.0;
+    if (rho >= r2 && rho <= r3) return 1.0;
+    if (rho < r2) {
+        const double period = -2 * (r1 - r2);
+        const double phase = ((pi / 2.) * (r1 + r2)) / (r1 - r2);
+        return (std::sin(((2. * pi) / period) * rho + phase) + 1) / 2;
+    }
+    const double period = 2 * (r3 - r4);
+    const double phase = ((-pi / 2.) * (r3 + r4)) / (r3 - r4);
+    return (std::sin(((2. * pi) / period) * rho + phase) + 1) / 2;
+}
+
+/// Annulus limb correction (spec 3.2).
+void annulusLimbCorrection(EuvImage& image, double maxRadius) {
+    const double r1 = 70 / 100.0, r2 = 95 / 100.0, r3 = 108 / 100.0, r4 = 112 / 100.0;
+    const double delta = 2;
+    const double R = image.wcs.sunRadius;
+    const double cx = image.wcs.centerX;
+    const double cy = image.wcs.centerY;
+    const double minR = r1 * R;
+    const double maxR = std::min(r4, maxRadius) * R;
+    const double minR2 = minR * minR;
+    const double maxR2 = maxR * maxR;
+    if (!(maxR >= minR)) return;  // nothing in the annulus (maxRadius below r1): no correction
+    const auto annuli = static_cast<std::size_t>(static_cast<unsigned>((maxR - minR) / delta) + 2);
+    std::vector<double> sum(annuli, 0.0);
+    std::vector<double> count(annuli, 0.0);
+    const int width = image.pixels.width();
+    const int height = image.pixels.height();
+    double* data = image.pixels.data();
+    for (int j = 0; j < height; ++j) {
+        const double y = j - cy;
+        const double* row = data + static_cast<std::size_t>(j) * width;
+        for (int i = 0; i < width; ++i) {
+            if (row[i] == null) continue;
+            const double x = i - cx;
+            const double d2 = x * x + y * y;
+            if (d2 > minR2 && d2 <= maxR2) {
+                const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
+                sum[k] += row[i];
+                count[k] += 1;
+            }
+        }
+    }
+    double median = 0.0;
+    try {
+        median = rankValue(
+            [&](auto&& f) {
+                for (int j = 0; j < height; ++j) {
+                    const double y = j - cy;
+                    const double* row = data + static_cast<std::size_t>(j) * width;
+                    for (int i = 0; i < width; ++i) {
+                        const double x = i - cx;
+                        if (row[i] != null && x * x + y * y <= minR2) f(row[i]);
+                    }
+                }
+            },
+            0.5);
+    } catch (const Error&) {
+        throw Error(image.path + ": no valid pixel inside 0.7 solar radius for the limb correction (ALC)");
+    }
+    std::vector<double> mean(annuli, 0.0);
+    for (std::size_t k = 0; k < annuli; ++k) {
+        if (count[k] > 0) mean[k] = sum[k] / count[k];
+    }
+    forEachRowBlock(height, [&](int first, int end) {
+        for (int j = first; j < end; ++j) {
+            const double y = j - cy;
+            double* row = data + static_cast<std::size_t>(j) * width;
+            for (int i = 0; i < width; ++i) {
+                if (row[i] == null) continue;
+                const double x = i - cx;
+                const double d2 = x * x + y * y;
+                if (d2 <= minR2 || d2 > maxR2) continue;
+                const double distance = std::sqrt(d2);
+                const double f = correctionFraction(distance / R, r1, r2, r3, r4);
+                const unsigned k = static_cast<unsigned>((distance - minR) / delta);
+                const double v = row[i];
+                row[i] = (1 - f) * v + ((f * v) * median) / mean[k];
+            }
+        }
+    });
+}
+
+}  // namespace
+
+void preprocess(EuvImage& image, const std::string& steps) {
+    double maxRadius = std::numeric_limits<double>::infinity();
+    if (steps.empty()) return;
+    std::vector<std::string> list;
+    std::string::size_type start = 0;
+    while (true) {
+        const auto comma = steps.find(',', start);
+        list.push_back(steps.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    for (const std::string& step : list) {
+        const auto equal = step.find('=');
+        std::string name = step.substr(0, equal);
+        name.erase(0, name.find_first_not_of(" \t") == std::string::npos ? name.size() : name.find_first_not_of(" \t"));
+        const bool hasParameter = equal != std::string::npos && equal + 1 < step.size();
+        const double parameter = hasParameter ? parseParameter(step.substr(equal + 1)) : 0.0;
+        if (name == "NAR") {
+            const double r = hasParameter ? parameter : 1.0;
+            if (!hasParameter || r < maxRadius) {
+                nullifyAboveRadius(image, r);
+                maxRadius = r;
+            }
+        } else if (name == "DivExpTime") {
+            const double exposure = image.exposureTime;
+            if (exposure == 0) throw Error(image.path + ": Trying to divide pixels by 0 (EXPTIME is 0)");
+            transformNonNull(image.pixels, [exposure](double v) { return v / exposure; });
+        } else if (name == "ALC") {
+            annulusLimbCorrection(image, maxRadius);
+        } else if (name == "DivMedian") {
+            const double median = percentile(image, 0.5);
+            if (median == 0) throw Error(image.path + ": Trying to divide pixels by 0 (the median is 0)");
+            transformNonNull(image.pixels, [median](double v) { return v / median; });
+        } else if (name == "ThrMaxPer" || name == "ThrMinPer") {
+            if (!hasParameter) throw Error("No value specified for threshold preprocessing step" + step);
+            const double p = parameter / 100.;
+            if (p < 0 || p > 1) throw Error("Percentiles must be values between 0 and 1 (step " + step + ")");
+            const double q = percentile(image, p);
+            if (name == "ThrMaxPer") {
+                transformNonNull(image.pixels, [q](double v) {
+                    v = v < DBL_MIN ? DBL_MIN : v;
+                    return v > q ? q : v;
+                });
+            } else {
+                transformNonNull(image.pixels, [q](double v) {
+                    v = v < q ? q : v;
+                    return v > DBL_MAX ? DBL_MAX : v;
+                });
+            }
+        } else if (name == "ThrMin" || name == "ThrMax") {
+            if (!hasParameter) throw Error("No value specified for threshold preprocessing step" + step);
+            const double low = name == "ThrMin" ? parameter : DBL_MIN;
+            const double high = name == "ThrMin" ? DBL_MAX : parameter;
+            transformNonNull(image.pixels, [low, high](double v) {
+                v = v < low ? low : v;
+                return v > high ? high : v;
+            });
+        } else if (name == "TakeSqrt") {
+            transformNonNull(image.pixels, [](double v) { return v >= 0 ? std::sqrt(v) : -std::sqrt(-v); });
+        } else if (name == "TakeLog") {
+            transformNonNull(image.pixels, [](double v) { return v > 0 ? std::log(v) : v < 0 ? -std::log(-v) : null; });
+        } else if (name == "TakeAbs") {
+            transformNonNull(image.pixels, [](double v) { return std::fabs(v); });
+        } else if (name == "ThrMinMode" || name == "ThrMaxMode" || name == "DivMode" || name == "Smooth") {
+            throw Error("preprocessing step " + step + " is not supported by this implementation");
+        } else {
+            throw Error("Unknown preprocessing step " + step);
+        }
+    }
+}
+
+}  // namespace spoca

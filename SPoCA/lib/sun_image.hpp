@@ -1,0 +1,57 @@
+// Reading EUV images and segmentation maps with their solar WCS (spec 2.1 to 2.6 and 8.3).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "header.hpp"
+#include "image.hpp"
+#include "sun_wcs.hpp"
+
+namespace spoca {
+
+/// How the keywords of an image are interpreted (parameter `imageType`, spec 2.5). Only AIA is
+/// implemented; Unknown resolves to AIA when INSTRUME contains "AIA" and is an error otherwise.
+enum class ImageType { AIA, Unknown };
+
+/// Parses the `imageType` parameter value; the other instruments of the original are rejected as
+/// "not supported", anything else as unknown.
+ImageType parseImageType(const std::string& text);
+
+/// An EUV intensity image: pixels (null = +infinity), its solar WCS and what the programs need from
+/// its header.
+struct EuvImage {
+    Image<double> pixels;
+    SunWcs wcs;
+    FitsHeader header;
+    double wavelength = 0.0;
+    double exposureTime = 1.0;
+    std::string channel;  ///< "AIA_" + int(WAVELNTH), spec 2.6
+    std::string path;
+};
+
+/// Reads an AIA image (spec 2.1 to 2.6). Throws spoca::Error naming the file for a missing file, a file
+/// cfitsio cannot read, an image that is not 2-D, a header without WAVELNTH, CRPIX, CDELT or sun radius.
+EuvImage readEuvImage(const std::string& path, ImageType type);
+
+/// A segmentation map: class numbers (null = 0) and the solar WCS read from its header.
+struct SegmentationMap {
+    Image<std::int32_t> pixels;
+    SunWcs wcs;
+    FitsHeader header;
+    std::string path;
+};
+
+/// Reads a segmentation map as 32-bit integers with its WCS (spec 8.3).
+SegmentationMap readSegmentationMap(const std::string& path);
+
+/// The solar WCS from header keywords with the AIA rules of spec 2.4 (also used for maps, spec 8.3).
+/// Throws spoca::Error naming the header's file when CRPIX1/2, CDELT1/2 or the sun radius is missing
+/// (the original continued with zeros, which only produces garbage) or the radius is not positive.
+SunWcs readSunWcs(const FitsHeader& header);
+
+/// The observation time in seconds since 1970 (UTC, seconds truncated) of a date text such as
+/// "2011-03-19T10:54:01.34"; 0 when the text is empty or cannot be parsed.
+std::time_t parseObservationTime(const std::string& date);
+
+}  // namespace spoca

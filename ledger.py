@@ -1,0 +1,347 @@
+"""The job ledger: one SQLite row per job attempt of the pipeline.
+
+Operators need to know, long after a cron run, what was computed, what failed and why, and what to
+rerun. Every attempt of a job (one stage of one time step) gets a row holding the time step, the
+stage, the input files, the outputs, the command line, the start and end times, the exit status,
+the end of stderr and the outcome (``done``, ``failed``, ``interrupted``, or ``skipped`` with its
+reason). A row is inserted as ``running`` when the attempt starts, so that an attempt killed with
+SIGKILL is still visible; the next run marks such rows ``interrupted``.
+
+Segmentation jobs also record the content of their centres file before and after the run: the
+centres history changes the maps, so a rerun of an old time step must start from the history that
+step saw (see :meth:`Ledger.centers_start`).
+
+Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) with ``synchronous=FULL`` and
+SQLite's rollback journal, so a crash at any moment leaves the previous consistent state. The
+rollback journal rather than WAL is used because the ledger usually sits beside the outputs, which
+may be on a network file system where WAL does not work. Only the standard library is used.
+
+Examples
+--------
+>>> ledger = Ledger(":memory:")
+>>> row = ledger.start(datetime(2026, 3, 20), "ch_segmentation", inputs=["a.fits"])
+>>> ledger.finish(row, Outcome.DONE, exit_status=0)
+>>> ledger.outcome_counts()
+{'done': 1}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+
+__all__ = ["Outcome", "AttemptRecord", "Ledger", "format_time_step", "parse_time_step", "STDERR_TAIL_CHARS"]
+
+#: How much of the end of a program's stderr is kept in the ledger.
+STDERR_TAIL_CHARS = 2000
+
+_TIME_STEP_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_step TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    inputs TEXT NOT NULL DEFAULT '[]',
+    outputs TEXT NOT NULL DEFAULT '[]',
+    command TEXT,
+    started TEXT NOT NULL,
+    ended TEXT,
+    exit_status INTEGER,
+    stderr_tail TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    centers_file TEXT,
+    centers_before TEXT,
+    centers_after TEXT,
+    centers_live INTEGER NOT NULL DEFAULT 0,
+    host TEXT,
+    pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts (stage, time_step);
+CREATE INDEX IF NOT EXISTS attempts_by_centers ON attempts (centers_file, time_step);
+"""
+
+
+class Outcome(str, Enum):
+    """The outcome of a job attempt, as stored in the ledger."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+
+
+def format_time_step(time_step: datetime) -> str:
+    """Return the ledger's text form of a time step (UTC, ``YYYY-mm-ddTHH:MM:SS``, sorts in time order)."""
+    if time_step.tzinfo is not None:
+        time_step = time_step.astimezone(timezone.utc).replace(tzinfo=None)
+    return time_step.strftime(_TIME_STEP_FORMAT)
+
+
+def parse_time_step(text: str) -> datetime:
+    """Inverse of :func:`format_time_step`: a naive UTC datetime."""
+    return datetime.strptime(text, _TIME_STEP_FORMAT)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _stage_filter(stages: Iterable[str] | None) -> tuple[str, list[str]]:
+    """A WHERE clause (and its parameters) keeping only the given stages; all stages for ``None``."""
+    if stages is None:
+        return "1", []
+    stages = list(stages)
+    return f"stage IN ({', '.join('?' for _ in stages)})", stages
+
+
+def _paths_json(paths: Iterable[os.PathLike | str] | None) -> str:
+    return json.dumps([str(path) for path in paths or ()])
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One row of the ledger, as read back by :meth:`Ledger.attempts`."""
+
+    id: int
+    time_step: datetime
+    stage: str
+    attempt: int
+    inputs: list[str]
+    outputs: list[str]
+    command: list[str] | None
+    started: str
+    ended: str | None
+    exit_status: int | None
+    stderr_tail: str | None
+    outcome: Outcome
+    reason: str | None
+    centers_file: str | None
+    centers_before: str | None
+    centers_after: str | None
+    centers_live: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AttemptRecord:
+        """Build a record from a ``SELECT *`` row."""
+        return cls(
+            id=row["id"], time_step=parse_time_step(row["time_step"]), stage=row["stage"], attempt=row["attempt"],
+            inputs=json.loads(row["inputs"]), outputs=json.loads(row["outputs"]),
+            command=json.loads(row["command"]) if row["command"] is not None else None,
+            started=row["started"], ended=row["ended"], exit_status=row["exit_status"],
+            stderr_tail=row["stderr_tail"], outcome=Outcome(row["outcome"]), reason=row["reason"],
+            centers_file=row["centers_file"], centers_before=row["centers_before"],
+            centers_after=row["centers_after"], centers_live=bool(row["centers_live"]),
+        )
+
+
+class Ledger:
+    """The SQLite job ledger of a configuration.
+
+    Parameters
+    ----------
+    path
+        The database file (created with its folder when missing), or ``":memory:"`` for tests.
+    timeout
+        Seconds to wait for another process's write transaction (another script sharing the ledger).
+    """
+
+    def __init__(self, path: os.PathLike | str, timeout: float = 60.0) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path)
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        self._connection.row_factory = sqlite3.Row
+        self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._connection.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction: committed on success, rolled back on any exception (signals included)."""
+        cursor = self._connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def start(self, time_step: datetime, stage: str, *, inputs: Iterable[os.PathLike | str] = (),
+              outputs: Iterable[os.PathLike | str] = (), attempt: int = 1) -> int:
+        """Insert a ``running`` row for a new attempt and return its id."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO attempts (time_step, stage, attempt, inputs, outputs, started, outcome, host, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (format_time_step(time_step), stage, attempt, _paths_json(inputs), _paths_json(outputs), _now(),
+                 Outcome.RUNNING.value, socket.gethostname(), os.getpid()))
+            return int(cursor.lastrowid)
+
+    def update(self, row_id: int, *, command: Sequence[os.PathLike | str] | None = None,
+               inputs: Iterable[os.PathLike | str] | None = None,
+               outputs: Iterable[os.PathLike | str] | None = None, exit_status: int | None = None,
+               stderr: str | None = None, centers_file: os.PathLike | str | None = None,
+               centers_before: str | None = None, centers_after: str | None = None,
+               centers_live: bool | None = None) -> None:
+        """Set the given fields of an attempt (``None`` leaves a field unchanged), in one transaction."""
+        fields = {
+            "command": _paths_json(command) if command is not None else None,
+            "inputs": _paths_json(inputs) if inputs is not None else None,
+            "outputs": _paths_json(outputs) if outputs is not None else None,
+            "exit_status": exit_status,
+            "stderr_tail": stderr[-STDERR_TAIL_CHARS:] if stderr is not None else None,
+            "centers_file": str(centers_file) if centers_file is not None else None,
+            "centers_before": centers_before,
+            "centers_after": centers_after,
+            "centers_live": int(centers_live) if centers_live is not None else None,
+        }
+        fields = {name: value for name, value in fields.items() if value is not None}
+        if not fields:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._transaction() as cursor:
+            cursor.execute(f"UPDATE attempts SET {assignments} WHERE id = ?", (*fields.values(), row_id))
+
+    def finish(self, row_id: int, outcome: Outcome, *, reason: str | None = None, exit_status: int | None = None,
+               stderr: str | None = None) -> None:
+        """Record the end of an attempt: its outcome, reason, exit status and the end of its stderr."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                "UPDATE attempts SET outcome = ?, reason = ?, ended = ?,"
+                " exit_status = COALESCE(?, exit_status), stderr_tail = COALESCE(?, stderr_tail) WHERE id = ?",
+                (Outcome(outcome).value, reason, _now(), exit_status,
+                 stderr[-STDERR_TAIL_CHARS:] if stderr is not None else None, row_id))
+
+    def record_skip(self, time_step: datetime, stage: str, reason: str, *,
+                    inputs: Iterable[os.PathLike | str] = ()) -> int:
+        """Insert a finished ``skipped`` row (e.g. reason "no good-quality file") and return its id."""
+        now = _now()
+        with self._transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO attempts (time_step, stage, inputs, started, ended, outcome, reason, host, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (format_time_step(time_step), stage, _paths_json(inputs), now, now, Outcome.SKIPPED.value, reason,
+                 socket.gethostname(), os.getpid()))
+            return int(cursor.lastrowid)
+
+    def mark_abandoned(self, stages: Iterable[str]) -> int:
+        """Mark the ``running`` rows of ``stages`` as ``interrupted`` and return how many there were.
+
+        Call it only while holding the run lock of these stages: a ``running`` row then belongs to a run
+        that died without recording its outcome (SIGKILL, power loss).
+        """
+        stages = list(stages)
+        marks = ", ".join("?" for _ in stages)
+        with self._transaction() as cursor:
+            cursor.execute(
+                f"UPDATE attempts SET outcome = ?, reason = ?, ended = COALESCE(ended, ?)"
+                f" WHERE outcome = ? AND stage IN ({marks})",
+                (Outcome.INTERRUPTED.value, "the run ended without recording an outcome (killed?)", _now(),
+                 Outcome.RUNNING.value, *stages))
+            return cursor.rowcount
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def attempts(self, *, time_step: datetime | None = None, stage: str | None = None) -> list[AttemptRecord]:
+        """All attempts, oldest first, optionally only those of one time step and/or stage."""
+        clauses, parameters = [], []
+        if time_step is not None:
+            clauses.append("time_step = ?")
+            parameters.append(format_time_step(time_step))
+        if stage is not None:
+            clauses.append("stage = ?")
+            parameters.append(stage)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._connection.execute(f"SELECT * FROM attempts{where} ORDER BY id", parameters).fetchall()
+        return [AttemptRecord.from_row(row) for row in rows]
+
+    def outcome_counts(self, stages: Iterable[str] | None = None) -> dict[str, int]:
+        """Number of attempts per outcome (of the given stages only, when given)."""
+        where, parameters = _stage_filter(stages)
+        rows = self._connection.execute(
+            f"SELECT outcome, COUNT(*) FROM attempts WHERE {where} GROUP BY outcome ORDER BY outcome", parameters)
+        return {outcome: count for outcome, count in rows}
+
+    def latest_outcome_counts(self, stages: Iterable[str] | None = None) -> dict[str, int]:
+        """Number of jobs (time step and stage) per outcome of their latest attempt."""
+        where, parameters = _stage_filter(stages)
+        rows = self._connection.execute(
+            f"SELECT outcome, COUNT(*) FROM attempts WHERE {where} AND id IN"
+            " (SELECT MAX(id) FROM attempts GROUP BY time_step, stage) GROUP BY outcome ORDER BY outcome",
+            parameters)
+        return {outcome: count for outcome, count in rows}
+
+    def recent_failures(self, limit: int = 10, stages: Iterable[str] | None = None) -> list[AttemptRecord]:
+        """The most recent failed attempts of jobs that have not succeeded since, newest first."""
+        where, parameters = _stage_filter(stages)
+        rows = self._connection.execute(
+            f"SELECT * FROM attempts AS failure WHERE {where} AND outcome = ? AND NOT EXISTS"
+            " (SELECT 1 FROM attempts AS later WHERE later.time_step = failure.time_step"
+            "  AND later.stage = failure.stage AND later.outcome = ? AND later.id > failure.id)"
+            " ORDER BY id DESC LIMIT ?",
+            (*parameters, Outcome.FAILED.value, Outcome.DONE.value, limit)).fetchall()
+        return [AttemptRecord.from_row(row) for row in rows]
+
+    def failed_time_steps(self, stages: Iterable[str]) -> list[datetime]:
+        """Time steps with a failed job of ``stages`` and no later success of that job, oldest first."""
+        stages = list(stages)
+        marks = ", ".join("?" for _ in stages)
+        rows = self._connection.execute(
+            f"SELECT DISTINCT time_step FROM attempts AS failure WHERE outcome = ? AND stage IN ({marks})"
+            " AND NOT EXISTS (SELECT 1 FROM attempts AS later WHERE later.time_step = failure.time_step"
+            "  AND later.stage = failure.stage AND later.outcome = ? AND later.id > failure.id)"
+            " ORDER BY time_step",
+            (Outcome.FAILED.value, *stages, Outcome.DONE.value)).fetchall()
+        return [parse_time_step(time_step) for (time_step,) in rows]
+
+    # -- centres history ---------------------------------------------------------------------------
+
+    def centers_head(self, centers_file: os.PathLike | str) -> datetime | None:
+        """The latest time step whose result was installed in the live centres file, or ``None``."""
+        row = self._connection.execute(
+            "SELECT MAX(time_step) FROM attempts WHERE centers_file = ? AND centers_live = 1",
+            (str(centers_file),)).fetchone()
+        return parse_time_step(row[0]) if row[0] is not None else None
+
+    def centers_start(self, centers_file: os.PathLike | str, time_step: datetime) -> str | None:
+        """The centres history recorded as the starting point of ``time_step``, or ``None`` if unknown.
+
+        This is the content the first recorded attempt of that time step started from; failing that
+        (a step never attempted), the content left by the latest successful earlier time step. ``None``
+        means that no history is known before that step: the program then starts from an empty file.
+        """
+        step = format_time_step(time_step)
+        row = self._connection.execute(
+            "SELECT centers_before FROM attempts WHERE centers_file = ? AND time_step = ?"
+            " AND centers_before IS NOT NULL ORDER BY id LIMIT 1", (str(centers_file), step)).fetchone()
+        if row is not None:
+            return row[0]
+        row = self._connection.execute(
+            "SELECT centers_after FROM attempts WHERE centers_file = ? AND time_step < ? AND outcome = ?"
+            " AND centers_after IS NOT NULL ORDER BY time_step DESC, id DESC LIMIT 1",
+            (str(centers_file), step, Outcome.DONE.value)).fetchone()
+        return row[0] if row is not None else None

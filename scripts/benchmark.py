@@ -1,0 +1,187 @@
+"""Benchmark the SPoCA programs and the image statistics on a 4096x4096 synthetic AIA pair.
+
+Prints one table row per program: wall time, CPU time and peak resident memory (median over the
+repetitions), next to the targets of the issues. The input files are generated once into
+``bench/`` (RICE-compressed like SDO files) and read once before timing so that they sit in the
+page cache. Every run of a classification program starts from the same centres file, restored
+before each repetition, so that every repetition does the same work.
+
+Run it with ``make bench`` (which builds the programs first) or
+``python scripts/benchmark.py [--size 4096] [--repeat 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["Measurement", "measure", "main"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.make_synthetic_aia import write_aia_file  # noqa: E402
+
+LOGGER = logging.getLogger("benchmark")
+BIN = REPO_ROOT / "SPoCA" / "bin"
+CONFIGS = REPO_ROOT / "configs"
+OBSERVATION = datetime(2026, 3, 20, 12, 0, 0)
+
+#: Targets of issues 3, 4 and 5: (seconds, MiB), and the original's figures for reference.
+TARGETS = {
+    "ch_segmentation.x": (0.6, 250, "2.07 s, 917 MiB"),
+    "ar_segmentation.x": (1.0, 350, "3.65 s, 1140 MiB"),
+    "ar_segmentation.x (empty centres)": (1.0, 350, "4.41 s, 1140 MiB"),
+    "get_STAFF_stats.x": (1.0, 250, "3.29 s, 593 MiB"),
+    "get_image_stats (one image)": (0.7, 300, "2 s, 740 MiB"),
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Resource use of one run: wall and CPU seconds, peak resident set size in MiB."""
+
+    wall: float
+    cpu: float
+    peak_mib: float
+
+
+def measure(command: list[str], before_each=None) -> Measurement:
+    """Run ``command`` once and measure it with ``wait4``.
+
+    Parameters
+    ----------
+    command
+        The argument list; it is run without a shell.
+    before_each
+        Optional callable run just before the program starts (not timed), e.g. to restore a
+        centres file.
+
+    Raises
+    ------
+    RuntimeError
+        When the program exits with a non-zero status; the message holds its stderr.
+    """
+    if before_each is not None:
+        before_each()
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    process.stderr.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} exited with status {process.returncode}: {stderr.strip()}")
+    return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def median_of(runs: list[Measurement]) -> Measurement:
+    """Component-wise median of several measurements."""
+    return Measurement(
+        statistics.median(m.wall for m in runs),
+        statistics.median(m.cpu for m in runs),
+        statistics.median(m.peak_mib for m in runs),
+    )
+
+
+def prepare_inputs(folder: Path, size: int) -> dict[str, Path]:
+    """Generate the 171 and 193 images once (kept between benchmark runs) and warm the page cache."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images = {}
+    for wavelength in (171, 193):
+        path = folder / f"AIA_{size}_{wavelength:04d}.fits"
+        if not path.exists():
+            LOGGER.info("generating %s", path)
+            write_aia_file(path, OBSERVATION, wavelength, size=size, seed=7)
+        path.read_bytes()
+        images[wavelength] = path
+    return images
+
+
+def run_benchmark(size: int, repeat: int, folder: Path) -> list[tuple[str, Measurement]]:
+    """Time every program ``repeat`` times on the generated inputs; return the median per program."""
+    images = prepare_inputs(folder, size)
+    work = folder / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    ch_centers, ar_centers = work / "ch_centers.txt", work / "ar_centers.txt"
+    ch_map, ar_map = work / "ch_map.fits", work / "ar_map.fits"
+    ch_command = [str(BIN / "ch_segmentation.x"), "--config", str(CONFIGS / "AIA.CH_segmentation.config"),
+                  "--centersFile", str(ch_centers), "--output", str(ch_map), str(images[193])]
+    ar_command = [str(BIN / "ar_segmentation.x"), "--config", str(CONFIGS / "AIA.AR_segmentation.config"),
+                  "--centersFile", str(ar_centers), "--output", str(ar_map), str(images[171]), str(images[193])]
+    stats_dir = work / "stats"
+    stats_dir.mkdir()
+    stats_command = [str(BIN / "get_STAFF_stats.x"), "--config", str(CONFIGS / "AIA.get_STAFF_stats.config"),
+                     "--output", str(stats_dir), str(ch_map), str(ar_map), str(images[171]), str(images[193])]
+    image_stats_command = [sys.executable, str(Path(__file__).with_name("benchmark_image_stats.py")),
+                           str(images[193])]
+
+    # Warm-up runs: fill the page cache and produce the centres files every timed run starts from.
+    measure(ch_command)
+    measure(ar_command)
+    saved_ch, saved_ar = ch_centers.read_bytes(), ar_centers.read_bytes()
+
+    def restore(path: Path, content: bytes):
+        return lambda: path.write_bytes(content)
+
+    plans = [
+        ("ch_segmentation.x", ch_command, restore(ch_centers, saved_ch)),
+        ("ar_segmentation.x", ar_command, restore(ar_centers, saved_ar)),
+        ("ar_segmentation.x (empty centres)", ar_command, lambda: ar_centers.unlink(missing_ok=True)),
+        ("get_STAFF_stats.x", stats_command, None),
+    ]
+    results = []
+    for name, command, before in plans:
+        runs = [measure(command, before) for _ in range(repeat)]
+        results.append((name, median_of(runs)))
+    results.append(("get_image_stats (one image)", median_of([image_stats(image_stats_command)
+                                                              for _ in range(repeat)])))
+    return results
+
+
+def image_stats(command: list[str]) -> Measurement:
+    """Run the image-statistics probe, which reports the figures of the computation itself."""
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
+    wall, cpu, peak = (float(value) for value in output)
+    return Measurement(wall, cpu, peak)
+
+
+def format_table(results: list[tuple[str, Measurement]], size: int, repeat: int) -> str:
+    """A plain-text table of the figures, the targets and whether each target is met."""
+    lines = [f"{size}x{size} synthetic AIA pair, median of {repeat} runs, files in the page cache",
+             f"{'program':36} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}   {'target':>16}  ok   original"]
+    for name, m in results:
+        seconds, mib, original = TARGETS[name]
+        ok = "yes" if m.wall <= seconds and m.peak_mib <= mib else "NO"
+        lines.append(f"{name:36} {m.wall:8.3f} {m.cpu:8.3f} {m.peak_mib:9.1f}   "
+                     f"{f'<= {seconds} s, {mib} MiB':>16}  {ok:4} {original}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; prints the table on stdout and returns 0."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=4096, help="image width and height in pixels (default 4096)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per program; the median is shown")
+    parser.add_argument("--folder", type=Path, default=REPO_ROOT / "bench",
+                        help="where the inputs are generated and kept (default: bench/, ignored by git)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    results = run_benchmark(args.size, args.repeat, args.folder)
+    sys.stdout.write(format_table(results, args.size, args.repeat) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Fixtures shared by the whole test suite.
+
+- ``repo_root``: the repository root (Path).
+- ``shared_data``: ``../shared/data`` beside the repository, holding the real AIA 171 sample; the test is
+  skipped when that folder is absent (a plain clone has no ``../shared``).
+- ``spoca_programs``: builds the three SPoCA programs once per session with their makefiles and returns
+  ``{"ch_segmentation": Path, "ar_segmentation": Path, "get_STAFF_stats": Path}``; a failed build fails the
+  test with make's whole output.
+- ``aia_factory``: writes synthetic AIA files (scripts/make_synthetic_aia.py) under the test's tmp_path.
+- ``sunpy_aia_171``: sunpy's real 128x128 AIA 171 level-1 test file (float64, uncompressed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.make_synthetic_aia import write_aia_file  # noqa: E402
+
+#: The programs built by ``make -C SPoCA -f <program>.mk`` into SPoCA/bin/<program>.x.
+SPOCA_PROGRAMS = ("ch_segmentation", "ar_segmentation", "get_STAFF_stats")
+#: Default observation time of the files written by ``aia_factory``.
+DEFAULT_OBSERVATION = datetime(2026, 3, 20, 0, 0, 9)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real sample data); skips the test when it is not there."""
+    folder = REPO_ROOT.parent / "shared" / "data"
+    if not folder.is_dir():
+        pytest.skip(f"no shared sample data in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def spoca_programs() -> dict[str, Path]:
+    """Build the three SPoCA programs (once per session) and return their paths by program name."""
+    programs: dict[str, Path] = {}
+    for program in SPOCA_PROGRAMS:
+        command = ["make", "-j2", "--no-print-directory", "-C", str(REPO_ROOT / "SPoCA"), "-f", f"{program}.mk"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        executable = REPO_ROOT / "SPoCA" / "bin" / f"{program}.x"
+        if result.returncode != 0 or not executable.is_file():
+            pytest.fail(f"building {program} failed ({' '.join(command)}, exit status {result.returncode}):\n"
+                        f"{result.stdout}\n{result.stderr}", pytrace=False)
+        programs[program] = executable
+    return programs
+
+
+@pytest.fixture
+def aia_factory(tmp_path: Path) -> Callable[..., Path]:
+    """A function writing one synthetic AIA file under tmp_path and returning its path.
+
+    ``aia_factory(wavelength=193, date=DEFAULT_OBSERVATION, *, name=None, **options)``: ``name`` is the
+    file name or a path relative to tmp_path (default: the quicklook name ``AIAYYYYmmdd_HHMMSS_WWWW.fits``);
+    ``options`` go to :func:`scripts.make_synthetic_aia.write_aia_file` (size, seed, quality, data_format,
+    invalid_blocks, header_overrides, drop_keywords, masks, ...). The size defaults to 256 to keep tests fast.
+    """
+
+    def factory(wavelength: int = 193, date: datetime | str = DEFAULT_OBSERVATION, *, name: str | None = None,
+                **options: object) -> Path:
+        when = datetime.fromisoformat(date) if isinstance(date, str) else date
+        relative = name or f"AIA{when:%Y%m%d_%H%M%S}_{wavelength:04d}.fits"
+        options.setdefault("size", 256)
+        return write_aia_file(tmp_path / relative, when, wavelength, **options)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def sunpy_aia_171() -> Path:
+    """sunpy's real 128x128 AIA 171 level-1 test file."""
+    from sunpy.data.test import get_test_filepath
+
+    return Path(get_test_filepath("aia_171_level1.fits"))

@@ -1,0 +1,296 @@
+"""Tests of configuration.py: loading, path resolution, per-need validation and error messages."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from configuration import (
+    IMAGE_STATS_SECTIONS,
+    STAFF_SECTIONS,
+    ConfigurationError,
+    load_configuration,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+TEMPLATE = dedent("""\
+    [SDO_DATA]
+    aia_file_pattern = archive/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits
+    hdu = 0
+    ignore_quality_bits = 30, 31
+
+    [CH_SEGMENTATION]
+    executable = bin/ch_segmentation.x
+    config_file = AIA.CH_segmentation.config
+    centers_file = out/centers/ch_centers.txt
+    wavelengths = 193
+    output_directory = out/ch_maps
+
+    [AR_SEGMENTATION]
+    executable = bin/ar_segmentation.x
+    config_file = AIA.AR_segmentation.config
+    centers_file = out/centers/ar_centers.txt
+    wavelengths = 171, 193
+    output_directory = out/ar_maps
+
+    [STAFF_STATS]
+    executable = bin/get_STAFF_stats.x
+    config_file = AIA.get_STAFF_stats.config
+    wavelengths = 171 193
+    output_directory = out/staff_stats
+
+    [IMAGE_STATS]
+    wavelengths = [94, 131, 171]
+    output_directory = out/image_stats
+    hdu = 1
+    """)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A folder with the executables and SPoCA configs the template names; returns the ini's folder."""
+    folder = tmp_path / "configs"
+    (folder / "bin").mkdir(parents=True)
+    for name in ("ch_segmentation.x", "ar_segmentation.x", "get_STAFF_stats.x"):
+        program = folder / "bin" / name
+        program.write_text("#!/bin/false\n")
+        program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    for name in ("CH_segmentation", "AR_segmentation", "get_STAFF_stats"):
+        (folder / f"AIA.{name}.config").write_text("type=HFCM\n")
+    return folder
+
+
+def write_ini(folder: Path, text: str = TEMPLATE, name: str = "test.ini") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def replace(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new)
+
+
+def test_loads_typed_values_with_paths_relative_to_the_ini(setup, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the ini's folder: relative paths must not depend on it
+    ini = write_ini(setup)
+    config = load_configuration(Path("configs/test.ini"), (*STAFF_SECTIONS, "IMAGE_STATS"))
+    assert config.path == ini
+    sdo = config.sdo_data
+    pattern = "/archive/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits"
+    assert sdo.aia_file_pattern == str(setup) + pattern
+    assert sdo.hdu == 0 and sdo.ignore_quality_bits == (30, 31)
+    assert sdo.hmi_file_pattern is None and sdo.quality_keyword is None and sdo.cache_directory is None
+    assert config.ch_segmentation.executable == setup / "bin" / "ch_segmentation.x"
+    assert config.ch_segmentation.config_file == setup / "AIA.CH_segmentation.config"
+    assert config.ch_segmentation.centers_file == setup / "out" / "centers" / "ch_centers.txt"
+    assert config.ch_segmentation.wavelengths == (193,)
+    assert config.ar_segmentation.wavelengths == (171, 193)
+    assert config.staff_stats.wavelengths == (171, 193)
+    assert config.staff_stats.output_directory == setup / "out" / "staff_stats"
+    assert config.image_stats.wavelengths == (94, 131, 171)
+    assert config.image_stats.hdu == 1
+    assert config.overlays is None
+    with pytest.raises(FrozenInstanceError):
+        config.sdo_data.hdu = 1
+
+
+def test_operations_defaults_are_beside_the_outputs(setup):
+    config = load_configuration(write_ini(setup), IMAGE_STATS_SECTIONS)
+    operations = config.operations
+    assert operations.ledger.parent == setup / "out"
+    assert operations.lock_file.parent == setup / "out"
+    assert operations.ledger != operations.lock_file
+    assert (operations.look_back_hours, operations.interval_hours, operations.job_timeout) == (48, 6, 900)
+    assert (operations.retry_attempts, operations.retry_initial_delay, operations.retry_max_delay) == (3, 10, 300)
+    # Every script run on the same ini shares the ledger, whichever sections it needs.
+    assert load_configuration(setup / "test.ini", STAFF_SECTIONS).operations == operations
+
+
+def test_operations_and_overlays_from_the_ini(setup, tmp_path):
+    text = TEMPLATE + dedent(f"""
+        [OPERATIONS]
+        ledger = state/ledger.sqlite
+        lock_file = {tmp_path}/run.lock
+        look_back_hours = 24
+        interval_hours = 1.5
+        job_timeout = 60
+        retry_attempts = 5
+        retry_initial_delay = 0
+        retry_max_delay = 2
+
+        [OVERLAYS]
+        output_directory = /absolute/overlays
+        """)
+    config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
+    operations = config.operations
+    assert operations.ledger == setup / "state" / "ledger.sqlite"
+    assert operations.lock_file == tmp_path / "run.lock"
+    assert (operations.look_back_hours, operations.interval_hours, operations.job_timeout) == (24, 1.5, 60)
+    assert (operations.retry_attempts, operations.retry_initial_delay, operations.retry_max_delay) == (5, 0, 2)
+    assert config.overlays.output_directory == Path("/absolute/overlays")
+
+
+def test_remote_keys_are_optional_and_parsed(setup):
+    text = replace(TEMPLATE, "hdu = 0\n", dedent("""\
+        hdu = 0
+        quality_keyword = QUALLEV0
+        hmi_file_pattern = /hmi/{date:%Y%m%d}.fits
+        cache_directory = cache
+        cache_size_limit = 2G
+        http_timeout = 30
+        http_retry_attempts = 4
+        http_retry_initial_delay = 1.5
+        http_retry_max_delay = 60
+        """))
+    sdo = load_configuration(write_ini(setup, text), ["SDO_DATA"]).sdo_data
+    assert sdo.quality_keyword == "QUALLEV0"
+    assert sdo.hmi_file_pattern == "/hmi/{date:%Y%m%d}.fits"
+    assert sdo.cache_directory == setup / "cache"
+    assert sdo.cache_size_limit == 2 * 1024**3
+    assert (sdo.http_timeout, sdo.http_retry_attempts, sdo.http_retry_initial_delay, sdo.http_retry_max_delay) \
+        == (30, 4, 1.5, 60)
+
+
+def test_url_patterns_are_kept_as_they_are(setup):
+    url = "https://sdo.oma.be/data/aia_quicklook/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits"
+    text = replace(TEMPLATE, "archive/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits", url)
+    assert load_configuration(write_ini(setup, text), ["SDO_DATA"]).sdo_data.aia_file_pattern == url
+
+
+def test_validation_is_per_need(setup):
+    """get_image_stats.py must work although the SPoCA programs are missing."""
+    text = replace(TEMPLATE, "bin/ch_segmentation.x", "bin/not_built.x")
+    text = replace(text, "[STAFF_STATS]", "[UNUSED]")
+    config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
+    assert config.ch_segmentation is None and config.staff_stats is None
+    assert config.image_stats is not None
+    with pytest.raises(ConfigurationError, match=r"\[CH_SEGMENTATION\] executable: .*not_built.x does not exist"):
+        load_configuration(setup / "test.ini", STAFF_SECTIONS)
+
+
+@pytest.mark.parametrize(("old", "new", "section", "key", "problem"), [
+    ("[STAFF_STATS]", "[STAFF]", "STAFF_STATS", None, "missing section"),
+    ("hdu = 0\n", "", "SDO_DATA", "hdu", "missing key"),
+    ("hdu = 0\n", "hdu = primary\n", "SDO_DATA", "hdu", "'primary' is not an integer"),
+    ("hdu = 0\n", "hdu = -1\n", "SDO_DATA", "hdu", "below the minimum 0"),
+    ("ignore_quality_bits = 30, 31", "ignore_quality_bits = 32", "SDO_DATA", "ignore_quality_bits", "0 to 31"),
+    ("ignore_quality_bits = 30, 31", "ignore_quality_bits = thirty", "SDO_DATA", "ignore_quality_bits",
+     "not a list of integers"),
+    ("aia_file_pattern = archive/{wavelength:04d}", "aia_file_pattern = archive/{channel}", "SDO_DATA",
+     "aia_file_pattern", "not a valid pattern"),
+    ("wavelengths = 193\n", "wavelengths = 19x3\n", "CH_SEGMENTATION", "wavelengths", "not a list of integers"),
+    ("wavelengths = 193\n", "wavelengths = 171, 193\n", "CH_SEGMENTATION", "wavelengths",
+     "expected exactly 1 wavelength, got 2"),
+    ("wavelengths = 171, 193\n", "wavelengths = 171\n", "AR_SEGMENTATION", "wavelengths",
+     "expected exactly 2 wavelengths, got 1"),
+    ("wavelengths = 171 193\n", "wavelengths = \n", "STAFF_STATS", "wavelengths", "empty value"),
+    ("output_directory = out/ch_maps\n", "", "CH_SEGMENTATION", "output_directory", "missing key"),
+    ("config_file = AIA.AR_segmentation.config", "config_file = nowhere.config", "AR_SEGMENTATION",
+     "config_file", "nowhere.config does not exist"),
+    ("executable = bin/get_STAFF_stats.x", "executable = bin", "STAFF_STATS", "executable", "is not a file"),
+    ("[IMAGE_STATS]\nwavelengths", "[IMAGE_STATS]\nhdu = 1\nwavelengths", "IMAGE_STATS", None, "not a valid ini"),
+])
+def test_one_clear_error_naming_file_section_and_key(setup, old, new, section, key, problem):
+    ini = write_ini(setup, replace(TEMPLATE, old, new))
+    with pytest.raises(ConfigurationError) as caught:
+        load_configuration(ini, (*STAFF_SECTIONS, "IMAGE_STATS"))
+    error = caught.value
+    message = str(error)
+    assert problem in message
+    assert message.startswith(str(ini))
+    if "not a valid ini" not in problem:
+        assert (error.section, error.key) == (section, key)
+        assert f"[{section}]" in message
+        if key is not None:
+            assert f"[{section}] {key}:" in message
+
+
+def test_executable_must_be_executable(setup):
+    (setup / "bin" / "ar_segmentation.x").chmod(0o644)
+    if os.access(setup / "bin" / "ar_segmentation.x", os.X_OK):
+        pytest.skip("running as a user who can execute any file")
+    with pytest.raises(ConfigurationError, match=r"\[AR_SEGMENTATION\] executable: .* is not executable"):
+        load_configuration(write_ini(setup), STAFF_SECTIONS)
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("job_timeout", "0", "not a positive finite number"),
+    ("look_back_hours", "two days", "'two days' is not a number"),
+    ("retry_attempts", "0", "below the minimum 1"),
+    ("retry_initial_delay", "-1", "not a non-negative finite number"),
+    ("interval_hours", "nan", "not a positive finite number"),
+])
+def test_bad_operations_values(setup, key, value, problem):
+    ini = write_ini(setup, TEMPLATE + f"\n[OPERATIONS]\n{key} = {value}\n")
+    with pytest.raises(ConfigurationError, match=rf"\[OPERATIONS\] {key}: .*{problem}"):
+        load_configuration(ini, IMAGE_STATS_SECTIONS)
+
+
+def test_missing_or_unreadable_ini(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"nothing.ini: cannot read the file"):
+        load_configuration(tmp_path / "nothing.ini", IMAGE_STATS_SECTIONS)
+
+
+def test_output_directories_are_created_on_demand_only(setup):
+    config = load_configuration(write_ini(setup), (*STAFF_SECTIONS, "IMAGE_STATS"))
+    out = setup / "out"
+    assert not out.exists()
+    config.create_output_directories()
+    for name in ("ch_maps", "ar_maps", "staff_stats", "image_stats", "centers"):
+        assert (out / name).is_dir()
+    config.create_output_directories()  # idempotent
+
+
+def test_output_directory_that_cannot_be_created(setup):
+    (setup / "out").write_text("a file where a folder should be")
+    config = load_configuration(write_ini(setup), IMAGE_STATS_SECTIONS)
+    with pytest.raises(ConfigurationError, match=r"cannot create the output folder .*image_stats"):
+        config.create_output_directories()
+
+
+@pytest.mark.parametrize("name", ["AIA.quicklook.ini", "AIA.science.ini", "AIA.demo.ini"])
+def test_shipped_configs_load(name):
+    """The shipped inis are complete; the SPoCA sections need the built programs and SPoCA configs."""
+    ini = REPO_ROOT / "configs" / name
+    config = load_configuration(ini, IMAGE_STATS_SECTIONS)
+    assert config.sdo_data.hdu == 0
+    assert set(config.image_stats.wavelengths) >= {171, 193}
+    assert "{wavelength:04d}" in config.sdo_data.aia_file_pattern
+    programs = [REPO_ROOT / "SPoCA" / "bin" / f"{p}.x" for p in ("ch_segmentation", "ar_segmentation",
+                                                                  "get_STAFF_stats")]
+    spoca_configs = [REPO_ROOT / "configs" / f"AIA.{c}.config" for c in ("CH_segmentation", "AR_segmentation",
+                                                                         "get_STAFF_stats")]
+    if not all(path.exists() for path in programs + spoca_configs):
+        pytest.skip("the SPoCA programs are not built or their configs are missing")
+    config = load_configuration(ini, STAFF_SECTIONS)
+    assert config.ch_segmentation.executable == programs[0]
+    assert config.ch_segmentation.wavelengths == (193,)
+    assert config.ar_segmentation.wavelengths == (171, 193)
+
+
+def test_demo_config_layout():
+    config = load_configuration(REPO_ROOT / "configs" / "AIA.demo.ini", IMAGE_STATS_SECTIONS)
+    demo = REPO_ROOT / "demo"
+    assert config.sdo_data.aia_file_pattern.startswith(str(demo / "archive") + "/")
+    assert config.image_stats.output_directory == demo / "output" / "image_stats"
+    assert config.image_stats.wavelengths == (94, 131, 171, 193, 211, 304, 335, 1600, 1700)
+    assert config.sdo_data.ignore_quality_bits == (30,)
+    assert config.overlays.output_directory == demo / "output" / "overlays"
+    assert config.operations.ledger.parent == demo / "output"
+
+
+def test_script_exit_status_2_on_error(setup):
+    ini = write_ini(setup, replace(TEMPLATE, "hdu = 0\n", "hdu = x\n"))
+    completed = subprocess.run([sys.executable, str(REPO_ROOT / "configuration.py"), str(ini)],
+                               capture_output=True, text=True, check=False, timeout=120)
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == f"{ini}: [SDO_DATA] hdu: 'x' is not an integer"
