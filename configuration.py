@@ -29,6 +29,7 @@ file, the section and the key, before any job runs. Output folders are not creat
 from __future__ import annotations
 
 import configparser
+import logging
 import math
 import os
 import re
@@ -53,6 +54,8 @@ __all__ = [
     "load_configuration",
     "STAFF_SECTIONS",
     "IMAGE_STATS_SECTIONS",
+    "DEFAULT_LEDGER_NAME",
+    "DEFAULT_LOCK_NAME",
 ]
 
 #: Sections needed by ``get_staff_stats.py``.
@@ -65,6 +68,7 @@ DEFAULT_LEDGER_NAME = "spoca4staff.ledger.sqlite"
 DEFAULT_LOCK_NAME = "spoca4staff.lock"
 
 T = TypeVar("T")
+LOGGER = logging.getLogger("configuration")
 
 
 class ConfigurationError(Exception):
@@ -429,6 +433,29 @@ def _default_operations_folder(ini_file: Path, parser: configparser.ConfigParser
         return parents[0]
 
 
+#: The keys each section may hold; others are reported as likely typos.
+_KNOWN_KEYS = {
+    "SDO_DATA": {"aia_file_pattern", "hmi_file_pattern", "hdu", "ignore_quality_bits", "quality_keyword",
+                 *_REMOTE_KEYS},
+    "CH_SEGMENTATION": {"executable", "config_file", "centers_file", "wavelengths", "output_directory"},
+    "AR_SEGMENTATION": {"executable", "config_file", "centers_file", "wavelengths", "output_directory"},
+    "STAFF_STATS": {"executable", "config_file", "wavelengths", "output_directory"},
+    "IMAGE_STATS": {"wavelengths", "output_directory", "hdu"},
+    "OPERATIONS": {"ledger", "lock_file", "look_back_hours", "interval_hours", "job_timeout", "retry_attempts",
+                   "retry_initial_delay", "retry_max_delay"},
+    "OVERLAYS": {"output_directory"},
+}
+
+
+def _warn_unknown_keys(ini_file: Path, parser: configparser.ConfigParser, sections: Iterable[str]) -> None:
+    """Log a warning for every key of ``sections`` that the pipeline does not use (a typo, most likely)."""
+    for section in sections:
+        if parser.has_section(section):
+            for key in sorted(set(parser.options(section)) - _KNOWN_KEYS[section] - set(parser.defaults())):
+                LOGGER.warning("%s: [%s] %s: unknown key, ignored (known keys: %s)", ini_file, section, key,
+                               ", ".join(sorted(_KNOWN_KEYS[section])))
+
+
 _READERS: dict[str, Callable[[_SectionReader], Any]] = {
     "SDO_DATA": _read_sdo_data,
     "CH_SEGMENTATION": lambda reader: _read_segmentation(reader, channels=1),
@@ -481,6 +508,7 @@ def load_configuration(ini_file: Path | str, sections: Iterable[str] = ()) -> Co
         loaded[name.lower()] = _READERS[name](_SectionReader(ini_file, parser, name))
     beside = _default_operations_folder(ini_file, parser)
     operations = _read_operations(_SectionReader(ini_file, parser, "OPERATIONS"), beside)
+    _warn_unknown_keys(ini_file, parser, (*sections, "OPERATIONS", "OVERLAYS"))
     if parser.has_section("OVERLAYS"):
         loaded["overlays"] = OverlaysConfig(_SectionReader(ini_file, parser, "OVERLAYS").path("output_directory"))
     return Configuration(path=ini_file, operations=operations, **loaded)

@@ -7,6 +7,12 @@ the end of stderr and the outcome (``done``, ``failed``, ``interrupted``, or ``s
 reason). A row is inserted as ``running`` when the attempt starts, so that an attempt killed with
 SIGKILL is still visible; the next run marks such rows ``interrupted``.
 
+The table ``attempts`` has the columns ``id``, ``time_step`` (UTC, ``YYYY-mm-ddTHH:MM:SS``), ``stage``,
+``attempt`` (1, 2, ... over all the runs), ``inputs`` and ``outputs`` (JSON lists of paths), ``command``
+(JSON list), ``started`` and ``ended`` (UTC), ``exit_status`` (negative: killed by that signal),
+``stderr_tail``, ``outcome``, ``reason``, the centres columns below, ``host`` and ``pid``. It can be read with
+any SQLite client, e.g. ``sqlite3 spoca4staff.ledger.sqlite "SELECT * FROM attempts WHERE outcome='failed'"``.
+
 Segmentation jobs also record the content of their centres file before and after the run: the
 centres history changes the maps, so a rerun of an old time step must start from the history that
 step saw (see :meth:`Ledger.centers_start`).
@@ -112,7 +118,11 @@ def _paths_json(paths: Iterable[os.PathLike | str] | None) -> str:
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One row of the ledger, as read back by :meth:`Ledger.attempts`."""
+    """One row of the ledger, as read back by :meth:`Ledger.attempts` (the columns of the module notes).
+
+    ``centers_before`` and ``centers_after`` are the centres file content before and after a segmentation
+    attempt (empty text: no history), ``centers_live`` whether that result was installed as the live file.
+    """
 
     id: int
     time_step: datetime
@@ -279,6 +289,13 @@ class Ledger:
         rows = self._connection.execute(f"SELECT * FROM attempts{where} ORDER BY id", parameters).fetchall()
         return [AttemptRecord.from_row(row) for row in rows]
 
+    def latest(self, time_step: datetime, stage: str) -> AttemptRecord | None:
+        """The latest attempt of a job, or ``None`` when it was never attempted."""
+        row = self._connection.execute(
+            "SELECT * FROM attempts WHERE time_step = ? AND stage = ? ORDER BY id DESC LIMIT 1",
+            (format_time_step(time_step), stage)).fetchone()
+        return AttemptRecord.from_row(row) if row is not None else None
+
     def outcome_counts(self, stages: Iterable[str] | None = None) -> dict[str, int]:
         """Number of attempts per outcome (of the given stages only, when given)."""
         where, parameters = _stage_filter(stages)
@@ -296,14 +313,14 @@ class Ledger:
         return {outcome: count for outcome, count in rows}
 
     def recent_failures(self, limit: int = 10, stages: Iterable[str] | None = None) -> list[AttemptRecord]:
-        """The most recent failed attempts of jobs that have not succeeded since, newest first."""
+        """The last failed attempt of each job that has not succeeded since, newest first."""
         where, parameters = _stage_filter(stages)
         rows = self._connection.execute(
             f"SELECT * FROM attempts AS failure WHERE {where} AND outcome = ? AND NOT EXISTS"
             " (SELECT 1 FROM attempts AS later WHERE later.time_step = failure.time_step"
-            "  AND later.stage = failure.stage AND later.outcome = ? AND later.id > failure.id)"
+            "  AND later.stage = failure.stage AND later.outcome IN (?, ?) AND later.id > failure.id)"
             " ORDER BY id DESC LIMIT ?",
-            (*parameters, Outcome.FAILED.value, Outcome.DONE.value, limit)).fetchall()
+            (*parameters, Outcome.FAILED.value, Outcome.DONE.value, Outcome.FAILED.value, limit)).fetchall()
         return [AttemptRecord.from_row(row) for row in rows]
 
     def failed_time_steps(self, stages: Iterable[str]) -> list[datetime]:

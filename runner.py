@@ -24,8 +24,8 @@ A script's main looks like this::
     configuration = load_configuration(config_path(parser, args), sections)   # ConfigurationError -> 2
     def process_step(time_step, runner):
         runner.job(time_step, "image_stats", work, inputs=[image], outputs=[csv], is_complete=csv_is_valid)
-    return execute(args, configuration.operations, STAGES, process_step,
-                   output_directories=[...])
+    return execute(args, configuration.operations, ["image_stats"], process_step, name="get_image_stats",
+                   output_directories=[configuration.image_stats.output_directory])
 
 Work callables must write their outputs atomically (:meth:`Runner.scratch_directory` gives a private folder
 on the same file system, emptied at the start of every run, for temporary files) and raise on failure. A
@@ -46,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -166,11 +167,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the pipeline's ini file (same as --config-file)")
     parser.add_argument("-c", "--config-file", type=Path, dest="config_file", metavar="CONFIG_FILE",
                         help="the pipeline's ini file (the original scripts' option)")
-    window = parser.add_argument_group(
-        "time steps", "Time steps are start, start + interval, ... up to but excluding the end date. Without "
+    window = parser.add_argument_group("time steps", textwrap.fill(
+        "Time steps are start, start + interval, ... up to but excluding the end date. Without "
         "--start-date (the cron case) the steps cover the look-back window ending now ([OPERATIONS] "
         "look_back_hours, default 48), aligned on multiples of the interval since 1970-01-01T00:00Z, so that "
-        "data arriving late is picked up by the next run.")
+        "data arriving late is picked up by the next run.", 78))
     window.add_argument("-s", "--start-date", type=parse_date, metavar="DATE",
                         help="first time step, ISO 8601, UTC unless an offset is given (e.g. 2026-03-20T00:00)")
     window.add_argument("-e", "--end-date", type=parse_date, metavar="DATE",
@@ -341,8 +342,12 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _reason(error: BaseException) -> str:
-    """A one-line reason for the ledger and the log."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """A one-line reason for the ledger and the log (without the command line, which has its own column)."""
+    text = str(error).strip()
+    command_line = getattr(error, "command_line", None)
+    if isinstance(command_line, str):
+        text = text.removesuffix(f" [command: {command_line}]")
+    text = text.splitlines()[0] if text else type(error).__name__
     return text[:1000]
 
 
@@ -430,10 +435,26 @@ class Runner:
 
     # -- jobs
 
+    def already_done(self, time_step: datetime, stage: str, is_complete: Callable[[], bool]) -> bool:
+        """Whether a job can be skipped because its outputs exist and are valid (never with ``force``).
+
+        Said at debug level, not recorded in the ledger.
+        """
+        if self.force or not is_complete():
+            return False
+        LOGGER.debug("%s %s: already done, skipped", format_time_step(time_step), stage)
+        return True
+
     def skip(self, time_step: datetime, stage: str, reason: str, *, inputs: Iterable[os.PathLike | str] = ()
              ) -> Outcome:
-        """Record and log a job skipped for lack of good data (e.g. "no good-quality file for 171")."""
-        self.ledger.record_skip(time_step, stage, reason, inputs=inputs)
+        """Record and log a job skipped for lack of good data (e.g. "no good-quality file for 171").
+
+        The row is not repeated when the job's latest attempt is already the same skip (cron runs see the
+        same missing file several times).
+        """
+        latest = self.ledger.latest(time_step, stage)
+        if latest is None or latest.outcome != Outcome.SKIPPED or latest.reason != reason:
+            self.ledger.record_skip(time_step, stage, reason, inputs=inputs)
         LOGGER.info("%s %s: skipped (%s)", format_time_step(time_step), stage, reason)
         return Outcome.SKIPPED
 
@@ -465,8 +486,7 @@ class Runner:
             On SIGTERM or Ctrl-C, after recording the attempt as interrupted.
         """
         label = f"{format_time_step(time_step)} {stage}"
-        if not self.force and is_complete is not None and is_complete():
-            LOGGER.debug("%s: already done, skipped", label)
+        if is_complete is not None and self.already_done(time_step, stage, is_complete):
             return Outcome.DONE
         started = time.monotonic()
         retrying = tenacity.Retrying(
@@ -547,9 +567,15 @@ def status_report(ledger: Ledger, stages: Iterable[str], limit: int = 10) -> str
     lines += ["", f"most recent failures not yet rerun successfully ({len(failures)}):" if failures
               else "no failure waiting for a rerun"]
     for failure in failures:
-        lines.append(f"  {format_time_step(failure.time_step)}  {failure.stage:<16} ended {failure.ended}  "
-                     f"exit {failure.exit_status if failure.exit_status is not None else '-'}: {failure.reason}")
+        ended = (failure.ended or "?")[:19]
+        lines.append(f"  {format_time_step(failure.time_step)}  {failure.stage:<16} ended {ended}Z  "
+                     f"exit {failure.exit_status if failure.exit_status is not None else '-'}: "
+                     f"{_shorten(failure.reason or '', 300)}")
     return "\n".join(lines) + "\n"
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def execute(args: argparse.Namespace, operations: _Operations, stages: Sequence[str],

@@ -22,14 +22,14 @@ import csv
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from job import Job, JobError
+from job import Job, JobError, JobResult
 
 __all__ = [
     "SegmentationJob",
@@ -83,7 +83,7 @@ def check_segmentation_map(path: Path) -> str | None:
     try:
         with fits.open(path, memmap=False) as hdus:
             names = [hdu.name for hdu in hdus]
-            if "SEGMENTEDMAP" not in names:
+            if "SEGMENTEDMAP" not in (name.upper() for name in names):
                 return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
             data = hdus["SegmentedMap"].data
     except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
@@ -125,14 +125,15 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return status.st_ino, status.st_mtime_ns
 
 
-def _validate_outputs(job: Job, result, before: dict[Path, tuple[int, int] | None], checker) -> list[Path]:
+def _validate_outputs(job: Job, result: JobResult, before: dict[Path, tuple[int, int] | None],
+                      checker: Callable[[Path], str | None]) -> list[Path]:
     """Raise :class:`JobError` unless every output was written by this run and passes ``checker``."""
     for path, identity in before.items():
         now = _identity(path)
         if now is None:
-            problem = f"it exited with status 0 but did not write {path}"
+            problem = f"yet {path} was not written"
         elif now == identity:
-            problem = f"it exited with status 0 but did not rewrite {path} (the file is the previous one)"
+            problem = f"yet {path} was not rewritten (it is the file of an earlier run)"
         else:
             problem = checker(path)
         if problem is not None:
@@ -239,19 +240,22 @@ def main(argv: list[str] | None = None) -> int:
                                                  "outputs. Exit status 0 on success, 1 when the job failed.")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before the program is killed")
     commands = parser.add_subparsers(dest="kind", required=True)
-    segmentation = commands.add_parser("segmentation", help="ch_segmentation.x or ar_segmentation.x")
-    segmentation.add_argument("executable", type=Path)
-    segmentation.add_argument("config_file", type=Path)
-    segmentation.add_argument("centers_file", type=Path)
-    segmentation.add_argument("output_file", type=Path)
-    segmentation.add_argument("images", type=Path, nargs="+", help="the AIA images, in channel order")
-    staff = commands.add_parser("staff_stats", help="get_STAFF_stats.x (give the AR map, then the CH map)")
-    staff.add_argument("executable", type=Path)
-    staff.add_argument("config_file", type=Path)
-    staff.add_argument("output_directory", type=Path)
-    staff.add_argument("ar_map", type=Path)
-    staff.add_argument("ch_map", type=Path)
-    staff.add_argument("images", type=Path, nargs="+")
+    segmentation = commands.add_parser("segmentation", help="run ch_segmentation.x or ar_segmentation.x",
+                                       description="Segment AIA images into a map; print the map's path.")
+    segmentation.add_argument("executable", type=Path, help="ch_segmentation.x or ar_segmentation.x")
+    segmentation.add_argument("config_file", type=Path, help="its SPoCA config file (--config)")
+    segmentation.add_argument("centers_file", type=Path, help="the centres history it reads and rewrites")
+    segmentation.add_argument("output_file", type=Path, help="the segmentation map to write")
+    segmentation.add_argument("images", type=Path, nargs="+", help="the AIA images, in channel order (171 193)")
+    staff = commands.add_parser("staff_stats", help="run get_STAFF_stats.x",
+                                description="STAFF statistics of each image with an AR and a CH map; print the "
+                                            "CSVs written. The CH map is passed first to the program.")
+    staff.add_argument("executable", type=Path, help="get_STAFF_stats.x")
+    staff.add_argument("config_file", type=Path, help="its SPoCA config file (--config)")
+    staff.add_argument("output_directory", type=Path, help="existing folder of the CSVs")
+    staff.add_argument("ar_map", type=Path, help="the AR segmentation map")
+    staff.add_argument("ch_map", type=Path, help="the CH segmentation map")
+    staff.add_argument("images", type=Path, nargs="+", help="the AIA images to measure")
     args = parser.parse_args(argv)
     try:
         if args.kind == "segmentation":

@@ -71,6 +71,8 @@ _SATURATION = 16383  # DN, the largest value of a level-1 image
 _INT16_BLANK = -32768
 _INT32_BLANK = -2147483648
 _BSCALE = 0.0625
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class _Channel:
     active: float
     hole: float
     limb: float
-    limb_power: float
+    limb_power: int
     corona: float
     scale_height: float
     instrument: str
@@ -146,7 +148,13 @@ def _as_utc(date: datetime | str) -> datetime:
     return date
 
 
+def _unix_seconds(date: datetime) -> float:
+    """Seconds since 1970-01-01T00:00 UTC of a naive UTC datetime (independent of the machine's time zone)."""
+    return (date - datetime(1970, 1, 1)).total_seconds()
+
+
 def _julian_day(date: datetime) -> float:
+    """Julian day of a naive UTC datetime (UTC used as TT: seconds do not matter here)."""
     return (date - datetime(2000, 1, 1, 12)).total_seconds() / 86400.0 + 2451545.0
 
 
@@ -235,18 +243,21 @@ class _Disk:
     def __init__(self, size: int, centre: tuple[float, float], radius: float, roll: float, b0: float) -> None:
         self.size, self.centre, self.radius = size, centre, radius
         self.roll, self.b0 = math.radians(roll), math.radians(b0)
-        dx = (np.arange(size, dtype=np.float32) - np.float32(centre[0])) / np.float32(radius)
-        dy = (np.arange(size, dtype=np.float32) - np.float32(centre[1])) / np.float32(radius)
-        cos_r, sin_r = np.float32(math.cos(self.roll)), np.float32(math.sin(self.roll))
-        x = cos_r * dx[np.newaxis, :] - sin_r * dy[:, np.newaxis]  # solar west, in solar radii
-        y = sin_r * dx[np.newaxis, :] + cos_r * dy[:, np.newaxis]  # solar north
-        self.r2 = x * x + y * y
+        self.dx = (np.arange(size, dtype=np.float32) - np.float32(centre[0])) / np.float32(radius)
+        self.dy = (np.arange(size, dtype=np.float32) - np.float32(centre[1])) / np.float32(radius)
+        self.r2 = self.dx[np.newaxis, :] ** 2 + self.dy[:, np.newaxis] ** 2  # the roll does not change distances
         self.on_disk = self.r2 < 1.0
         self.mu = np.sqrt(np.maximum(np.float32(0.0), 1.0 - self.r2))
+
+    def stonyhurst(self, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stonyhurst unit vectors (x west, y north, z towards the observer) of the pixels of a box."""
+        dx, dy = self.dx[box[1]][np.newaxis, :], self.dy[box[0]][:, np.newaxis]
+        cos_r, sin_r = np.float32(math.cos(self.roll)), np.float32(math.sin(self.roll))
+        x = cos_r * dx - sin_r * dy  # solar west, in solar radii
+        y = sin_r * dx + cos_r * dy  # solar north
+        mu = self.mu[box]
         cos_b, sin_b = np.float32(math.cos(self.b0)), np.float32(math.sin(self.b0))
-        self.hx = x
-        self.hy = y * cos_b + self.mu * sin_b
-        self.hz = self.mu * cos_b - y * sin_b
+        return x, y * cos_b + mu * sin_b, mu * cos_b - y * sin_b
 
     def box(self, region: _Region, extent: float) -> tuple[slice, slice] | None:
         """The rows and columns within ``extent`` (chord, in solar radii) of the region, or None if hidden."""
@@ -266,16 +277,20 @@ class _Disk:
         return rows, columns
 
     def profile(self, region: _Region, sharpness: int) -> tuple[tuple[slice, slice], np.ndarray] | None:
-        """A plateau ``1 / (1 + (s / r) ** sharpness)`` of chord distance s, on the disk, in a box."""
+        """A plateau ``1 / (1 + (s / r) ** sharpness)`` of chord distance s (sharpness 4 or 8), on the disk."""
         chord = 2.0 * math.sin(math.radians(region.radius) / 2.0)
         extent = min(2.0, chord * (4.0 if sharpness <= 4 else 2.0))
         box = self.box(region, extent)
         if box is None:
             return None
         vx, vy, vz = (np.float32(v) for v in _unit(region))
-        cosine = self.hx[box] * vx + self.hy[box] * vy + self.hz[box] * vz
-        q = 2.0 * (1.0 - cosine) / np.float32(chord * chord)
-        plateau = 1.0 / (1.0 + q ** (sharpness // 2))
+        hx, hy, hz = self.stonyhurst(box)
+        cosine = hx * vx + hy * vy + hz * vz
+        q = 2.0 * (1.0 - cosine) / np.float32(chord * chord)  # (s / r) ** 2
+        power = q * q  # sharpness 4
+        if sharpness == 8:
+            power *= power
+        plateau = 1.0 / (1.0 + power)
         plateau[~self.on_disk[box]] = 0.0
         return box, plateau
 
@@ -283,7 +298,7 @@ class _Disk:
 def _pointing(seed: int, date: datetime, size: int) -> tuple[float, float, float]:
     """Sun-centre offset (pixels) and roll (degrees), shared by all channels of the same hour."""
     hour = date.replace(minute=0, second=0, microsecond=0)
-    rng = np.random.default_rng([seed, 2, int(hour.timestamp() // 3600) % 2**31])
+    rng = np.random.default_rng([seed, 2, int(_unix_seconds(hour) // 3600) % 2**62])
     angle = rng.uniform(0.0, 2.0 * math.pi)
     offset = rng.uniform(2.0, 6.0) * size / 1024.0
     roll = rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.3)
@@ -291,9 +306,9 @@ def _pointing(seed: int, date: datetime, size: int) -> tuple[float, float, float
 
 
 def _noisy(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Photon noise: Poisson where the counts are low, its normal approximation elsewhere (much faster)."""
+    """Photon noise: Poisson below 10 counts, its (rounded) normal approximation above (much faster)."""
     counts = np.empty_like(expected)
-    low = expected < 50.0
+    low = expected < 10.0
     counts[low] = rng.poisson(expected[low])
     high = ~low
     mean = expected[high]
@@ -337,10 +352,12 @@ def render_sun(date: datetime | str, wavelength: int, *, size: int = 1024, seed:
     disk = _Disk(size, centre, radius, roll, ephemeris["b0"])
 
     quiet = np.float32(channel.quiet)
-    rate = quiet * (1.0 + np.float32(channel.limb) * (1.0 - disk.mu) ** channel.limb_power)
-    height = np.sqrt(disk.r2) - 1.0
+    limb = 1.0 - disk.mu
+    limb = limb * limb * limb if channel.limb_power == 3 else limb ** np.float32(channel.limb_power)
+    rate = quiet * (1.0 + np.float32(channel.limb) * limb)
     above = ~disk.on_disk
-    rate[above] = quiet * (channel.corona * np.exp(-height[above] / channel.scale_height) + 0.01)
+    height = np.sqrt(disk.r2[above]) - 1.0
+    rate[above] = quiet * (channel.corona * np.exp(-height / np.float32(channel.scale_height)) + 0.01)
     ar_mask = np.zeros((size, size), dtype=np.uint8)
     ch_mask = np.zeros((size, size), dtype=np.uint8)
     days = (date - epoch).total_seconds() / 86400.0
@@ -351,16 +368,15 @@ def render_sun(date: datetime | str, wavelength: int, *, size: int = 1024, seed:
             box, plateau = shaped
             rate[box] *= 1.0 - np.float32(1.0 - channel.hole) * plateau
             ch_mask[box] |= (plateau >= 0.5).astype(np.uint8)
-    for group in active:
-        brightness = np.zeros((size, size), dtype=np.float32)
-        for blob in group:
-            shaped = disk.profile(_rotated(blob, days), sharpness=4)
-            if shaped is not None:
-                box, plateau = shaped
-                np.maximum(brightness[box], np.float32(blob.strength) * plateau, out=brightness[box])
-                ar_mask[box] |= (plateau >= 0.5).astype(np.uint8)
-        rate += quiet * np.float32(channel.active - 1.0) * brightness
-    rng = np.random.default_rng([seed, 3, int(wavelength), int(date.timestamp() * 1000) % 2**62])
+    brightness = np.zeros((size, size), dtype=np.float32)  # active regions, 0 to 1 (they do not overlap)
+    for blob in (blob for group in active for blob in group):
+        shaped = disk.profile(_rotated(blob, days), sharpness=4)
+        if shaped is not None:
+            box, plateau = shaped
+            np.maximum(brightness[box], np.float32(blob.strength) * plateau, out=brightness[box])
+            ar_mask[box] |= (plateau >= 0.5).astype(np.uint8)
+    rate += quiet * np.float32(channel.active - 1.0) * brightness
+    rng = np.random.default_rng([seed, 3, int(wavelength), round(_unix_seconds(date) * 1000) % 2**62])
     counts = np.clip(_noisy(rate * np.float32(channel.exptime), rng), 0, _SATURATION)
     header = _header(date, int(wavelength), channel, ephemeris, size, cdelt, rsun_obs, centre, roll)
     return SyntheticImage(counts, ar_mask, ch_mask, header, centre, radius)
@@ -458,6 +474,7 @@ def _write_atomically(hdus: fits.HDUList, path: Path) -> None:
     os.close(descriptor)
     try:
         hdus.writeto(temporary, overwrite=True)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; give it the usual permissions
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -648,10 +665,15 @@ def _step_item(text: str) -> tuple[datetime, int] | tuple[datetime, int, int]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Write a synthetic SDO/AIA level-1 archive laid out like the JSOC quicklook archive "
-                    "(OUTPUT_DIR/WWWW/YYYY/MM/DD/HHH00/AIAYYYYmmdd_HHMMSS_WWWW.fits), one image per wavelength "
-                    "and time step, RICE-compressed int16 in HDU 1 by default. Deterministic for a given seed.",
-        epilog=f"The matching aia_file_pattern (relative to OUTPUT_DIR) is: {ARCHIVE_PATTERN}")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write a synthetic SDO/AIA level-1 archive laid out like the JSOC quicklook archive,\n"
+                    "OUTPUT_DIR/WWWW/YYYY/MM/DD/HHH00/AIAYYYYmmdd_HHMMSS_WWWW.fits, one image per wavelength and\n"
+                    "time step, observed a few seconds after the step. Files are RICE-compressed int16 in HDU 1 by\n"
+                    "default, with a full AIA header. Deterministic for a given seed. Prints the files written.",
+        epilog=f"The matching aia_file_pattern, relative to OUTPUT_DIR:\n  {ARCHIVE_PATTERN}\n\n"
+               "Example:\n  python scripts/make_synthetic_aia.py demo/archive --start 2026-03-20T00:00 "
+               "--end 2026-03-21T00:00 \\\n      --wavelengths 171 193 --quicklook "
+               "--bad-quality 2026-03-20T12:00:193 --missing 2026-03-20T18:00:171")
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="archive root folder (created)")
     parser.add_argument("--start", required=True, help="first time step, ISO 8601 UTC, e.g. 2026-03-20T00:00")
     parser.add_argument("--end", required=True, help="end of the time steps (excluded), ISO 8601 UTC")
@@ -667,7 +689,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--masks", action="store_true",
                         help="also write the true masks beside each image: NAME.ar_mask.fits and NAME.ch_mask.fits")
     parser.add_argument("--bad-quality", type=_step_item, nargs="*", default=[], metavar="DATE:WAVELENGTH[=QUALITY]",
-                        help=f"time steps and wavelengths whose file gets a bad QUALITY (default {BAD_QUALITY}: bit 0)")
+                        help=f"time steps and wavelengths whose file gets a bad QUALITY: {BAD_QUALITY} (bit 0, "
+                             "FLAT_REC missing, plus bit 30 with --quicklook) or the QUALITY given, e.g. =0x80000000")
     parser.add_argument("--missing", type=_step_item, nargs="*", default=[], metavar="DATE:WAVELENGTH",
                         help="time steps and wavelengths whose file is not written")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every file written")

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from dataclasses import FrozenInstanceError
+from datetime import datetime
 from pathlib import Path
 from textwrap import dedent
 
@@ -294,3 +295,33 @@ def test_script_exit_status_2_on_error(setup):
                                capture_output=True, text=True, check=False, timeout=120)
     assert completed.returncode == 2
     assert completed.stderr.strip() == f"{ini}: [SDO_DATA] hdu: 'x' is not an integer"
+
+
+def test_make_sdo_data_passes_the_settings_through(setup):
+    text = replace(TEMPLATE, "hdu = 0\n", "hdu = 0\nquality_keyword = QUALLEV0\ncache_directory = cache\n"
+                                          "http_timeout = 12\nhttp_retry_attempts = 2\n")
+    config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
+    sdo_data = config.make_sdo_data()
+    assert sdo_data.aia_file_pattern == config.sdo_data.aia_file_pattern
+    assert tuple(sdo_data.ignore_quality_bits) == (30, 31)
+    assert sdo_data.hdu == 0 and sdo_data.quality_keyword == "QUALLEV0"
+    assert sdo_data.cache_directory == setup / "cache"
+    assert sdo_data.http_timeout == 12 and sdo_data.http_retry_attempts == 2
+
+
+def test_make_sdo_data_finds_the_good_file(setup, aia_factory, tmp_path):
+    good = aia_factory(193, name="archive/0193/AIA20260320_000009_0193.fits", size=64, quality=1 << 30)
+    aia_factory(193, name="archive/0193/AIA20260320_000001_0193.fits", size=64, quality=1)
+    text = replace(TEMPLATE, "archive/{wavelength:04d}", f"{tmp_path}/archive/{{wavelength:04d}}")
+    sdo_data = load_configuration(write_ini(setup, text), ["SDO_DATA"]).make_sdo_data()
+    assert sdo_data.get_AIA_file(datetime(2026, 3, 20, 0, 0), 193) == good
+
+
+def test_unknown_keys_are_reported(setup, caplog):
+    text = TEMPLATE + "\n[OPERATIONS]\njob_timout = 60\n"
+    with caplog.at_level("WARNING", logger="configuration"):
+        config = load_configuration(write_ini(setup, replace(text, "hdu = 1\n", "hdu = 1\nwavelenghts = 1\n")),
+                                    IMAGE_STATS_SECTIONS)
+    assert config.operations.job_timeout == 900
+    assert "[OPERATIONS] job_timout: unknown key" in caplog.text
+    assert "[IMAGE_STATS] wavelenghts: unknown key" in caplog.text

@@ -7,7 +7,7 @@
 #include "header.hpp"
 #include "image.hpp"
 
-struct fitsfile;  // cfitsio's handle type, defined in fitsio.h
+#include <fitsio.h>
 
 namespace spoca {
 

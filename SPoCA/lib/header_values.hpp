@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-struct fitsfile;
+#include <fitsio.h>
 
 namespace spoca {
 

@@ -5,10 +5,24 @@
 namespace spoca {
 
 namespace {
+
 constexpr double pi = 3.14159265358979323846;
-/// Relative margin of the cheap rejection bound: far above the rounding errors of the exact
-/// computation (below 1e-12 relative), far below the width of the strip.
-constexpr double rejectionMargin = 1e-6;
+/// Largest helioprojective angle (rad) evaluated with Taylor series; the Sun spans about 0.005 rad.
+constexpr double maxAngle = 0.01;
+/// Pixels closer than this to the limb (delta, Mm^2), to the poles of the longitude (sqrt(x^2+w^2), Mm)
+/// or to a strip edge (rad) are decided by the exact computation.
+constexpr double deltaMargin = 100;
+constexpr double meridianMargin = 10;
+constexpr double angleMargin = 1e-4;
+constexpr double latitudeMargin = 1e-6;
+
+/// cos and sin of a small angle from their Taylor series (error below 1.5e-15 for |a| <= 0.01).
+inline void smallCosSin(double a, double& c, double& s) {
+    const double a2 = a * a;
+    c = 1 - a2 / 2 + a2 * a2 / 24;
+    s = a * (1 - a2 / 6 + a2 * a2 / 120);
+}
+
 }  // namespace
 
 HeliographicProjection::HeliographicProjection(const SunWcs& wcs)
@@ -23,13 +37,6 @@ HeliographicProjection::HeliographicProjection(const SunWcs& wcs)
       cosB0_(std::cos(wcs.b0)),
       sinB0_(std::sin(wcs.b0)),
       l0_(wcs.l0) {}
-
-void HeliographicProjection::helioprojective(int i, int j, double& x, double& y) const {
-    const double rx = i - cx_;
-    const double ry = j - cy_;
-    x = (rx * cd11_ + ry * cd12_) * pi / 648000;
-    y = (rx * cd21_ + ry * cd22_) * pi / 648000;
-}
 
 std::optional<Stonyhurst> HeliographicProjection::at(int i, int j) const {
     double hx;
@@ -51,37 +58,55 @@ std::optional<Stonyhurst> HeliographicProjection::at(int i, int j) const {
     return Stonyhurst{longitude, latitude};
 }
 
-double HeliographicProjection::heliocentricXLowerBound(double x, double y) const {
-    // For |x|, |y| < 0.5: cos y >= 1 - y^2/2 > 0 and |sin x| >= |x| - |x|^3/6 >= 0. The distance to the
-    // visible point is q - sqrt(delta) >= D cos y cos x - Rm, and |heliocentric x| = dist cos y |sin x|.
-    const double cosYLow = 1 - y * y / 2;
-    const double cosXLow = 1 - x * x / 2;
-    const double ax = std::fabs(x);
-    const double sinXLow = ax - ax * ax * ax / 6;
-    const double distLow = distance_ * cosYLow * cosXLow - radius_;
-    return distLow * cosYLow * sinXLow;
+CentralMeridianStrip::CentralMeridianStrip(const SunWcs& wcs, double limit)
+    : projection_(wcs), limit_(limit) {
+    const double l0 = projection_.l0_;
+    const double d = projection_.distance_;
+    const double rm = projection_.radius_;
+    fast_ = std::isfinite(d) && std::isfinite(rm) && std::isfinite(projection_.cosB0_) && std::isfinite(l0) &&
+            rm > 0 && d > 2 * rm && std::fabs(l0) + limit + angleMargin < pi / 2;
+    keepLow_ = std::tan(-limit - l0 + angleMargin);
+    keepHigh_ = std::tan(limit - l0 - angleMargin);
+    rejectLow_ = std::tan(-limit - l0 - angleMargin);
+    rejectHigh_ = std::tan(limit - l0 + angleMargin);
 }
 
-bool HeliographicProjection::withinLongitude(int i, int j, double limit) const {
-    // A visible point at Stonyhurst longitude l (before the HGLN_OBS shift) and latitude b has
-    // heliocentric x = Rm cos b sin l, so |l + l0| <= limit implies |x| <= Rm sin(limit + |l0|).
-    // When a lower bound of |x| exceeds that by a safe margin the pixel is certainly nulled.
-    const double reach = limit + std::fabs(l0_);
-    const bool boundUsable = std::isfinite(distance_) && std::isfinite(radius_) && std::isfinite(cosB0_) &&
-                             std::isfinite(l0_) && distance_ > 2 * radius_ && radius_ > 0 && reach < pi / 2;
-    if (boundUsable) {
-        double hx;
-        double hy;
-        helioprojective(i, j, hx, hy);
-        if (std::fabs(hx) < 0.5 && std::fabs(hy) < 0.5) {
-            const double maxX = radius_ * std::sin(reach);
-            if (heliocentricXLowerBound(hx, hy) > maxX * (1 + rejectionMargin) + radius_ * rejectionMargin) {
-                return false;
-            }
-        }
-    }
-    const std::optional<Stonyhurst> c = at(i, j);
-    return c && !(std::fabs(c->longitude) > limit);
+bool CentralMeridianStrip::exact(int i, int j) const {
+    const std::optional<Stonyhurst> c = projection_.at(i, j);
+    return c && !(std::fabs(c->longitude) > limit_);
+}
+
+bool CentralMeridianStrip::contains(int i, int j) const {
+    if (!fast_) return exact(i, j);
+    double hx;
+    double hy;
+    projection_.helioprojective(i, j, hx, hy);
+    if (!(std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle)) return exact(i, j);
+    double cosX;
+    double sinX;
+    double cosY;
+    double sinY;
+    smallCosSin(hx, cosX, sinX);
+    smallCosSin(hy, cosY, sinY);
+    const double d = projection_.distance_;
+    const double rm = projection_.radius_;
+    const double q = d * cosY * cosX;
+    const double delta = q * q - d * d + rm * rm;
+    if (delta < -deltaMargin) return false;  // the line of sight misses the Sun: undefined
+    if (delta < deltaMargin) return exact(i, j);
+    const double dist = q - std::sqrt(delta);
+    const double x = dist * cosY * sinX;
+    const double y = dist * sinY;
+    const double z = d - dist * cosY * cosX;
+    const double a = (y * projection_.cosB0_ + z * projection_.sinB0_) / rm;
+    if (a < -1 + latitudeMargin) return exact(i, j);
+    const double w = z * projection_.cosB0_ - y * projection_.sinB0_;
+    if (w < meridianMargin) return exact(i, j);
+    // With w > 0, atan2(x, w) = atan(x / w) lies in (-pi/2, pi/2) and grows with x / w.
+    const double t = x / w;
+    if (t > keepLow_ && t < keepHigh_) return true;
+    if (t < rejectLow_ || t > rejectHigh_) return false;
+    return exact(i, j);
 }
 
 }  // namespace spoca

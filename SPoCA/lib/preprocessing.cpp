@@ -113,37 +113,45 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
     const int width = image.pixels.width();
     const int height = image.pixels.height();
     double* data = image.pixels.data();
+    // Columns of row j that can be within maxR of the centre (conservative; the exact test follows).
+    auto columns = [&](int j, int& first, int& end) {
+        const double y = j - cy;
+        const double half = maxR2 - y * y;
+        if (half < 0) {
+            first = end = 0;
+            return;
+        }
+        const double reach = std::sqrt(half) + 2;
+        first = static_cast<int>(std::max(0.0, std::floor(cx - reach)));
+        end = static_cast<int>(std::min(static_cast<double>(width), std::ceil(cx + reach) + 1));
+        if (first > end) first = end;
+    };
+    std::vector<double> disc;  // the values within minR, for their median
     for (int j = 0; j < height; ++j) {
         const double y = j - cy;
         const double* row = data + static_cast<std::size_t>(j) * width;
-        for (int i = 0; i < width; ++i) {
+        int first = 0, end = 0;
+        columns(j, first, end);
+        for (int i = first; i < end; ++i) {
             if (row[i] == null) continue;
             const double x = i - cx;
             const double d2 = x * x + y * y;
-            if (d2 > minR2 && d2 <= maxR2) {
+            if (d2 <= minR2) {
+                disc.push_back(row[i]);
+            } else if (d2 <= maxR2) {
                 const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
                 sum[k] += row[i];
                 count[k] += 1;
             }
         }
     }
-    double median = 0.0;
-    try {
-        median = rankValue(
-            [&](auto&& f) {
-                for (int j = 0; j < height; ++j) {
-                    const double y = j - cy;
-                    const double* row = data + static_cast<std::size_t>(j) * width;
-                    for (int i = 0; i < width; ++i) {
-                        const double x = i - cx;
-                        if (row[i] != null && x * x + y * y <= minR2) f(row[i]);
-                    }
-                }
-            },
-            0.5);
-    } catch (const Error&) {
+    if (disc.empty()) {
         throw Error(image.path + ": no valid pixel inside 0.7 solar radius for the limb correction (ALC)");
     }
+    const auto middle = disc.begin() + static_cast<int>(static_cast<double>(disc.size() - 1) * 0.5);
+    std::nth_element(disc.begin(), middle, disc.end());
+    const double median = *middle;
+    std::vector<double>().swap(disc);
     std::vector<double> mean(annuli, 0.0);
     for (std::size_t k = 0; k < annuli; ++k) {
         if (count[k] > 0) mean[k] = sum[k] / count[k];
@@ -152,7 +160,9 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
         for (int j = first; j < end; ++j) {
             const double y = j - cy;
             double* row = data + static_cast<std::size_t>(j) * width;
-            for (int i = 0; i < width; ++i) {
+            int firstColumn = 0, endColumn = 0;
+            columns(j, firstColumn, endColumn);
+            for (int i = firstColumn; i < endColumn; ++i) {
                 if (row[i] == null) continue;
                 const double x = i - cx;
                 const double d2 = x * x + y * y;

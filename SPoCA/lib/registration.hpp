@@ -48,11 +48,16 @@ public:
     /// outside [0, W) x [0, H), where the output pixel is null; always false when s == 0.
     bool sourcePosition(int i, int j, int width, int height, double& xo, double& yo) const {
         if (scale_ == 0.0) return false;
+        map(i, j, xo, yo);
+        return 0.0 <= xo && xo < width && 0.0 <= yo && yo < height;
+    }
+
+    /// The position (xo, yo) in A that the output pixel (i, j) comes from, inside A or not.
+    void map(int i, int j, double& xo, double& yo) const {
         const double rx = offsetX_ + i;
         const double ry = offsetY_ + j;
         xo = (rx * ca_ - ry * sa_) + centerX_;
         yo = (rx * sa_ + ry * ca_) + centerY_;
-        return 0.0 <= xo && xo < width && 0.0 <= yo && yo < height;
     }
 
     /// A's WCS after the alignment: centre c + t, R * |s|, CDELTs / s, CROTA2 and CD updated (spec 9).
@@ -92,6 +97,7 @@ T majorityAt(const T* pixels, std::size_t width, const SamplePosition& p) {
     const T* row = pixels + static_cast<std::size_t>(p.iy) * width + static_cast<std::size_t>(p.ix);
     const T* next = row + width;
     const T colors[4] = {row[0], row[1], next[0], next[1]};
+    if (colors[0] == colors[1] && colors[0] == colors[2] && colors[0] == colors[3]) return colors[0];  // pooled
     float weights[4] = {cdx * cdy, p.dx * cdy, cdx * p.dy, p.dx * p.dy};
     for (int a = 0; a < 3; ++a) {
         for (int b = a + 1; b < 4; ++b) {

@@ -1,0 +1,168 @@
+#include "centers_file.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <sstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.hpp"
+#include "header_values.hpp"
+
+namespace spoca {
+
+std::string formatCentersLine(const CentersLine& line, bool withEta) {
+    std::string text = "[";
+    for (std::size_t c = 0; c < line.channels.size(); ++c) text += (c ? "," : "") + line.channels[c];
+    text += "]\t[";
+    for (std::size_t i = 0; i < line.centres.size(); ++i) {
+        text += i ? ",(" : "(";
+        for (std::size_t p = 0; p < line.centres[i].size(); ++p) text += (p ? "," : "") + fixed6(line.centres[i][p]);
+        text += ")";
+    }
+    text += "]";
+    if (withEta) {
+        text += "\t[";
+        for (std::size_t i = 0; i < line.eta.size(); ++i) text += (i ? "," : "") + fixed6(line.eta[i]);
+        text += "]";
+    }
+    return text + "\n";
+}
+
+namespace {
+
+bool expect(std::istream& in, char c) {
+    in >> std::ws;
+    if (in.peek() != c) return false;
+    in.get();
+    return true;
+}
+
+bool readNumbers(std::istream& in, char open, char close, std::vector<double>& values) {
+    if (!expect(in, open)) return false;
+    while (true) {
+        double v = 0;
+        if (!(in >> v)) return false;
+        values.push_back(v);
+        in >> std::ws;
+        const int c = in.get();
+        if (c == close) return true;
+        if (c != ',') return false;
+    }
+}
+
+bool readLine(std::istream& in, bool withEta, CentersLine& line) {
+    if (!expect(in, '[')) return false;
+    std::string channels;
+    for (int c = in.get(); c != ']'; c = in.get()) {
+        if (c == std::char_traits<char>::eof() || c == '\n') return false;
+        channels += static_cast<char>(c);
+    }
+    std::istringstream split(channels);
+    for (std::string name; std::getline(split, name, ',');) line.channels.push_back(name);
+    if (line.channels.empty() || !expect(in, '[')) return false;
+    while (true) {
+        std::vector<double> centre;
+        if (!readNumbers(in, '(', ')', centre)) return false;
+        if (centre.size() != line.channels.size()) return false;
+        line.centres.push_back(std::move(centre));
+        in >> std::ws;
+        const int c = in.get();
+        if (c == ']') break;
+        if (c != ',') return false;
+    }
+    return !withEta || readNumbers(in, '[', ']', line.eta);
+}
+
+}  // namespace
+
+std::vector<CentersLine> parseCentersLines(const std::string& text, bool withEta, std::size_t maxLines,
+                                           std::string* error) {
+    std::vector<CentersLine> lines;
+    std::istringstream in(text);
+    while (lines.size() < maxLines) {
+        in >> std::ws;
+        if (in.peek() == std::char_traits<char>::eof()) break;
+        CentersLine line;
+        if (!readLine(in, withEta, line) || (withEta && line.eta.size() != line.centres.size())) {
+            if (error) *error = "could not read class centers on line " + std::to_string(lines.size() + 1);
+            break;
+        }
+        lines.push_back(std::move(line));
+    }
+    return lines;
+}
+
+CentersFile::CentersFile(std::string path) : path_(std::move(path)) {
+    struct stat info {};
+    if (::stat(path_.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+        throw Error(path_ + ": centers file is not a regular file");
+    }
+    // Lock, then make sure the path still names the locked file: a run that held the lock before us may
+    // have replaced it by rename, in which case we lock the new file instead.
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        const bool existed = ::access(path_.c_str(), F_OK) == 0;
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd_ < 0) return;  // cannot create (missing folder, read-only): behaves as a missing file
+        if (::flock(fd_, LOCK_EX) != 0) throw Error(path_ + ": cannot lock centers file: " + std::strerror(errno));
+        struct stat locked {}, named {};
+        if (::fstat(fd_, &locked) == 0 && ::stat(path_.c_str(), &named) == 0 && locked.st_ino == named.st_ino &&
+            locked.st_dev == named.st_dev) {
+            created_ = !existed && locked.st_size == 0;
+            std::string content(static_cast<std::size_t>(locked.st_size), '\0');
+            std::size_t done = 0;
+            while (done < content.size()) {
+                const ssize_t n = ::pread(fd_, &content[done], content.size() - done, static_cast<off_t>(done));
+                if (n < 0) throw Error(path_ + ": cannot read centers file: " + std::strerror(errno));
+                if (n == 0) break;
+                done += static_cast<std::size_t>(n);
+            }
+            content.resize(done);
+            content_ = std::move(content);
+            return;
+        }
+        ::close(fd_);
+        fd_ = -1;
+    }
+    throw Error(path_ + ": cannot lock centers file (it keeps being replaced)");
+}
+
+CentersFile::~CentersFile() {
+    if (fd_ < 0) return;
+    // A file we created for locking but never wrote would be left empty: remove it.
+    if (created_ && !written_) {
+        struct stat locked {}, named {};
+        if (::fstat(fd_, &locked) == 0 && locked.st_size == 0 && ::stat(path_.c_str(), &named) == 0 &&
+            locked.st_ino == named.st_ino) {
+            ::unlink(path_.c_str());
+        }
+    }
+    ::close(fd_);  // releases the lock
+}
+
+void CentersFile::write(const std::string& text) {
+    std::string temporary = path_ + ".XXXXXX";
+    const int fd = ::mkstemp(&temporary[0]);
+    if (fd < 0) throw Error(path_ + ": cannot write centers file: " + std::strerror(errno));
+    bool ok = true;
+    std::size_t done = 0;
+    while (ok && done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        ok = n > 0;
+        if (ok) done += static_cast<std::size_t>(n);
+    }
+    ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
+    ok = ::close(fd) == 0 && ok;
+    if (!ok || ::rename(temporary.c_str(), path_.c_str()) != 0) {
+        const std::string reason = std::strerror(errno);
+        ::unlink(temporary.c_str());
+        throw Error(path_ + ": cannot write centers file: " + reason);
+    }
+    written_ = true;
+}
+
+}  // namespace spoca

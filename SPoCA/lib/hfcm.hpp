@@ -1,0 +1,98 @@
+// HFCM: fuzzy C-means on the histogram of feature vectors (spec 5.6), and its pixel attribution.
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "feature.hpp"
+#include "histogram.hpp"
+#include "memberships.hpp"
+
+namespace spoca {
+
+/// Settings shared by the classifiers.
+struct ClassifierSettings {
+    double precision = 0.0015;       ///< stopping criterion and FCM crisp threshold
+    unsigned maxIterations = 100;
+};
+
+/// Runs the FCM iterations on the histogram from the centres B (spec 5.6 step 1) and returns the last
+/// memberships. B holds the final, unsorted centres.
+template <std::size_t N>
+void runFcmIterations(const Histogram<N>& h, std::vector<Feature<N>>& B, double m, const ClassifierSettings& s) {
+    std::vector<Feature<N>> previous = B;
+    double change = DBL_MAX;
+    for (unsigned iteration = 0; iteration < s.maxIterations && change > s.precision; ++iteration) {
+        const Memberships U = fcmMemberships(h, B, m, s.precision);
+        B = updateCentres(h, U, B.size(), m);
+        change = variation(previous, B);
+        previous = B;
+    }
+}
+
+/// The HFCM classifier: fuzzifier m, centres B.
+template <std::size_t N>
+class Hfcm {
+public:
+    Hfcm(double fuzzifier, ClassifierSettings settings) : m_(fuzzifier), settings_(settings) {}
+
+    /// Classifies the histogram starting from `initial` (spec 5.6 steps 1-2); centres() is then sorted.
+    void classify(const Histogram<N>& h, std::vector<Feature<N>> initial) {
+        centres_ = std::move(initial);
+        runFcmIterations(h, centres_, m_, settings_);
+        sortCentres(centres_);
+    }
+
+    const std::vector<Feature<N>>& centres() const { return centres_; }
+    /// Replaces the centres (by the medians of the centres file history) and sorts them for the attribution.
+    void setCentres(std::vector<Feature<N>> centres) {
+        centres_ = std::move(centres);
+        sortCentres(centres_);
+    }
+    double fuzzifier() const { return m_; }
+
+    /// The map colour of a pixel: 1 + the class of largest FCM membership (spec 5.9), 0 if none.
+    std::uint32_t colour(const Feature<N>& x) const {
+        const std::size_t C = centres_.size();
+        double d2[maxClasses];
+        double u[maxClasses];
+        if (m_ == 2 && C <= maxClasses) {
+            // Fast path: with m = 2 the memberships order the classes like their distances. When the
+            // nearest centre is nearer than the second by a relative margin far above rounding (1e-9),
+            // it is the class the exact memberships give; otherwise compute them exactly.
+            double nearest = DBL_MAX, second = DBL_MAX;
+            std::size_t best = 0;
+            bool finite = true;
+            for (std::size_t i = 0; i < C; ++i) {
+                d2[i] = distanceSquared(x, centres_[i]);
+                if (d2[i] < settings_.precision) return static_cast<std::uint32_t>(i + 1);  // crisp rule
+                if (!(d2[i] <= DBL_MAX)) finite = false;
+                if (d2[i] < nearest) {
+                    second = nearest;
+                    nearest = d2[i];
+                    best = i;
+                } else if (d2[i] < second) {
+                    second = d2[i];
+                }
+            }
+            if (finite && second > nearest * (1 + 1e-9)) return static_cast<std::uint32_t>(best + 1);
+        }
+        if (C <= maxClasses) {
+            fcmMembership(x, centres_, m_, settings_.precision, u, d2);
+            return winningColour(u, C);
+        }
+        std::vector<double> du(C), uu(C);
+        fcmMembership(x, centres_, m_, settings_.precision, uu.data(), du.data());
+        return winningColour(uu.data(), C);
+    }
+
+private:
+    static constexpr std::size_t maxClasses = 16;
+    double m_;
+    ClassifierSettings settings_;
+    std::vector<Feature<N>> centres_;
+};
+
+}  // namespace spoca

@@ -1,0 +1,176 @@
+#include "registered_image.hpp"
+
+#include <fitsio.h>
+
+#include <cstdlib>
+#include <limits>
+
+#include "error.hpp"
+#include "preprocessing.hpp"
+
+namespace spoca {
+
+/// What spec 2.4 to 2.6 read from an image file, without the pixels; the file stays open.
+struct RegisteredImage::Description {
+    std::string path;
+    FitsFile file;
+    FitsHeader header;
+    int width;
+    int height;
+    std::string channel;
+    double wavelength;
+    double exposureTime;
+    SunWcs wcs;
+};
+
+namespace {
+
+/// The step's text without its leading spaces and tabs (spec 3.1).
+std::string stripLeading(const std::string& text) {
+    const auto first = text.find_first_not_of(" \t");
+    return first == std::string::npos ? std::string() : text.substr(first);
+}
+
+/// The number a step parameter holds when it is plainly one finite number (no trailing text).
+bool plainNumber(const std::string& text, double& value) {
+    if (text.empty()) return false;
+    char* end = nullptr;
+    value = std::strtod(text.c_str(), &end);
+    return end == text.c_str() + text.size() && std::isfinite(value);
+}
+
+}  // namespace
+
+RegisteredImage::RegisteredImage(const std::string& path, ImageType type, const SunWcs& reference,
+                                 const std::string& steps)
+    : RegisteredImage(
+          [&path, type] {
+              // Spec 2.1 to 2.6, as readEuvImage() does, but leaving the pixels in the file.
+              FitsFile file = FitsFile::openImage(path);
+              FitsHeader header = file.readHeader();
+              if (type == ImageType::Unknown) {
+                  const std::string instrument = header.text("INSTRUME");
+                  if (instrument.find("EIT") != std::string::npos ||
+                      header.text("DETECTOR").find("EUVI") != std::string::npos) {
+                      throw Error(path + ": instrument " + instrument + " is not supported (only AIA)");
+                  }
+                  if (instrument.find("AIA") == std::string::npos) {
+                      throw Error("Unknown instrument for " + path + " (INSTRUME = '" + instrument +
+                                  "'); use imageType AIA");
+                  }
+              }
+              if (!header.has("WAVELNTH")) throw Error(path + ": header has no WAVELNTH keyword");
+              const double wavelength = header.number("WAVELNTH");
+              const double exposureTime = header.has("EXPTIME") ? header.number("EXPTIME") : 1.0;
+              SunWcs wcs = readSunWcs(header);
+              const auto [width, height] = file.imageSize();
+              return Description{path, std::move(file), std::move(header), width, height,
+                                 "AIA_" + std::to_string(static_cast<int>(wavelength)), wavelength, exposureTime,
+                                 wcs};
+          }(),
+          reference, steps) {}
+
+RegisteredImage::RegisteredImage(Description d, const SunWcs& reference, const std::string& steps)
+    : path_(d.path),
+      file_(std::move(d.file)),
+      width_(d.width),
+      height_(d.height),
+      channel_(d.channel),
+      observationTime_(d.wcs.observationTime),
+      exposureTime_(d.exposureTime),
+      alignment_(d.wcs, reference),
+      maxX_(static_cast<float>(d.width - 1.001)),
+      maxY_(static_cast<float>(d.height - 1.001)) {
+    if (width_ < 2 || height_ < 2) {
+        throw Error(path_ + ": image too small to be aligned (" + std::to_string(width_) + "x" +
+                    std::to_string(height_) + ")");
+    }
+    wcs_ = alignment_.alignedWcs(d.wcs);
+    pixelwise_ = parsePixelwise(steps);
+    if (pixelwise_) return;
+    EuvImage image{file_.readDoubleImage(), wcs_, std::move(d.header), d.wavelength, d.exposureTime, d.channel, path_};
+    image.pixels = alignBilinear(image.pixels, alignment_);
+    preprocess(image, steps);
+    preprocessed_ = std::move(image.pixels);
+}
+
+bool RegisteredImage::parsePixelwise(const std::string& steps) {
+    operations_.clear();
+    if (steps.empty()) return true;
+    double maxRadius = std::numeric_limits<double>::infinity();
+    std::size_t begin = 0;
+    while (true) {
+        const std::size_t comma = steps.find(',', begin);
+        const std::string step = steps.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+        const std::size_t equal = step.find('=');
+        const std::string name = stripLeading(step.substr(0, equal));
+        if (name == "DivExpTime" && equal == std::string::npos) {
+            if (exposureTime_ == 0) throw Error(path_ + ": Trying to divide pixels by 0 (EXPTIME is 0)");
+            operations_.push_back({true, 0.0});
+        } else if (name == "NAR" && equal == std::string::npos) {
+            operations_.push_back({false, wcs_.sunRadius * wcs_.sunRadius});
+            maxRadius = 1;
+        } else if (name == "NAR") {
+            double r = 0;
+            if (!plainNumber(step.substr(equal + 1), r)) return false;
+            if (r < maxRadius) {
+                operations_.push_back({false, r * r * wcs_.sunRadius * wcs_.sunRadius});
+                maxRadius = r;
+            }
+        } else {
+            return false;
+        }
+        if (comma == std::string::npos) return true;
+        begin = comma + 1;
+    }
+}
+
+void RegisteredImage::sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const {
+    sourceFirst = sourceEnd = 0;
+    if (alignment_.scale() == 0.0) return;  // every pixel is null
+    // The map is affine, so the rows it reaches lie between those of the block's corners. Rounding to
+    // float and the clamp move a position by far less than the margin of two rows.
+    double low = std::numeric_limits<double>::infinity();
+    double high = -low;
+    for (const int j : {first, end - 1}) {
+        for (const int i : {0, width_ - 1}) {
+            double xo;
+            double yo;
+            alignment_.map(i, j, xo, yo);
+            if (!std::isfinite(yo)) {  // NaN parameters: no pixel is read; infinite ones: read all
+                sourceEnd = std::isnan(yo) ? 0 : height_;
+                return;
+            }
+            low = std::min(low, yo);
+            high = std::max(high, yo);
+        }
+    }
+    const double lastRow = height_ - 1;
+    sourceFirst = static_cast<int>(std::floor(std::clamp(low, 0.0, lastRow))) - 2;
+    sourceEnd = static_cast<int>(std::floor(std::clamp(high, 0.0, lastRow))) + 3;
+    sourceFirst = std::max(0, sourceFirst);
+    sourceEnd = std::min(height_, sourceEnd);
+}
+
+RegisteredImage::Window RegisteredImage::readWindow(int first, int end) const {
+    Window window;
+    int sourceEnd;
+    sourceRows(first, end, window.first, sourceEnd);
+    window.rows = sourceEnd - window.first;
+    if (window.rows <= 0) return window;
+    window.pixels.resize(static_cast<std::size_t>(window.rows) * width_);
+    double nullValue = std::numeric_limits<double>::infinity();
+    int anyNull = 0;
+    int status = 0;
+    fits_read_img(file_.handle(), TDOUBLE, static_cast<LONGLONG>(window.first) * width_ + 1,
+                  static_cast<LONGLONG>(window.pixels.size()), &nullValue, window.pixels.data(), &anyNull, &status);
+    file_.check(status, "cannot read image pixels (file truncated or corrupt?)");
+    return window;
+}
+
+void RegisteredImage::outsideWindow(int iy, const Window& window) const {
+    throw Error(path_ + ": internal error: row " + std::to_string(iy) + " outside the rows read [" +
+                std::to_string(window.first) + ", " + std::to_string(window.first + window.rows) + ")");
+}
+
+}  // namespace spoca

@@ -1,0 +1,130 @@
+// An EUV image registered onto a reference grid and preprocessed, as get_STAFF_stats uses it (spec 8.6).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "fits_file.hpp"
+#include "registration.hpp"
+#include "sun_image.hpp"
+
+namespace spoca {
+
+/// The image of spec 8.6 steps 3 to 6: read (spec 2), bilinearly aligned onto a reference WCS (always,
+/// quirk Q11), then preprocessed with the aligned WCS (centre of the reference, R_img * |s|).
+///
+/// When every preprocessing step is pixel-wise (NAR and DivExpTime, as in the pipeline's
+/// `NAR=3,DivExpTime`) the values are computed block of rows by block of rows, straight from the rows of
+/// the file that the block needs, with the same operations in the same order as on a whole image: the
+/// image is never held whole, and the next block is read while the current one is computed. Other steps
+/// need the whole image (medians, percentiles): the image is then read whole, aligned and handed to
+/// preprocess().
+class RegisteredImage {
+public:
+    /// Opens `path` and reads its header. Throws spoca::Error naming the file when it cannot be read or
+    /// its header lacks what spec 2.4 requires, or for a division by a zero exposure time or a bad step.
+    RegisteredImage(const std::string& path, ImageType type, const SunWcs& reference, const std::string& steps);
+
+    int width() const { return width_; }
+    int height() const { return height_; }
+    const std::string& channel() const { return channel_; }
+    std::time_t observationTime() const { return observationTime_; }
+    /// The image's WCS after the alignment.
+    const SunWcs& wcs() const { return wcs_; }
+
+    /// Calls visit(first, end, value) for consecutive blocks of rows [first, end) covering the image, in
+    /// order, where value(i, j) is the preprocessed, aligned intensity (+infinity for null) of a pixel of
+    /// the block. Throws spoca::Error naming the file when its pixels cannot be read.
+    template <typename Visit>
+    void forEachBlock(Visit visit);
+
+private:
+    struct Description;
+    RegisteredImage(Description description, const SunWcs& reference, const std::string& steps);
+
+    /// One pixel-wise step: DivExpTime, or NAR with its squared radius threshold ((r*r)*R)*R.
+    struct Operation {
+        bool divide;
+        double threshold;
+    };
+
+    /// Source rows [first, first + rows) of the file, as doubles with +infinity for null pixels.
+    struct Window {
+        int first = 0;
+        int rows = 0;
+        std::vector<double> pixels;
+    };
+
+    /// The pixel-wise form of `steps`, or false when a step is not pixel-wise or not plainly written.
+    bool parsePixelwise(const std::string& steps);
+    /// The source rows the bilinear interpolation reads for the output rows [first, end).
+    void sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const;
+    /// Reads the source rows the output rows [first, end) need.
+    Window readWindow(int first, int end) const;
+    /// Throws: the interpolation would read row iy or iy + 1 outside the window (cannot happen).
+    [[noreturn]] void outsideWindow(int iy, const Window& window) const;
+
+    /// The aligned, preprocessed value of output pixel (i, j), reading from `window`.
+    double value(const Window& window, int i, int j) const {
+        double v = HUGE_VAL;
+        double xo;
+        double yo;
+        if (alignment_.sourcePosition(i, j, width_, height_, xo, yo)) {
+            const SamplePosition p = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX_, maxY_);
+            if (p.iy < window.first || p.iy + 1 >= window.first + window.rows) outsideWindow(p.iy, window);
+            const double* rows = window.pixels.data() + static_cast<std::size_t>(p.iy - window.first) * width_;
+            v = bilinearAt(rows, static_cast<std::size_t>(width_), SamplePosition{p.ix, 0, p.dx, p.dy});
+        }
+        for (const Operation& op : operations_) {
+            if (op.divide) {
+                if (v != HUGE_VAL) v = v / exposureTime_;
+            } else {
+                const double x = i - wcs_.centerX;
+                const double y = j - wcs_.centerY;
+                if (x * x + y * y > op.threshold) v = HUGE_VAL;
+            }
+        }
+        return v;
+    }
+
+    std::string path_;
+    FitsFile file_;
+    int width_ = 0;
+    int height_ = 0;
+    std::string channel_;
+    std::time_t observationTime_ = 0;
+    double exposureTime_ = 1.0;
+    SunWcs wcs_;
+    Alignment alignment_;
+    float maxX_ = 0.0f;
+    float maxY_ = 0.0f;
+    bool pixelwise_ = false;
+    std::vector<Operation> operations_;
+    Image<double> preprocessed_;  ///< the whole aligned and preprocessed image, when not pixel-wise
+};
+
+template <typename Visit>
+void RegisteredImage::forEachBlock(Visit visit) {
+    if (!pixelwise_) {
+        visit(0, height_, [this](int i, int j) { return preprocessed_(i, j); });
+        return;
+    }
+    constexpr int blockRows = 256;
+    auto readBlock = [this](int first) {
+        return std::async(std::launch::async,
+                          [this, first] { return readWindow(first, std::min(height_, first + blockRows)); });
+    };
+    std::future<Window> next = readBlock(0);
+    for (int first = 0; first < height_; first += blockRows) {
+        const int end = std::min(height_, first + blockRows);
+        const Window window = next.get();
+        if (end < height_) next = readBlock(end);
+        visit(first, end, [this, &window](int i, int j) { return value(window, i, j); });
+    }
+}
+
+}  // namespace spoca

@@ -1,0 +1,74 @@
+#include "segmentation_map.hpp"
+
+#include <fitsio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <unistd.h>
+
+#include "error.hpp"
+#include "fits_file.hpp"
+
+namespace spoca {
+
+namespace {
+
+/// A temporary file name next to the final path, removed on destruction unless released.
+class TemporaryPath {
+public:
+    explicit TemporaryPath(const std::string& finalPath) : path_(finalPath + ".XXXXXX") {
+        const int fd = ::mkstemp(&path_[0]);
+        if (fd < 0) throw Error(finalPath + ": cannot create a file in its folder: " + std::strerror(errno));
+        ::close(fd);
+        ::unlink(path_.c_str());  // cfitsio creates the file itself and refuses an existing one
+    }
+    ~TemporaryPath() {
+        if (!released_) ::unlink(path_.c_str());
+    }
+    TemporaryPath(const TemporaryPath&) = delete;
+    TemporaryPath& operator=(const TemporaryPath&) = delete;
+    const std::string& path() const { return path_; }
+    void release() { released_ = true; }
+
+private:
+    std::string path_;
+    bool released_ = false;
+};
+
+}  // namespace
+
+void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
+                          bool compressed, const MapRowProducer& produceRows) {
+    TemporaryPath temporary(path);
+    {
+        FitsFile file = FitsFile::create(temporary.path());
+        fitsfile* fptr = file.handle();
+        int status = 0;
+        if (compressed) fits_set_compression_type(fptr, RICE_1, &status);
+        long naxes[2] = {width, height};
+        fits_create_img(fptr, LONG_IMG, 2, naxes, &status);
+        file.check(status, "cannot create the map image");
+        fits_update_key_str(fptr, const_cast<char*>("EXTNAME"), "SegmentedMap", nullptr, &status);
+        file.check(status, "cannot write EXTNAME");
+        writeHeaderValues(fptr, keywords, path);
+        const int blockRows = std::max(1, std::min(height, (1 << 20) / std::max(1, width)));
+        std::vector<std::int32_t> block(static_cast<std::size_t>(blockRows) * static_cast<std::size_t>(width));
+        for (int first = 0; first < height; first += blockRows) {
+            const int end = std::min(height, first + blockRows);
+            produceRows(first, end, block.data());
+            fits_write_img(fptr, TINT, static_cast<LONGLONG>(first) * width + 1,
+                           static_cast<LONGLONG>(end - first) * width, block.data(), &status);
+            file.check(status, "cannot write the map pixels");
+        }
+        file.close();
+    }
+    if (::rename(temporary.path().c_str(), path.c_str()) != 0) {
+        throw Error(path + ": cannot rename the written map into place: " + std::strerror(errno));
+    }
+    temporary.release();
+}
+
+}  // namespace spoca

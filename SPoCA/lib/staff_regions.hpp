@@ -1,0 +1,79 @@
+// The five STAFF regions of get_STAFF_stats, built once from the CH and AR maps (spec 8.4 and 8.7).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "staff_statistics.hpp"
+#include "sun_image.hpp"
+
+namespace spoca {
+
+/// Which pixels feed which CSV row (spec 8.7), computed from the maps of spec 8.4:
+/// row 0 AR_all (AR_total == ARClass), row 1 CH_central_meridian (CH_limited == CHClass), and one of
+/// rows 2 to 4 (CH_ondisc, AR_ondisc, QS_ondisc) from the single pass over the CH grid. Everything that
+/// does not depend on the image is computed here once: pixel counts, areas and filling-factor
+/// denominators. Only one byte per pixel is kept, so the maps themselves can be released.
+class StaffRegions {
+public:
+    static constexpr std::size_t rowCount = 5;
+
+    /// Builds the regions. `ar` is nullptr when the AR path equals the CH path (AR is then CH itself);
+    /// otherwise the AR map is aligned onto the CH map with the majority interpolation (spec 9).
+    /// Throws spoca::Error when the AR map's size differs from the CH map's.
+    StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar, std::uint32_t chClass, std::uint32_t arClass);
+
+    int width() const { return width_; }
+    int height() const { return height_; }
+    const SunWcs& chWcs() const { return chWcs_; }
+
+    /// The pixel counts and areas of row r.
+    const RegionAreas& areas(std::size_t r) const { return areas_[r]; }
+    /// The FillingFactor column of row r.
+    double fillingFactor(std::size_t r) const { return fillingFactors_[r]; }
+
+    /// The value lists of the five rows, with room for every pixel they hold.
+    std::array<std::vector<double>, rowCount> emptyValues() const;
+
+    /// Appends to each row's list the finite values value(i, j) of its pixels in the image rows
+    /// [first, end), in scan order: called for consecutive blocks, this builds the list V of spec 8.7.
+    template <typename Value>
+    void collect(int first, int end, const Value& value, std::array<std::vector<double>, rowCount>& values) const;
+
+private:
+    /// Bits of a pixel's code: AR_all, CH_central_meridian, then the category of rows 2 to 4 (1 to 3).
+    static constexpr std::uint8_t arAllBit = 1;
+    static constexpr std::uint8_t centralMeridianBit = 2;
+    static constexpr int categoryShift = 2;
+
+    int width_ = 0;
+    int height_ = 0;
+    SunWcs chWcs_;
+    SunWcs arWcs_;  ///< AR_total's WCS: the AR map's, as updated by its alignment onto CH
+    std::vector<std::uint8_t> codes_;
+    std::array<RegionAreas, rowCount> areas_;
+    std::array<double, rowCount> fillingFactors_{};
+};
+
+template <typename Value>
+void StaffRegions::collect(int first, int end, const Value& value,
+                           std::array<std::vector<double>, rowCount>& values) const {
+    for (int j = first; j < end; ++j) {
+        const std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
+        for (int i = 0; i < width_; ++i) {
+            const std::uint8_t c = code[i];
+            if (c == 0) continue;
+            const double v = value(i, j);
+            if (!std::isfinite(v)) continue;
+            if (c & arAllBit) values[0].push_back(v);
+            if (c & centralMeridianBit) values[1].push_back(v);
+            const int category = c >> categoryShift;
+            if (category) values[static_cast<std::size_t>(1 + category)].push_back(v);
+        }
+    }
+}
+
+}  // namespace spoca

@@ -1,0 +1,331 @@
+// get_STAFF_stats.x: STAFF statistics of coronal holes, active regions and quiet Sun in EUV images,
+// from a CH and an AR segmentation map (spec section 8).
+//
+// Usage: get_STAFF_stats.x [options] CHSegmentedMap ARSegmentedMap fitsFile [fitsFile ...]
+// One CSV per image. Exit status 0 on success, 1 when the run cannot start or an image could not be used.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fitsio.h>
+
+#include "../lib/arguments.hpp"
+#include "../lib/error.hpp"
+#include "../lib/fits_file.hpp"
+#include "../lib/header_template.hpp"
+#include "../lib/registered_image.hpp"
+#include "../lib/staff_regions.hpp"
+#include "../lib/staff_statistics.hpp"
+#include "../lib/sun_image.hpp"
+
+namespace {
+
+using namespace spoca;
+
+bool isDirectory(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+bool isRegularFile(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+/// S(path) of spec 8.2: the base name without its last suffix.
+std::string stem(const std::string& path) {
+    const auto slash = path.rfind('/');
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const auto dot = base.rfind('.');
+    if (dot != std::string::npos) base.erase(dot);
+    return base;
+}
+
+/// The directory part of a path, up to and including its last '/'; "" when it has none.
+std::string directoryOf(const std::string& path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+}
+
+/// Reads a segmentation map, first checking that the file is one: EXTNAME 'SegmentedMap' (spec 7.2), compared
+/// without regard to case as FITS extension names are.
+SegmentationMap readMap(const std::string& path) {
+    if (!isRegularFile(path)) throw Error("Cannot find file " + path);
+    {
+        const FitsFile file = FitsFile::openImage(path);
+        char extname[FLEN_VALUE] = "";
+        int status = 0;
+        if (fits_read_key(file.handle(), TSTRING, "EXTNAME", extname, nullptr, &status)) {
+            fits_clear_errmsg();
+            extname[0] = '\0';
+        }
+        std::string name = cleanKeywordValue(extname);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name != "segmentedmap") {
+            throw Error(path + ": not a segmentation map (its image HDU has no EXTNAME = 'SegmentedMap')");
+        }
+    }
+    return readSegmentationMap(path);
+}
+
+/// The CH map and, unless its path is the same, the AR map, read at the same time (spec 8.4).
+/// The CH map's error is reported first when both fail.
+std::pair<SegmentationMap, std::optional<SegmentationMap>> readMaps(const std::string& chPath,
+                                                                    const std::string& arPath) {
+    std::optional<SegmentationMap> ar;
+    std::exception_ptr arFailure;
+    std::thread reader;
+    if (arPath != chPath) {
+        reader = std::thread([&] {
+            try {
+                ar = readMap(arPath);
+            } catch (...) {
+                arFailure = std::current_exception();
+            }
+        });
+    }
+    std::exception_ptr chFailure;
+    SegmentationMap ch;
+    try {
+        ch = readMap(chPath);
+    } catch (...) {
+        chFailure = std::current_exception();
+    }
+    if (reader.joinable()) reader.join();
+    if (chFailure) std::rethrow_exception(chFailure);
+    if (arFailure) std::rethrow_exception(arFailure);
+    return {std::move(ch), std::move(ar)};
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder renamed into place; the file
+/// gets the usual permissions (0666 less the umask).
+void writeAtomically(const std::string& path, const std::string& text) {
+    std::string temporary = path + ".XXXXXX";
+    const int fd = ::mkstemp(temporary.data());
+    if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd, 0666 & ~mask);
+    ::close(fd);
+    bool written;
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        out << text;
+        out.close();
+        written = static_cast<bool>(out);
+    }
+    if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
+        const std::string reason = std::strerror(errno);
+        std::remove(temporary.c_str());
+        throw Error("cannot write " + path + ": " + reason);
+    }
+}
+
+/// The statistics of the five rows for one image, computed in two threads (the largest row alone).
+std::array<RegionStatistics, StaffRegions::rowCount> computeRows(const StaffRegions& regions,
+                                                                  std::array<std::vector<double>, 5>& values) {
+    std::array<RegionStatistics, StaffRegions::rowCount> rows{};
+    std::size_t largest = 0;
+    for (std::size_t r = 1; r < values.size(); ++r) {
+        if (values[r].size() > values[largest].size()) largest = r;
+    }
+    std::exception_ptr failure;
+    std::thread worker([&] {
+        try {
+            rows[largest] = regionStatistics(values[largest], regions.areas(largest), regions.fillingFactor(largest));
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    });
+    for (std::size_t r = 0; r < values.size(); ++r) {
+        if (r != largest) rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
+    }
+    worker.join();
+    if (failure) std::rethrow_exception(failure);
+    return rows;
+}
+
+struct Settings {
+    ImageType imageType;
+    std::string preprocessing;
+    std::string separator;
+    std::string chPath;
+    std::string arPath;
+    std::string output;
+    bool outputIsDirectory;
+};
+
+/// The CSV of an image whose statistics are computed in the background while the next image is read.
+struct PendingCsv {
+    std::string name;
+    std::future<std::string> text;
+};
+
+/// Writes the pending CSV, if any, once its statistics are done. Quirk Q10: a CSV that cannot be written
+/// is reported on stderr, and the exit status is not changed.
+void writePending(std::optional<PendingCsv>& pending) {
+    if (!pending) return;
+    const std::string text = pending->text.get();
+    const std::string name = pending->name;
+    pending.reset();
+    try {
+        writeAtomically(name, text);
+    } catch (const Error& e) {
+        std::cerr << "Error: " << e.what() << "\n";
+    }
+}
+
+/// Spec 8.6 steps 3 to 7 for one existing image file: reads and aligns the image, collects the values
+/// of the five rows, writes the previous image's CSV, then starts computing this image's statistics
+/// (left in `pending`). Throws spoca::Error when the image cannot be used.
+void processImage(const std::string& path, const StaffRegions& regions, const Settings& settings,
+                  std::optional<PendingCsv>& pending) {
+    RegisteredImage image(path, settings.imageType, regions.chWcs(), settings.preprocessing);
+    if (image.width() != regions.width() || image.height() != regions.height()) {
+        throw Error(path + ": the image is " + std::to_string(image.width()) + "x" + std::to_string(image.height()) +
+                    " pixels but the maps are " + std::to_string(regions.width()) + "x" +
+                    std::to_string(regions.height()));
+    }
+    const SunWcs& ch = regions.chWcs();
+    const SunWcs& aligned = image.wcs();
+    const double dx = ch.centerX - aligned.centerX;
+    const double dy = ch.centerY - aligned.centerY;
+    std::string mismatch;
+    if (dx * dx + dy * dy > 1) {
+        mismatch = "Sun center mismatch";
+    } else if (std::fabs(1 - ch.sunRadius / aligned.sunRadius) > 0.01) {
+        mismatch = "Sun radius mismatch";
+    }
+    if (!mismatch.empty()) {
+        std::cerr << "Warning: image " << path << " and the CHSegmentedMap " << settings.chPath
+                  << " are not similar: " << mismatch << "\n";
+    }
+
+    auto values = regions.emptyValues();
+    image.forEachBlock(
+        [&regions, &values](int first, int end, const auto& value) { regions.collect(first, end, value, values); });
+    writePending(pending);
+    const std::string name = settings.outputIsDirectory
+                                 ? settings.output + "/" + stem(settings.chPath) + "_and_" +
+                                       stem(settings.arPath) + "_on_" + stem(path) + ".csv"
+                                 : settings.output + "_on_" + stem(path) + ".csv";
+    auto text = [&regions, values = std::move(values), channel = image.channel(),
+                 observation = image.observationTime(), separator = settings.separator]() mutable {
+        const auto rows = computeRows(regions, values);
+        std::string csv = staffCsvHeader(separator);
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            csv += staffCsvRow(channel, staffRowTypes[r], observation, rows[r], separator);
+        }
+        return csv;
+    };
+    pending = PendingCsv{name, std::async(std::launch::async, std::move(text))};
+}
+
+int run(int argc, char** argv) {
+    Arguments arguments("get_STAFF_stats.x",
+                        {"This Program computes STAFF stats for EUV images.", "Version: 3.0",
+                         "Author: Benjamin Mampaey, benjamin.mampaey@sidc.be",
+                         "Compiled on " __DATE__ " with options :", "EUVPixelType: d", "Real: d"});
+    arguments.add("global", "imageType", 'I', std::string("Unknown"),
+                  "The type of the images.\nPossible values: AIA, Unknown (AIA when INSTRUME contains AIA)");
+    arguments.add("global", "statsPreprocessing", 'P', std::string("NAR=3"),
+                  "The steps of preprocessing to apply to the sun images, after their alignment on the "
+                  "CHSegmentedMap.\nPossible values: NAR (Nullify above radius), DivExpTime (Division by "
+                  "Exposure Time), and the other steps of imagePreprocessing");
+    arguments.add("global", "separator", 's', std::string(","), "The separator to put between columns.");
+    arguments.add("global", "CHClass", 'c', std::nullopt, "The color corresponding to the CH class.");
+    arguments.add("global", "ARClass", 'a', std::nullopt, "The color corresponding to the AR class.");
+    arguments.add("global", "output", 'O', std::string("."),
+                  "The name for the output file(s): an existing directory, or a prefix whose directory exists.");
+    arguments.addPositional("CHSegmentedMap", "The segmentation map of the coronal holes (CH class: CHClass).");
+    arguments.addPositional("ARSegmentedMap", "The segmentation map of the active regions (AR class: ARClass).");
+    arguments.setRemaining("fitsFile", "Path to a fits file (names may contain {KEYWORD} of the CH map header).",
+                           1, 0);
+    if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
+
+    if (!arguments.isSet("global", "CHClass")) {
+        std::cerr << "Error: You need to specify the Coronal Hole class!\n";
+        return 1;
+    }
+    if (!arguments.isSet("global", "ARClass")) {
+        std::cerr << "Error: You need to specify the Active Region class!\n";
+        return 1;
+    }
+    Settings settings{parseImageType(arguments.text("global", "imageType")),
+                      arguments.text("global", "statsPreprocessing"),
+                      arguments.text("global", "separator"),
+                      arguments.positional("CHSegmentedMap"),
+                      arguments.positional("ARSegmentedMap"),
+                      arguments.text("global", "output"),
+                      false};
+    const unsigned chClass = arguments.natural("global", "CHClass");
+    const unsigned arClass = arguments.natural("global", "ARClass");
+    settings.outputIsDirectory = isDirectory(settings.output);
+    if (!settings.outputIsDirectory) {
+        const std::string directory = directoryOf(settings.output);
+        if (!directory.empty() && !isDirectory(directory)) {
+            std::cerr << "Error : " << directory << " is not a directory!\n";
+            return 1;
+        }
+    }
+
+    // Spec 8.4: the CH map, and the AR map unless it is the same path. Only the CH header is kept
+    // after the regions are built.
+    FitsHeader chHeader;
+    std::optional<StaffRegions> regions;
+    {
+        const auto [ch, ar] = readMaps(settings.chPath, settings.arPath);
+        regions.emplace(ch, ar ? &*ar : nullptr, chClass, arClass);
+        chHeader = ch.header;
+    }
+
+    int status = 0;
+    std::optional<PendingCsv> pending;
+    for (const std::string& argument : arguments.remaining()) {
+        const ExpandedTemplate expanded = expandHeaderTemplate(argument, chHeader);
+        for (const std::string& warning : expanded.warnings) std::cerr << warning << "\n";
+        if (!isRegularFile(expanded.text)) {
+            std::cerr << "Error : Could not find " << expanded.text << "!\n";
+            status = 1;
+            continue;
+        }
+        try {
+            processImage(expanded.text, *regions, settings, pending);
+        } catch (const Error& e) {
+            std::cerr << "Error: " << e.what() << "\n";
+            status = 1;
+        }
+    }
+    writePending(pending);
+    return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const spoca::Error& e) {
+        std::cerr << "Error: " << e.what() << "\n";
+    } catch (const std::bad_alloc&) {
+        std::cerr << "Error: out of memory\n";
+    } catch (const std::exception& e) {
+        std::cerr << "Error: " << e.what() << "\n";
+    }
+    return 1;
+}

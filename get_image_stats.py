@@ -1,0 +1,592 @@
+"""Whole-image and on-disk statistics of the AIA images, one CSV per image, for every time step.
+
+For each time step and each wavelength of ``[IMAGE_STATS]``, the good-quality file chosen by ``[SDO_DATA]`` is
+summarised in ``<output_directory>/<image name>.csv``: a header line with the sorted column names and one row
+of values (floats as ``%.3f``)::
+
+    DATAMAX,DATAMEAN,DATAMEDN,DATAMIN,DATAP01,DATAP10,DATAP25,DATAP75,DATAP90,DATAP95,DATAP98,DATAP99,
+    DATARMS,DATATOTL,DATE_OBS,DISKMAX,DISKMEAN,DISKMEDN,DISKMIN,DISKP01,...,DISKP99,DISKRMS,DISKTOTL,WAVELENGTH
+
+The statistics are those of the AIA level-1 header keywords (DATAMIN, DATAMAX, DATAMEDN, DATAMEAN, DATARMS,
+the percentiles DATAP01, 10, 25, 75, 90, 95, 98 and 99) plus the total, computed on the image divided by its
+exposure time (DN/s), in float64, without the undefined pixels (NaN, and BLANK in integer images). DATARMS is,
+as in AIA headers, the standard deviation around the mean; percentiles interpolate linearly between order
+statistics (numpy's default). The DISK columns are the same statistics over the pixels on the solar disk: those
+whose distance to the sun centre (CRPIX1 - 1, CRPIX2 - 1), with x along the columns, is at most
+RSUN_OBS / CDELT1 pixels. (The original computed them over the off-disk pixels, with x and y swapped, and failed
+on integer images.)
+
+Speed and memory (a 4096x4096 image in well under 0.7 s and 300 MiB): the pixels are read once; the disk pixels
+are moved to the front of that same array by swapping runs of pixels (each row's disk pixels are one run), so no
+mask or copy of the image is needed; integer images (the SDO archives) are then summarised from a histogram of
+their stored values, which gives the exact order statistics without sorting, and floating-point images through
+one float64 copy partitioned in place with all the ranks needed at once.
+
+The time steps, the lock, the ledger (stage ``image_stats``, one job per time step), ``--status``,
+``--rerun-failed``, ``--force`` and the exit statuses are those of :mod:`runner`. An image that cannot be
+summarised (unreadable data, a keyword missing) fails its time step's job, logged and recorded in the ledger with
+the file and the reason; the other images of the step are still written and the run goes on. A file whose
+QUALITY cannot even be read is skipped by :mod:`sdo_data`, like a file of bad quality.
+
+Example::
+
+    python get_image_stats.py configs/AIA.quicklook.ini --start-date 2026-03-20 --end-date 2026-03-21
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+import math
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from configuration import IMAGE_STATS_SECTIONS, Configuration, ConfigurationError, load_configuration
+from runner import EXIT_STATUS_HELP, ExitStatus, Runner, add_run_arguments, config_path, execute, setup_logging
+
+__all__ = [
+    "PERCENTILES",
+    "COLUMNS",
+    "STAGE",
+    "ImageStatsError",
+    "image_statistics",
+    "format_csv",
+    "write_image_stats",
+    "read_image_stats",
+    "image_stats_path",
+    "build_parser",
+    "main",
+]
+
+LOGGER = logging.getLogger("get_image_stats")
+
+#: The percentiles of AIA level-1 headers (DATAP01 ... DATAP99).
+PERCENTILES = (1, 10, 25, 75, 90, 95, 98, 99)
+_STATISTICS = ("MAX", "MEAN", "MEDN", "MIN", *(f"P{p:02d}" for p in PERCENTILES), "RMS", "TOTL")
+#: The CSV columns, in file order (sorted, as the original wrote them).
+COLUMNS = tuple(sorted([*(f"DATA{name}" for name in _STATISTICS), *(f"DISK{name}" for name in _STATISTICS),
+                        "DATE_OBS", "WAVELENGTH"]))
+#: The ledger stage of this script.
+STAGE = "image_stats"
+#: Pixels processed at once by the chunked loops (bounds the temporary arrays to a few MiB).
+_CHUNK = 1 << 20
+#: Integer images whose stored values span fewer than this many values are summarised from a histogram.
+_MAX_BINS = 1 << 24
+
+
+class ImageStatsError(ValueError):
+    """An image that cannot be summarised: unreadable, no 2-D image, missing or bad keywords."""
+
+
+def _image_hdu(hdus: fits.HDUList, hdu: int | None) -> fits.hdu.base.ExtensionHDU:
+    """The configured HDU when it holds a 2-D image, else the first one that does.
+
+    SDO files are RICE-compressed with an empty primary HDU, so ``hdu = 0`` in the configs must fall back
+    to HDU 1 for them.
+    """
+    candidates = list(hdus)
+    if hdu is not None and hdu < len(hdus):
+        candidates.insert(0, hdus[hdu])
+    for candidate in candidates:
+        if candidate.is_image and candidate.header.get("NAXIS") == 2:
+            return candidate
+    raise ImageStatsError("no HDU holds a 2-D image")
+
+
+def _number(header: fits.Header, keyword: str) -> float:
+    try:
+        value = float(header[keyword])
+    except KeyError:
+        raise ImageStatsError(f"keyword {keyword} missing") from None
+    except (TypeError, ValueError):
+        raise ImageStatsError(f"keyword {keyword} is not a number: {header[keyword]!r}") from None
+    if not math.isfinite(value):
+        raise ImageStatsError(f"keyword {keyword} is not finite: {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class _ImageInfo:
+    """What the statistics need from an image header: scaling, geometry and labels."""
+
+    exptime: float
+    bscale: float
+    bzero: float
+    blank: int | None
+    cx: float
+    cy: float
+    radius: float
+    wavelength: int
+    date_obs: str
+
+
+def _date_obs(header: fits.Header) -> str:
+    for keyword in ("DATE-OBS", "DATE_OBS", "T_OBS"):
+        value = header.get(keyword)
+        if value:
+            return str(value).strip()
+    raise ImageStatsError("no DATE-OBS, DATE_OBS or T_OBS keyword")
+
+
+def _image_info(header: fits.Header) -> _ImageInfo:
+    """Exposure time, scaling, sun centre (0-based, x along columns), radius in pixels, wavelength, date."""
+    exptime = _number(header, "EXPTIME")
+    if exptime <= 0:
+        raise ImageStatsError(f"EXPTIME is {exptime}, not a positive exposure time")
+    cdelt = _number(header, "CDELT1")
+    if cdelt == 0:
+        raise ImageStatsError("CDELT1 is 0")
+    blank = header.get("BLANK")
+    return _ImageInfo(
+        exptime=exptime,
+        bscale=_number(header, "BSCALE") if "BSCALE" in header else 1.0,
+        bzero=_number(header, "BZERO") if "BZERO" in header else 0.0,
+        blank=int(blank) if isinstance(blank, (int, np.integer)) else None,
+        cx=_number(header, "CRPIX1") - 1,
+        cy=_number(header, "CRPIX2") - 1,
+        radius=_number(header, "RSUN_OBS") / abs(cdelt),
+        wavelength=int(_number(header, "WAVELNTH")),
+        date_obs=_date_obs(header),
+    )
+
+
+def _read_raw(path: Path, hdu: int | None) -> tuple[np.ndarray, _ImageInfo]:
+    """The stored (unscaled) pixels, as a writable 2-D array in native byte order, and the header facts.
+
+    The file is closed when this returns; the pixels are read once and not copied (big-endian data of
+    uncompressed files are byte-swapped in place).
+    """
+    with fits.open(path, do_not_scale_image_data=True, memmap=False) as hdus:
+        image_hdu = _image_hdu(hdus, hdu)
+        info = _image_info(image_hdu.header)
+        raw = image_hdu.data
+    if raw is None or raw.ndim != 2:
+        raise ImageStatsError("the image HDU has no 2-D data")
+    if not raw.dtype.isnative:
+        raw = raw.byteswap(inplace=True).view(raw.dtype.newbyteorder("="))
+    if not (raw.flags.c_contiguous and raw.flags.writeable):
+        raw = np.ascontiguousarray(raw).copy()
+    return raw, info
+
+
+# -- the solar disk ----------------------------------------------------------------------------------------
+
+
+def _inside(columns: np.ndarray, dy2: np.ndarray, cx: float, r2: float) -> np.ndarray:
+    """Whether pixel ``columns`` of rows with squared offsets ``dy2`` is on the disk (distance <= radius)."""
+    return (columns - cx) ** 2 + dy2 <= r2
+
+
+def _disk_intervals(rows: int, columns: int, cx: float, cy: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row j, the columns [low_j, high_j) on the disk: ``(i - cx)**2 + (j - cy)**2 <= radius**2``.
+
+    The bounds come from a square root, then are corrected so that they agree exactly with the test above.
+    """
+    r2 = radius * radius
+    dy2 = (np.arange(rows, dtype=np.float64) - cy) ** 2
+    half = np.sqrt(np.maximum(r2 - dy2, 0.0))
+    low = np.clip(np.ceil(cx - half), 0, columns).astype(np.int64)
+    high = np.clip(np.floor(cx + half) + 1, 0, columns).astype(np.int64)
+    for _ in range(3):  # a correctly rounded square root is off by at most one column
+        grow = (low > 0) & _inside(low - 1.0, dy2, cx, r2)
+        shrink = (low < high) & ~_inside(low.astype(np.float64), dy2, cx, r2)
+        low += shrink.astype(np.int64) - grow.astype(np.int64)
+        grow = (high < columns) & _inside(high.astype(np.float64), dy2, cx, r2)
+        shrink = (high > low) & ~_inside(high - 1.0, dy2, cx, r2)
+        high += grow.astype(np.int64) - shrink.astype(np.int64)
+    empty = (high <= low) | (r2 < dy2)
+    low[empty] = 0
+    high[empty] = 0
+    return low, high
+
+
+def _disk_first(image: np.ndarray, cx: float, cy: float, radius: float) -> int:
+    """Permute the pixels of ``image`` in place so that those on the disk come first; return their number.
+
+    The disk pixels of each row are one contiguous run. The off-disk runs inside the first ``n`` positions
+    are swapped with the disk runs beyond them, run by run: no full-size temporary array is needed, and the
+    multiset of all pixels is unchanged (only the whole-image statistics are computed afterwards).
+    """
+    rows, columns = image.shape
+    flat = image.reshape(-1)
+    low, high = _disk_intervals(rows, columns, cx, cy, radius)
+    count = int(np.sum(high - low))
+    starts = np.arange(rows, dtype=np.int64) * columns
+    # Off-disk runs before `count` (the holes) and disk runs after it (the items to move), in order.
+    hole_starts = np.column_stack([starts, starts + high]).ravel()
+    hole_stops = np.minimum(np.column_stack([starts + low, starts + columns]).ravel(), count)
+    item_starts = np.maximum(starts + low, count)
+    item_stops = starts + high
+    holes = [(a, b) for a, b in zip(hole_starts.tolist(), hole_stops.tolist(), strict=True) if b > a]
+    items = [(a, b) for a, b in zip(item_starts.tolist(), item_stops.tolist(), strict=True) if b > a]
+    _swap_runs(flat, holes, items)
+    return count
+
+
+def _swap_runs(flat: np.ndarray, holes: list[tuple[int, int]], items: list[tuple[int, int]]) -> None:
+    """Swap the contents of the runs ``holes`` with those of ``items`` (same total length), in order."""
+    item_index = 0
+    item_start, item_stop = items[0] if items else (0, 0)
+    for hole_start, hole_stop in holes:
+        while hole_start < hole_stop:
+            length = min(hole_stop - hole_start, item_stop - item_start)
+            hole = flat[hole_start:hole_start + length].copy()
+            flat[hole_start:hole_start + length] = flat[item_start:item_start + length]
+            flat[item_start:item_start + length] = hole
+            hole_start += length
+            item_start += length
+            if item_start == item_stop and item_index + 1 < len(items):
+                item_index += 1
+                item_start, item_stop = items[item_index]
+
+
+# -- statistics ---------------------------------------------------------------------------------------------
+
+
+def _to_physical(values: np.ndarray, info: _ImageInfo) -> np.ndarray:
+    """Scale float64 stored values in place to DN/s: ``(stored * BSCALE + BZERO) / EXPTIME``."""
+    if info.bscale != 1.0:
+        values *= info.bscale
+    if info.bzero != 0.0:
+        values += info.bzero
+    values /= info.exptime
+    return values
+
+
+def _lerp(low: float, high: float, fraction: float) -> float:
+    """Linear interpolation as numpy's percentile does it (from the nearer end)."""
+    difference = high - low
+    return high - difference * (1 - fraction) if fraction >= 0.5 else low + difference * fraction
+
+
+def _positions(count: int) -> dict[str, float]:
+    """Fractional rank of the median and of each percentile among ``count`` sorted values."""
+    fractions = {f"P{p:02d}": p / 100 for p in PERCENTILES} | {"MEDN": 0.5}
+    return {name: fraction * (count - 1) for name, fraction in fractions.items()}
+
+
+def _moments(total: float, squares: float, count: int) -> dict[str, float]:
+    return {"MEAN": total / count, "RMS": math.sqrt(squares / count), "TOTL": total}
+
+
+def _partition_statistics(values: np.ndarray, count: int, info: _ImageInfo) -> dict[str, float]:
+    """Statistics in DN/s of the ``count`` defined stored values of ``values`` (floating point, NaN undefined).
+
+    ``values`` is reordered in place: one :meth:`numpy.ndarray.partition` with all the ranks needed (min, max,
+    median, percentiles) puts the NaN last and every order statistic in place; the scaling to DN/s is
+    monotonic, so only those order statistics are scaled (in reverse order when BSCALE < 0). The sums scale
+    the values to float64 DN/s a chunk at a time.
+    """
+    positions = _positions(count)
+    ranks = {0, count - 1}
+    for position in positions.values():
+        ranks |= {math.floor(position), min(math.floor(position) + 1, count - 1)}
+    increasing = info.bscale >= 0
+    values.partition(sorted(rank if increasing else count - 1 - rank for rank in ranks))
+    defined = values[:count]
+
+    def order_statistic(rank: int) -> float:
+        stored = defined[rank if increasing else count - 1 - rank]
+        return float(_to_physical(np.array([stored], dtype=np.float64), info)[0])
+
+    chunks = range(0, count, _CHUNK)
+    total = sum(float(_to_physical(defined[start:start + _CHUNK].astype(np.float64), info).sum()) for start in chunks)
+    mean = total / count
+    squares = 0.0
+    for start in chunks:
+        deviation = _to_physical(defined[start:start + _CHUNK].astype(np.float64), info)
+        deviation -= mean
+        squares += float(np.dot(deviation, deviation))
+    stats = {"MIN": order_statistic(0), "MAX": order_statistic(count - 1)} | _moments(total, squares, count)
+    for name, position in positions.items():
+        low = math.floor(position)
+        stats[name] = _lerp(order_statistic(low), order_statistic(min(low + 1, count - 1)), position - low)
+    return stats
+
+
+def _histogram(stored: np.ndarray, low: int, bins: int, blank: int | None) -> np.ndarray:
+    """Counts of the stored integers ``low ... low + bins - 1`` in ``stored`` (BLANK left out), by chunks."""
+    counts = np.zeros(bins, dtype=np.int64)
+    blank_inside = blank is not None and 0 <= blank - low < bins
+    for start in range(0, stored.size, _CHUNK):
+        chunk = stored[start:start + _CHUNK]
+        if blank is not None and not blank_inside:
+            chunk = chunk[chunk != blank]
+        indices = chunk.astype(np.intp)
+        indices -= low
+        counts += np.bincount(indices, minlength=bins)
+    if blank_inside:
+        counts[blank - low] = 0
+    return counts
+
+
+def _histogram_statistics(counts: np.ndarray, low: int, info: _ImageInfo) -> dict[str, float]:
+    """The statistics of the pixels counted in ``counts`` (stored integers from ``low``), in DN/s.
+
+    The scaling is monotonic (BSCALE > 0, EXPTIME > 0), so the order statistics are the scaled order
+    statistics of the stored integers; the sums are weighted sums over the histogram bins.
+    """
+    count = int(counts.sum())
+    present = np.flatnonzero(counts)
+    values = _to_physical((present + low).astype(np.float64), info)
+    weights = counts[present].astype(np.float64)
+    cumulative = np.cumsum(counts[present])
+
+    def order_statistic(rank: int) -> float:
+        return float(values[np.searchsorted(cumulative, rank, side="right")])
+
+    total = float(np.dot(weights, values))
+    deviations = values - total / count
+    squares = float(np.dot(weights, deviations * deviations))
+    stats = {"MIN": float(values[0]), "MAX": float(values[-1])} | _moments(total, squares, count)
+    for name, position in _positions(count).items():
+        rank = math.floor(position)
+        stats[name] = _lerp(order_statistic(rank), order_statistic(min(rank + 1, count - 1)), position - rank)
+    return stats
+
+
+def _stored_range(stored: np.ndarray, blank: int | None) -> tuple[int, int] | None:
+    """Smallest and largest stored integer other than BLANK, by chunks; ``None`` when there is none."""
+    if stored.dtype.itemsize <= 2:
+        info = np.iinfo(stored.dtype)
+        return int(info.min), int(info.max)
+    low, high = None, None
+    for start in range(0, stored.size, _CHUNK):
+        chunk = stored[start:start + _CHUNK]
+        if blank is not None:
+            chunk = chunk[chunk != blank]
+        if chunk.size:
+            low = int(chunk.min()) if low is None else min(low, int(chunk.min()))
+            high = int(chunk.max()) if high is None else max(high, int(chunk.max()))
+    return None if low is None else (low, high)
+
+
+def _statistics(stored: np.ndarray, disk_count: int, info: _ImageInfo) -> dict[str, float]:
+    """DISK and DATA statistics of the flat ``stored`` pixels whose first ``disk_count`` are on the disk."""
+    stats: dict[str, float] = {}
+    integer = np.issubdtype(stored.dtype, np.integer)
+    extent = _stored_range(stored, info.blank) if integer and info.bscale > 0 else None
+    if integer and info.bscale > 0 and (extent is None or extent[1] - extent[0] < _MAX_BINS):
+        low, high = extent or (0, 0)
+        for prefix, part in (("DISK", stored[:disk_count]), ("DATA", stored)):
+            counts = _histogram(part, low, high - low + 1, info.blank)
+            stats |= _prefixed(prefix, _histogram_statistics(counts, low, info) if counts.any() else None)
+        return stats
+    if integer:  # too wide a range for a histogram (or BSCALE <= 0): one float64 copy, BLANK as NaN
+        values = stored.astype(np.float64)
+        if info.blank is not None:
+            values[stored == info.blank] = np.nan
+        del stored
+    else:  # the stored floats themselves (already a private, native-order array)
+        values = stored
+        values[np.isinf(values)] = np.nan
+    for prefix, part in (("DISK", values[:disk_count]), ("DATA", values)):
+        defined = int(part.size - np.count_nonzero(np.isnan(part)))
+        stats |= _prefixed(prefix, _partition_statistics(part, defined, info) if defined else None)
+    return stats
+
+
+def _prefixed(prefix: str, stats: dict[str, float] | None) -> dict[str, float]:
+    """``stats`` with ``prefix`` before each name; all NaN when there was no defined pixel."""
+    if stats is None:
+        return {f"{prefix}{name}": math.nan for name in _STATISTICS}
+    return {f"{prefix}{name}": value for name, value in stats.items()}
+
+
+def image_statistics(path: Path | str, hdu: int | None = None) -> dict[str, float | int | str]:
+    """The statistics of one AIA image, keyed by CSV column (see :data:`COLUMNS`).
+
+    Integer images (the SDO archives) are summarised from a histogram of their stored values, which gives the
+    exact order statistics without sorting; floating-point images through one float64 copy partitioned in
+    place. Either way the values are those of the image in DN/s, in float64.
+
+    Parameters
+    ----------
+    path
+        The FITS file.
+    hdu
+        The HDU holding the image; when ``None``, or when it has no 2-D image (HDU 0 of a compressed file),
+        the first HDU that holds one.
+
+    Raises
+    ------
+    ImageStatsError
+        When the file is not a readable FITS image or lacks a keyword needed (EXPTIME, CRPIX1/2, CDELT1,
+        RSUN_OBS, WAVELNTH, a date); the message names the file.
+    OSError
+        With an ``errno``, when the system fails to read the file (e.g. it vanished): a transient failure.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stored, info = _read_raw(path, hdu)
+        for warning in caught:  # e.g. a BLANK keyword in a float image: harmless, kept for debugging
+            LOGGER.debug("%s: %s", path, warning.message)
+    except ImageStatsError as error:
+        raise ImageStatsError(f"{path}: {error}") from None
+    except OSError as error:
+        if error.errno is not None:  # a system error (vanished file or mount): may not happen again
+            raise
+        raise ImageStatsError(f"{path}: cannot read the image: {error}") from error
+    except (ValueError, TypeError, KeyError, IndexError, EOFError) as error:
+        raise ImageStatsError(f"{path}: cannot read the image: {error}") from error
+    disk_count = _disk_first(stored, info.cx, info.cy, info.radius)
+    stats = _statistics(stored.reshape(-1), disk_count, info)
+    return stats | {"DATE_OBS": info.date_obs, "WAVELENGTH": info.wavelength}
+
+
+def format_csv(stats: dict[str, float | int | str]) -> str:
+    """The CSV text of one image: the header line of :data:`COLUMNS` and one row, floats as ``%.3f``."""
+    row = [value if isinstance(value, (str, int)) else f"{value:.3f}" for value in (stats[c] for c in COLUMNS)]
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerow(row)
+    return stream.getvalue()
+
+
+def image_stats_path(output_directory: Path, image: Path | str) -> Path:
+    """``<output_directory>/<image name>.csv``: the image's file name with ``.csv`` instead of ``.fits``."""
+    name = Path(image).name
+    stem = name[: -len(".fits")] if name.endswith(".fits") else Path(name).stem
+    return Path(output_directory) / f"{stem}.csv"
+
+
+def write_image_stats(image: Path | str, csv_path: Path, hdu: int | None = None,
+                      scratch_directory: Path | None = None) -> Path:
+    """Compute the statistics of ``image`` and write them atomically to ``csv_path``.
+
+    The CSV is written to a temporary file (in ``scratch_directory``, which must be on the same file system,
+    or else beside ``csv_path``) and renamed, so that a reader never sees a half-written file.
+    """
+    text = format_csv(image_statistics(image, hdu))
+    folder = scratch_directory or csv_path.parent
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{csv_path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(descriptor, 0o666 & ~_umask())
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, csv_path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return csv_path
+
+
+def _umask() -> int:
+    """The process's file-creation mask (mkstemp creates files readable by their owner only)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def read_image_stats(csv_path: Path) -> dict[str, str] | None:
+    """The row of an image-statistics CSV as strings, or ``None`` when the file is missing or not valid."""
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as stream:
+            rows = list(csv.reader(stream))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if len(rows) != 2 or tuple(rows[0]) != COLUMNS or len(rows[1]) != len(COLUMNS):
+        return None
+    return dict(zip(COLUMNS, rows[1], strict=True))
+
+
+class _ImageStatsStep:
+    """What one time step does: find the good files, then one ``image_stats`` job writing their CSVs.
+
+    One job per time step: an image that cannot be read fails the job (and the step, which
+    ``--rerun-failed`` will redo) but does not stop the other images of the step, nor the run.
+    """
+
+    def __init__(self, configuration: Configuration):
+        self.settings = configuration.image_stats
+        self.sdo_data = configuration.make_sdo_data()
+
+    def __call__(self, time_step: datetime, runner: Runner) -> None:
+        images, missing = [], []
+        for wavelength in self.settings.wavelengths:
+            selection = self.sdo_data.get_AIA_selection(time_step, wavelength)
+            if selection.chosen is None:
+                missing.append(f"{wavelength}: {selection.reason}")
+            else:
+                images.append(Path(selection.chosen))
+        if not images:
+            runner.skip(time_step, STAGE, "no good-quality file; " + "; ".join(missing))
+            return
+        outputs = [image_stats_path(self.settings.output_directory, image) for image in images]
+        written: set[Path] = set()
+        runner.job(time_step, STAGE, lambda attempt: self.work(runner, images, outputs, written),
+                   inputs=images, outputs=outputs,
+                   is_complete=lambda: all(read_image_stats(path) is not None for path in outputs))
+
+    def work(self, runner: Runner, images: Sequence[Path], outputs: Sequence[Path], written: set[Path]) -> None:
+        """Write the CSV of every image not done yet; raise :class:`ImageStatsError` if any image failed.
+
+        An output is done when this job wrote it (in an earlier attempt of this run), or, without
+        ``--force``, when it exists and is valid.
+        """
+        scratch = runner.scratch_directory(self.settings.output_directory)
+        problems = []
+        for image, output in zip(images, outputs, strict=True):
+            if output in written or (not runner.force and read_image_stats(output) is not None):
+                continue
+            try:
+                write_image_stats(image, output, self.settings.hdu, scratch)
+            except ImageStatsError as error:
+                LOGGER.warning("%s", error)
+                problems.append(str(error))
+                continue
+            written.add(output)
+        if problems:
+            raise ImageStatsError("; ".join(problems))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser (its ``--help`` documents the options and the exit statuses)."""
+    parser = argparse.ArgumentParser(
+        prog="get_image_stats.py",
+        description="Write whole-image and on-disk statistics (DN/s) of the AIA images of [IMAGE_STATS], one\n"
+                    "<image name>.csv per image and time step, in [IMAGE_STATS] output_directory. Columns: DATA*\n"
+                    "over every defined pixel, DISK* over those on the solar disk (MIN, MAX, MEAN, MEDN, RMS =\n"
+                    "standard deviation, TOTL, percentiles P01 ... P99), DATE_OBS and WAVELENGTH. Time steps\n"
+                    "already done are skipped (--force recomputes); the ledger records every job.",
+        epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the script; return its exit status (see ``--help``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not setup_logging(args.verbose, args.log_file):
+        return ExitStatus.USAGE
+    try:
+        configuration = load_configuration(config_path(parser, args), IMAGE_STATS_SECTIONS)
+        if not args.status:
+            configuration.create_output_directories()
+        step = _ImageStatsStep(configuration)
+    except ConfigurationError as error:
+        LOGGER.error("%s", error)
+        return ExitStatus.USAGE
+    return execute(args, configuration.operations, [STAGE], step, name="get_image_stats",
+                   output_directories=[configuration.image_stats.output_directory])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""Compute the STAFF statistics of coronal holes, active regions and quiet Sun, one time step after another.
+
+For each time step of the run (``[start, end)`` by the interval, or the look-back window ending now):
+
+1. ``ch_segmentation``: the CH map from the good-quality 193 image (``[CH_SEGMENTATION]``);
+2. ``ar_segmentation``: the AR map from the 171 and 193 images (``[AR_SEGMENTATION]``), independently of
+   the CH map: a missing 171 does not prevent the CH map;
+3. ``staff_stats``: when both maps exist, ``get_STAFF_stats.x`` on every ``[STAFF_STATS]`` wavelength that
+   has a good file, the CH map first (the original pipeline swapped the maps, and with them the CH and AR
+   statistics);
+4. when ``[OVERLAYS] output_directory`` is set, one overlay PNG per wavelength of step 3.
+
+Maps are named ``YYYYmmdd_HHMMSS.SegmentedMap.fits`` after the time step. Every output is written in a
+scratch folder and renamed into place once complete and valid, so no half-written file is ever visible.
+A job whose outputs exist and are valid is skipped (``--force`` recomputes); a job without good data is
+skipped and recorded with its reason; a failing job is logged and recorded, and the run goes on. The lock,
+the ledger, the retries, ``--status`` and ``--rerun-failed`` are those of :mod:`runner`.
+
+The centres files carry the classification history (SPoCA's numberPreviousCenters), which changes the maps.
+:class:`CentersHistory` runs every segmentation against a scratch copy of the history the time step must
+start from and records it in the ledger. The live centres file only moves forward in time: it is replaced by
+the result of a step later than (or equal to) the last one installed; a rerun of an older step starts from
+the history recorded for it, and leaves the live file alone.
+
+Run ``python get_staff_stats.py --help`` for the options and the exit statuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from configuration import STAFF_SECTIONS, Configuration, ConfigurationError, SegmentationConfig, load_configuration
+from ledger import Ledger, Outcome, format_time_step
+from runner import (
+    EXIT_STATUS_HELP,
+    Attempt,
+    ExitStatus,
+    Runner,
+    add_run_arguments,
+    config_path,
+    execute,
+    setup_logging,
+)
+from sdo_data import Selection
+from staff_jobs import GetStaffStatsJob, SegmentationJob, check_segmentation_map, check_staff_csv, staff_csv_name
+
+__all__ = ["STAGES", "CentersHistory", "StaffPipeline", "map_name", "build_parser", "main"]
+
+LOGGER = logging.getLogger("get_staff_stats")
+
+#: The ledger stages of this script, in the order they run for a time step.
+STAGES = ("ch_segmentation", "ar_segmentation", "staff_stats")
+_NAME = "get_staff_stats"
+
+
+def map_name(time_step: datetime) -> str:
+    """The file name of the segmentation maps of a time step: ``YYYYmmdd_HHMMSS.SegmentedMap.fits``."""
+    return f"{time_step:%Y%m%d_%H%M%S}.SegmentedMap.fits"
+
+
+@contextmanager
+def _attempt_folder(runner: Runner, output_directory: Path, attempt: Attempt) -> Iterator[Path]:
+    """A folder of the attempt's own in the scratch folder of ``output_directory``, removed afterwards.
+
+    One folder per attempt: a program orphaned by a killed run can never write into the files of a later
+    attempt.
+    """
+    folder = runner.scratch_directory(output_directory) / f"attempt-{attempt.row_id}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_atomically(path: Path, text: str, scratch: Path) -> None:
+    """Write ``text`` to ``path`` through a temporary file in ``scratch`` (same file system) and a rename."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=scratch)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class CentersHistory:
+    """The live centres file of a classification program, and which history a time step starts from.
+
+    Parameters
+    ----------
+    live_file
+        The centres file of the ini (``centers_file``), used by the current runs.
+
+    Notes
+    -----
+    The ledger records, for every segmentation attempt, the centres file content it started from
+    (``centers_before``), the content the program left (``centers_after``) and whether that result was
+    installed as the live file (``centers_live``). The *head* is the latest time step installed. A step
+    after the head starts from the live file and its result becomes the live file; the head step itself
+    (a retry, or a restart after a crash) starts again from its recorded history and is installed again;
+    an older step starts from its recorded history (or, never attempted, from the history left by the
+    latest successful earlier step) and its result is not installed. An empty text means "no history"
+    (the program then makes its "random" initial centres).
+    """
+
+    def __init__(self, live_file: Path):
+        self.live_file = Path(live_file)
+
+    def start(self, ledger: Ledger, time_step: datetime) -> tuple[str, bool]:
+        """The history ``time_step`` starts from, and whether its result becomes the live history."""
+        head = ledger.centers_head(self.live_file)
+        if head is None or time_step > head:
+            return self._live_content(), True
+        recorded = ledger.centers_start(self.live_file, time_step)
+        if recorded is None:
+            LOGGER.warning("no centres history recorded before %s for %s: starting from an empty history",
+                           format_time_step(time_step), self.live_file)
+        return recorded or "", time_step == head
+
+    def _live_content(self) -> str:
+        try:
+            return self.live_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def install(self, content: str, scratch: Path) -> None:
+        """Make ``content`` the live history: written in ``scratch`` (same file system), then renamed."""
+        _write_atomically(self.live_file, content, scratch)
+
+
+class StaffPipeline:
+    """The jobs of one time step of ``get_staff_stats.py``, for a loaded configuration."""
+
+    def __init__(self, configuration: Configuration):
+        self.configuration = configuration
+        self.ch = configuration.ch_segmentation
+        self.ar = configuration.ar_segmentation
+        self.staff = configuration.staff_stats
+        self.overlays = configuration.overlays
+        self.sdo_data = configuration.make_sdo_data()
+        self.histories = {"ch_segmentation": CentersHistory(self.ch.centers_file),
+                          "ar_segmentation": CentersHistory(self.ar.centers_file)}
+
+    @property
+    def output_directories(self) -> list[Path]:
+        """The folders written by the jobs (their scratch folders are emptied at the start of a run)."""
+        folders = [self.ch.output_directory, self.ar.output_directory, self.staff.output_directory,
+                   self.ch.centers_file.parent, self.ar.centers_file.parent]
+        return list(dict.fromkeys(folders))
+
+    def process_step(self, time_step: datetime, runner: Runner) -> None:
+        """Run the CH and AR segmentations, then the STAFF statistics and overlays, of one time step."""
+        ch_map, ch_new = self._segmentation(time_step, runner, "ch_segmentation", self.ch)
+        ar_map, ar_new = self._segmentation(time_step, runner, "ar_segmentation", self.ar)
+        missing = [name for name, path in (("CH", ch_map), ("AR", ar_map)) if path is None]
+        if missing:
+            runner.skip(time_step, "staff_stats", f"missing input: no {' and no '.join(missing)} map")
+            return
+        images = self._staff_stats(time_step, runner, ch_map, ar_map, maps_changed=ch_new or ar_new)
+        if self.overlays is not None and images:
+            self._draw_overlays(time_step, runner, ch_map, ar_map, images)
+
+    # -- segmentation
+
+    def _segmentation(self, time_step: datetime, runner: Runner, stage: str,
+                      section: SegmentationConfig) -> tuple[Path | None, bool]:
+        """Make (or find) the map of ``stage``.
+
+        Returns the map (``None`` when there is none: no good data, or the job failed) and whether it was
+        made by this run.
+        """
+        final_map = section.output_directory / map_name(time_step)
+        if runner.already_done(time_step, stage, lambda: _valid_map(final_map)):
+            return final_map, False
+        selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
+                      for wavelength in section.wavelengths}
+        images = [selection.chosen for selection in selections.values()]
+        if None in images:
+            runner.skip(time_step, stage, _no_good_file(selections),
+                        inputs=[image for image in images if image is not None])
+            return None, False
+
+        def work(attempt: Attempt) -> None:
+            self._segment(attempt, runner, section, images, final_map)
+
+        if runner.job(time_step, stage, work, inputs=images, outputs=[final_map]) is Outcome.DONE:
+            return final_map, True
+        return None, False
+
+    def _segment(self, attempt: Attempt, runner: Runner, section: SegmentationConfig, images: Sequence[Path],
+                 final_map: Path) -> None:
+        """One attempt of a segmentation, against a scratch copy of the right centres history."""
+        history = self.histories[attempt.stage]
+        before, becomes_live = history.start(attempt.ledger, attempt.time_step)
+        attempt.record(centers_file=history.live_file, centers_before=before)
+        with _attempt_folder(runner, section.output_directory, attempt) as folder:
+            centers = folder / history.live_file.name
+            partial_map = folder / final_map.name
+            centers.write_text(before, encoding="utf-8")
+            job = SegmentationJob(section.executable, section.config_file, centers)
+            attempt.record(command=job.job(images, partial_map).command)
+            result = job.execute(images, partial_map, timeout=attempt.timeout)
+            after = centers.read_text(encoding="utf-8")
+            # Recorded before the live file is replaced: a crash in between is then redone from `before`.
+            attempt.record(exit_status=result.exit_code, stderr=result.error, centers_after=after,
+                           centers_live=becomes_live)
+            if becomes_live:
+                history.install(after, runner.scratch_directory(history.live_file.parent))
+            os.replace(partial_map, final_map)
+
+    # -- STAFF statistics
+
+    def _staff_stats(self, time_step: datetime, runner: Runner, ch_map: Path, ar_map: Path, *,
+                     maps_changed: bool) -> dict[int, Path]:
+        """Run ``get_STAFF_stats.x`` on the wavelengths with a good file; return those images by wavelength.
+
+        Existing valid CSVs are kept unless a map was just (re)made (``maps_changed``) or ``--force``.
+        """
+        selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
+                      for wavelength in self.staff.wavelengths}
+        good = {wavelength: selection.chosen for wavelength, selection in selections.items()
+                if selection.chosen is not None}
+        images = list(good.values())
+        if not images:
+            runner.skip(time_step, "staff_stats", _no_good_file(selections), inputs=[ch_map, ar_map])
+            return {}
+        if len(good) < len(selections):
+            LOGGER.info("%s staff_stats: %s; statistics of the %d other image(s) only",
+                        format_time_step(time_step), _no_good_file(selections), len(images))
+        csvs = [self.staff.output_directory / staff_csv_name(ch_map, ar_map, image) for image in images]
+
+        def work(attempt: Attempt) -> None:
+            with _attempt_folder(runner, self.staff.output_directory, attempt) as folder:
+                job = GetStaffStatsJob(self.staff.executable, self.staff.config_file, folder)
+                attempt.record(command=job.job(ar_map, ch_map, images).command)
+                result = job.execute(ar_map, ch_map, images, timeout=attempt.timeout)
+                attempt.record(exit_status=result.exit_code, stderr=result.error)
+                for source, target in zip(job.output_files(ar_map, ch_map, images), csvs, strict=True):
+                    os.replace(source, target)
+
+        runner.job(time_step, "staff_stats", work, inputs=[ch_map, ar_map, *images], outputs=csvs,
+                   is_complete=None if maps_changed else lambda: all(check_staff_csv(csv) is None for csv in csvs))
+        return good
+
+    # -- overlays
+
+    def _draw_overlays(self, time_step: datetime, runner: Runner, ch_map: Path, ar_map: Path,
+                       images: dict[int, Path]) -> None:
+        """One overlay PNG ``YYYYmmdd_HHMMSS_WWWW.png`` per image; a failure is only a warning (the pictures are
+        for the eyes of operators, the data do not depend on them)."""
+        from scripts.overlay import OverlayError, write_overlay  # matplotlib is slow to import: only when used
+
+        for wavelength, image in images.items():
+            png = self.overlays.output_directory / f"{time_step:%Y%m%d_%H%M%S}_{wavelength:04d}.png"
+            if not runner.force and png.exists():
+                continue
+            try:
+                write_overlay(ch_map, ar_map, image, png)
+            except (OverlayError, OSError, ValueError) as error:
+                LOGGER.warning("%s overlay of %s not drawn: %s", format_time_step(time_step), image, error)
+
+
+def _no_good_file(selections: dict[int, Selection]) -> str:
+    """The skip reason: ``no good-quality file for 171 (why each candidate was rejected)``."""
+    absent = {wavelength: selection for wavelength, selection in selections.items() if selection.chosen is None}
+    details = "; ".join(selection.reason for selection in absent.values())
+    return f"no good-quality file for {', '.join(str(wavelength) for wavelength in absent)} ({details})"
+
+
+def _valid_map(path: Path) -> bool:
+    return path.exists() and check_segmentation_map(path) is None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``get_staff_stats.py``."""
+    parser = argparse.ArgumentParser(
+        prog="get_staff_stats.py",
+        description=textwrap.fill(
+            "Segment the AIA images of each time step into coronal-hole (193) and active-region (171+193) maps "
+            "with SPoCA, then compute the STAFF statistics of CH, AR and quiet Sun on every configured "
+            "wavelength that has a good file. Safe to run from cron: one run at a time per configuration, jobs "
+            "already done are skipped, every job attempt is recorded in the ledger ([OPERATIONS] ledger).", 78),
+        epilog=EXIT_STATUS_HELP + "\nexamples:\n"
+               "  get_staff_stats.py configs/AIA.quicklook.ini --status\n"
+               "  get_staff_stats.py configs/AIA.quicklook.ini --rerun-failed\n"
+               "  get_staff_stats.py configs/AIA.quicklook.ini -s 2026-03-20 -e 2026-03-22 --force\n"
+               "  crontab, every 6 hours over the last 48 hours (the default window):\n"
+               "  5 */6 * * * cd /opt/spoca4staff && .venv/bin/python get_staff_stats.py \\\n"
+               "      configs/AIA.quicklook.ini --log-file /var/log/spoca4staff/staff.log\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``get_staff_stats.py`` and return its exit status (see :data:`runner.EXIT_STATUS_HELP`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not setup_logging(args.verbose, args.log_file):
+        return ExitStatus.USAGE
+    try:
+        configuration = load_configuration(config_path(parser, args), STAFF_SECTIONS)
+        if not args.status:
+            configuration.create_output_directories()
+        pipeline = StaffPipeline(configuration)
+    except ConfigurationError as error:
+        LOGGER.error("%s", error)
+        return ExitStatus.USAGE
+    return execute(args, configuration.operations, STAGES, pipeline.process_step, name=_NAME,
+                   output_directories=pipeline.output_directories)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,497 @@
+"""Find good-quality SDO files (AIA, HMI) for a time step, in a local archive or on a remote HTTP(S) one.
+
+An :class:`SdoData` formats a file pattern with the time step and the wavelength (Python format syntax, e.g.
+``{wavelength:04d}/{date.year:04d}/...``), lists the files that match it (shell-style wildcards), and returns
+the first one in sorted order whose QUALITY keyword is 0 once the ignored bits are cleared. A pattern that
+starts with ``http://`` or ``https://`` is looked up on a remote archive (:mod:`remote_archive`): the folder's
+index page is listed, QUALITY is read from the start of each candidate with an HTTP Range request, and only
+the chosen file is downloaded, into a cache folder, and returned as a local path.
+
+QUALITY is read from the raw FITS headers, without loading any data: from the configured HDU, or, when none
+is configured or that HDU lacks the keyword, from the first HDU that has it. RICE-compressed SDO files keep
+their header in HDU 1 and uncompressed ones in HDU 0, so ``hdu = 0`` works for both. A candidate that cannot
+be read (not FITS, truncated, no QUALITY) is logged as a warning with the reason and skipped; every rejected
+candidate is logged with its quality errors, so that the pipeline's log says why a time step was skipped.
+
+As a script: ``python sdo_data.py DATE WAVELENGTH [--aia-file-pattern P] ...`` prints the chosen file, or
+says why none was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from astropy.io import fits
+
+if TYPE_CHECKING:
+    from remote_archive import RemoteArchive
+
+__all__ = [
+    "DEFAULT_AIA_FILE_PATTERN",
+    "FitsStructureError",
+    "QUALITY_BITS",
+    "SdoData",
+    "SdoDataError",
+    "Selection",
+    "check_fits_file",
+    "get_quality_errors",
+    "iter_fits_headers",
+    "main",
+    "quality_from_headers",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+#: The JSOC quicklook archive, as mounted at the ROB (the default of the command line).
+DEFAULT_AIA_FILE_PATTERN = (
+    "/data/SDO/public/AIA_quicklook/{wavelength:04d}/{date.year:04d}/{date.month:02d}/{date.day:02d}/"
+    "H{date.hour:02d}00/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits"
+)
+
+#: Meaning of the bits of the SDO QUALITY keyword (AIA and HMI level 1 and 1.5).
+QUALITY_BITS: dict[int, str] = {
+    0: "FLAT_REC missing (flat-field record)",
+    1: "ORB_REC missing (orbit record)",
+    2: "ASD_REC missing (ancillary science data record)",
+    3: "MPO_REC missing (master pointing record)",
+    4: "limb fit missing (RSUN_LF, X0_LF, Y0_LF)",
+    8: "MISSVALS > 0 (missing pixels)",
+    9: "MISSVALS > 1% of TOTVALS",
+    10: "MISSVALS > 5% of TOTVALS",
+    11: "MISSVALS > 25% of TOTVALS",
+    12: "ACS_MODE is not SCIENCE (spacecraft not in science pointing)",
+    13: "ACS_ECLP: spacecraft eclipse",
+    14: "ACS_SUNP: sun not present",
+    15: "ACS_SAFE: spacecraft in safe mode",
+    16: "dark image (IMG_TYPE = DARK)",
+    17: "ISS loop open (image stabilisation off)",
+    18: "calibration image (FID)",
+    20: "focus out of the normal range",
+    21: "register flag (AIAGP6 not 0)",
+    30: "quicklook image",
+    31: "image not available",
+}
+
+_BLOCK = 2880
+_CARD = 80
+_MAX_HEADER_BLOCKS = 1000  # 36000 cards: anything longer is not a FITS header
+
+
+class SdoDataError(ValueError):
+    """A candidate file cannot be used: it cannot be read, or its QUALITY cannot be found."""
+
+
+class FitsStructureError(SdoDataError):
+    """The bytes are not a well-formed FITS file (bad header, or shorter than its headers say)."""
+
+
+# ------------------------------------------------------------------------------------- FITS headers
+
+
+@dataclass(frozen=True)
+class _Hdu:
+    """One HDU found in a FITS file: its index, header, and where its data start and end (bytes)."""
+
+    index: int
+    header: fits.Header
+    data_start: int
+    data_end: int
+
+
+def _data_size(header: fits.Header) -> int:
+    """Data size in bytes of an HDU, without padding (FITS standard, section 4.4.1)."""
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return 0
+    elements = math.prod(int(header.get(f"NAXIS{axis}", 0)) for axis in range(1, naxis + 1))
+    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + elements)
+
+
+def _has_end_card(block: bytes) -> bool:
+    return any(block[start:start + _CARD].rstrip() == b"END" for start in range(0, _BLOCK, _CARD))
+
+
+def iter_fits_headers(read: Callable[[int, int], bytes]) -> Iterator[_Hdu]:
+    """Yield the HDUs of a FITS file one by one, reading only their headers.
+
+    Parameters
+    ----------
+    read
+        ``read(offset, size)`` returns the bytes of the file from ``offset`` (fewer at the end of the file,
+        none beyond it): a local file, or HTTP Range requests on a remote one.
+
+    Raises
+    ------
+    FitsStructureError
+        When a header is malformed or cut short.
+    """
+    offset, index = 0, 0
+    while True:
+        raw = bytearray()
+        expected = b"SIMPLE  =" if index == 0 else b"XTENSION="
+        while True:
+            block = read(offset + len(raw), _BLOCK)
+            if not block and not raw and index > 0:
+                return  # the end of the file, after the last HDU
+            if not raw and not block.startswith(expected):
+                raise FitsStructureError(f"HDU {index}: not a FITS header (does not start with {expected.decode()!r})")
+            if len(block) < _BLOCK:
+                raise FitsStructureError(f"HDU {index}: header cut short at byte {offset + len(raw) + len(block)}")
+            raw += block
+            if _has_end_card(block):
+                break
+            if len(raw) >= _MAX_HEADER_BLOCKS * _BLOCK:
+                raise FitsStructureError(f"HDU {index}: no END card in the header")
+        try:
+            header = fits.Header.fromstring(raw.decode("ascii"))
+            size = _data_size(header)
+        except (ValueError, KeyError, UnicodeDecodeError) as error:
+            raise FitsStructureError(f"HDU {index}: unreadable header ({error})") from error
+        data_start = offset + len(raw)
+        yield _Hdu(index, header, data_start, data_start + size)
+        offset = data_start + (size + _BLOCK - 1) // _BLOCK * _BLOCK
+        index += 1
+
+
+def _file_reader(handle: BinaryIO) -> Callable[[int, int], bytes]:
+    """``read(offset, size)`` over an open local file, for :func:`iter_fits_headers`."""
+    def read(offset: int, size: int) -> bytes:
+        handle.seek(offset)
+        return handle.read(size)
+
+    return read
+
+
+def check_fits_file(path: Path | str) -> None:
+    """Check that ``path`` is a complete FITS file: well-formed headers and all the data their sizes announce.
+
+    Reads only the headers (cheap). Raises :class:`FitsStructureError` (or OSError) naming the problem.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        hdus = list(iter_fits_headers(_file_reader(handle)))
+    if hdus[-1].data_end > size:
+        raise FitsStructureError(f"truncated: {size} bytes, but its headers announce {hdus[-1].data_end}")
+
+
+def quality_from_headers(hdus: Iterable[_Hdu], hdu: int | None = None, keyword: str = "QUALITY") -> int:
+    """The QUALITY of a file from its HDUs (a lazy iterable, consumed only as far as needed).
+
+    From HDU ``hdu`` when it has ``keyword``; otherwise (no ``hdu``, an HDU without the keyword, or fewer
+    HDUs) from the first HDU that has it. Raises :class:`SdoDataError` when no HDU has it.
+    """
+    first_found: int | None = None
+    for current in hdus:
+        if keyword in current.header:
+            value = current.header[keyword]
+            try:
+                quality = int(value)
+            except (TypeError, ValueError):
+                raise SdoDataError(f"{keyword} = {value!r} in HDU {current.index} is not an integer") from None
+            if hdu is None or current.index == hdu:
+                return quality
+            if first_found is None:
+                first_found = quality
+        if hdu is not None and current.index >= hdu and first_found is not None:
+            return first_found
+    if first_found is not None:
+        return first_found
+    raise SdoDataError(f"no {keyword} keyword in any HDU")
+
+
+def get_quality_errors(quality: int) -> set[str]:
+    """The messages of the bits set in ``quality`` (the SDO QUALITY bit table), e.g. ``{"bit 30: quicklook image"}``."""
+    errors = set()
+    for bit in range(32):
+        if quality & (1 << bit):
+            errors.add(f"bit {bit}: {QUALITY_BITS.get(bit, 'unknown quality bit')}")
+    return errors
+
+
+# ------------------------------------------------------------------------------------------ SdoData
+
+
+@dataclass
+class Selection:
+    """The outcome of a file search: the pattern looked up, the chosen file and the rejected candidates."""
+
+    pattern: str
+    chosen: Path | None = None
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """Why nothing was chosen, in one line (empty when a file was chosen)."""
+        if self.chosen is not None:
+            return ""
+        if not self.rejected:
+            return f"no file matches {self.pattern}"
+        return "; ".join(f"{Path(candidate).name}: {why}" for candidate, why in self.rejected)
+
+
+def _sorted_bits(quality: int) -> str:
+    return ", ".join(sorted(get_quality_errors(quality), key=lambda text: int(text.split()[1].rstrip(":"))))
+
+
+class SdoData:
+    """Find the good-quality SDO files of a time step.
+
+    Parameters
+    ----------
+    aia_file_pattern
+        Where the AIA files are: a path or an ``http(s)://`` URL, formatted with ``date`` (the time step, a
+        datetime) and ``wavelength`` (an int), then with shell-style wildcards (``?``, ``*``, ``[...]``; for
+        URLs in the last path component only).
+    hmi_file_pattern
+        The same for HMI files, formatted with ``date`` only.
+    ignore_quality_bits
+        QUALITY bits that do not make a file unusable (e.g. 30, quicklook). Every other set bit rejects it.
+    hdu
+        HDU whose header holds QUALITY; when None, or when that HDU lacks the keyword, the first HDU having it.
+    quality_keyword
+        Keyword holding the quality (default ``QUALITY``).
+    cache_directory
+        Remote archives only: folder of the downloaded files (default ``~/.cache/spoca4staff/sdo_data``).
+    cache_size_limit
+        Remote archives only: bytes the cache may hold; the oldest files are removed first (None: no limit).
+    http_timeout
+        Remote archives only: seconds to wait for the server to connect or to send data.
+    http_retry_attempts, http_retry_initial_delay, http_retry_max_delay
+        Remote archives only: attempts of a request failing transiently (connection error, timeout, 429, 5xx,
+        body cut short), the first delay between attempts (seconds, doubled at each attempt) and the largest.
+    """
+
+    def __init__(self, aia_file_pattern: str, hmi_file_pattern: str | None = None,
+                 ignore_quality_bits: Iterable[int] | None = None, hdu: int | None = None,
+                 quality_keyword: str | None = None, *, cache_directory: Path | str | None = None,
+                 cache_size_limit: int | None = None, http_timeout: float = 60.0, http_retry_attempts: int = 5,
+                 http_retry_initial_delay: float = 2.0, http_retry_max_delay: float = 60.0) -> None:
+        self.aia_file_pattern = str(aia_file_pattern)
+        self.hmi_file_pattern = None if hmi_file_pattern is None else str(hmi_file_pattern)
+        self.ignore_quality_bits = tuple(sorted(set(ignore_quality_bits or ())))
+        for bit in self.ignore_quality_bits:
+            if not 0 <= int(bit) <= 31:
+                raise ValueError(f"ignore_quality_bits: {bit} is not a QUALITY bit (0 to 31)")
+        self.ignored_mask = sum(1 << int(bit) for bit in self.ignore_quality_bits)
+        self.hdu = hdu
+        self.quality_keyword = quality_keyword or "QUALITY"
+        self.cache_directory = Path(cache_directory) if cache_directory is not None else (
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spoca4staff" / "sdo_data")
+        self.cache_size_limit = cache_size_limit
+        self.http_timeout = http_timeout
+        self.http_retry_attempts = http_retry_attempts
+        self.http_retry_initial_delay = http_retry_initial_delay
+        self.http_retry_max_delay = http_retry_max_delay
+        self._remote: RemoteArchive | None = None
+        self._selections: dict[tuple[datetime, int | None, str], Selection] = {}
+
+    # -- public interface
+
+    def get_AIA_file(self, date: datetime, wavelength: int) -> Path | None:
+        """The first good-quality AIA file of ``wavelength`` at ``date``, or None. Cached per (date, wavelength)."""
+        return self.get_AIA_selection(date, wavelength).chosen
+
+    def get_HMI_file(self, date: datetime) -> Path | None:
+        """The first good-quality HMI file at ``date``, or None. Cached per date."""
+        if self.hmi_file_pattern is None:
+            raise SdoDataError("no hmi_file_pattern configured")
+        return self._select(self.hmi_file_pattern, date, None, "HMI").chosen
+
+    def get_AIA_selection(self, date: datetime, wavelength: int) -> Selection:
+        """The search behind :meth:`get_AIA_file`: the chosen file and why each other candidate was rejected."""
+        return self._select(self.aia_file_pattern, date, int(wavelength), "AIA")
+
+    def get_quality(self, path: Path | str) -> int:
+        """QUALITY of a local FITS file (see the class notes on the HDU). Raises SdoDataError or OSError."""
+        with open(path, "rb") as handle:
+            return quality_from_headers(iter_fits_headers(_file_reader(handle)), self.hdu, self.quality_keyword)
+
+    @staticmethod
+    def get_quality_errors(quality: int) -> set[str]:
+        """The messages of the bits set in ``quality``, see :func:`get_quality_errors`."""
+        return get_quality_errors(quality)
+
+    # -- search
+
+    def _select(self, pattern: str, date: datetime, wavelength: int | None, instrument: str) -> Selection:
+        key = (date, wavelength, instrument)
+        if key not in self._selections:
+            formatted = pattern.format(date=date, wavelength=wavelength)
+            if _is_url(formatted):
+                selection = self._select_remote(formatted)
+            else:
+                selection = self._select_local(formatted)
+            what = f"{instrument}{'' if wavelength is None else f' {wavelength}'} at {date:%Y-%m-%dT%H:%M:%S}"
+            if selection.chosen is None:
+                LOGGER.info("no good-quality %s file: %s", what, selection.reason)
+            else:
+                LOGGER.debug("%s: %s", what, selection.chosen)
+            self._selections[key] = selection
+        return self._selections[key]
+
+    def _judge(self, candidate: str, quality: Callable[[], int], selection: Selection) -> bool:
+        """True when the candidate's quality is good; otherwise record and log why it is rejected."""
+        try:
+            value = quality()
+        except (SdoDataError, OSError) as error:
+            reason = f"unreadable: {error}"
+            LOGGER.warning("skipping %s: %s", candidate, reason)
+            selection.rejected.append((candidate, reason))
+            return False
+        bad = value & ~self.ignored_mask
+        if bad:
+            reason = f"{self.quality_keyword} = {value:#010x} ({_sorted_bits(bad)})"
+            LOGGER.info("rejecting %s: %s", candidate, reason)
+            selection.rejected.append((candidate, reason))
+            return False
+        return True
+
+    def _select_local(self, pattern: str) -> Selection:
+        selection = Selection(pattern)
+        for candidate in sorted(name for name in glob.glob(pattern) if os.path.isfile(name)):
+            if self._judge(candidate, lambda candidate=candidate: self._local_quality(candidate), selection):
+                selection.chosen = Path(candidate)
+                break
+        return selection
+
+    def _local_quality(self, path: str) -> int:
+        check_fits_file(path)
+        return self.get_quality(path)
+
+    def _remote_archive(self) -> RemoteArchive:
+        """The remote archive of this run (one HTTP session), made on first use."""
+        if self._remote is None:
+            from remote_archive import RemoteArchive
+
+            self._remote = RemoteArchive(self.cache_directory, cache_size_limit=self.cache_size_limit,
+                                         timeout=self.http_timeout, retry_attempts=self.http_retry_attempts,
+                                         retry_initial_delay=self.http_retry_initial_delay,
+                                         retry_max_delay=self.http_retry_max_delay)
+        return self._remote
+
+    def _select_remote(self, url_pattern: str) -> Selection:
+        from remote_archive import RemoteArchiveError
+
+        remote = self._remote_archive()
+        selection = Selection(url_pattern)
+        try:
+            candidates = remote.list_files(url_pattern)
+        except RemoteArchiveError as error:
+            LOGGER.warning("cannot list %s: %s", url_pattern, error)
+            selection.rejected.append((url_pattern, f"cannot list the folder: {error}"))
+            return selection
+        for url in candidates:
+            def quality(url: str = url) -> int:
+                cached = remote.cache_path(url)
+                if cached.is_file():  # downloaded by an earlier run: no need to ask the server
+                    try:
+                        return self._local_quality(str(cached))
+                    except (SdoDataError, OSError) as error:
+                        LOGGER.warning("ignoring the cached %s: %s", cached, error)
+                try:
+                    return quality_from_headers(iter_fits_headers(remote.reader(url)), self.hdu, self.quality_keyword)
+                except RemoteArchiveError as error:
+                    raise SdoDataError(str(error)) from error
+
+            if not self._judge(url, quality, selection):
+                continue
+            try:
+                selection.chosen = remote.fetch(url, verify=_verify_download)
+                break
+            except RemoteArchiveError as error:
+                LOGGER.warning("skipping %s: %s", url, error)
+                selection.rejected.append((url, f"download failed: {error}"))
+        return selection
+
+
+def _verify_download(path: Path) -> None:
+    """A downloaded file must be a complete FITS file whose image data can be read (decompressed)."""
+    check_fits_file(path)
+    try:
+        with fits.open(path) as hdus:
+            image = next((hdu for hdu in hdus if hdu.is_image and hdu.header.get("NAXIS", 0) > 0), None)
+            if image is None:
+                raise FitsStructureError("no image HDU")
+            image.data.sum()
+    except (OSError, ValueError, TypeError) as error:
+        raise FitsStructureError(f"unreadable image data ({error})") from error
+
+
+def _is_url(pattern: str) -> bool:
+    return pattern.lower().startswith(("http://", "https://"))
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def _parse_date(text: str) -> datetime:
+    try:
+        date = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {text!r}") from None
+    return date.astimezone(timezone.utc).replace(tzinfo=None) if date.tzinfo else date
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Find the first good-quality AIA file of a wavelength at a time step and print its path "
+                    "(downloaded into the cache for an http(s) pattern). When there is none, say why: which "
+                    "candidates were found and which QUALITY bits rejected them. Exit status 0 when a file was "
+                    "found, 1 when none was.")
+    parser.add_argument("date", type=_parse_date, metavar="DATE", help="time step, ISO 8601 UTC, e.g. 2026-03-20T12:00")
+    parser.add_argument("wavelength", type=int, metavar="WAVELENGTH", help="AIA wavelength in angstrom, e.g. 193")
+    parser.add_argument("--aia-file-pattern", default=DEFAULT_AIA_FILE_PATTERN,
+                        help="file pattern or http(s) URL pattern, with {date} and {wavelength} in Python format "
+                             "syntax and shell wildcards (default: the quicklook archive, %(default)s)")
+    parser.add_argument("--ignore-quality-bits", type=int, nargs="*", default=[], metavar="BIT",
+                        help="QUALITY bits that do not reject a file, e.g. 30 for quicklook files")
+    parser.add_argument("--hdu", type=int, default=None,
+                        help="HDU holding QUALITY (default: the first HDU that has it)")
+    parser.add_argument("--quality-keyword", default=None, help="keyword holding the quality (default QUALITY)")
+    parser.add_argument("--cache-directory", type=Path, default=None,
+                        help="remote archives: folder of the downloaded files (default ~/.cache/spoca4staff/sdo_data)")
+    parser.add_argument("--http-timeout", type=float, default=60.0, help="remote archives: seconds (default 60)")
+    parser.add_argument("--http-retry-attempts", type=int, default=5,
+                        help="remote archives: attempts of a transiently failing request (default 5)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every candidate examined")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    sdo_data = SdoData(arguments.aia_file_pattern, ignore_quality_bits=arguments.ignore_quality_bits,
+                       hdu=arguments.hdu, quality_keyword=arguments.quality_keyword,
+                       cache_directory=arguments.cache_directory, http_timeout=arguments.http_timeout,
+                       http_retry_attempts=arguments.http_retry_attempts)
+    try:
+        selection = sdo_data.get_AIA_selection(arguments.date, arguments.wavelength)
+    except (KeyError, IndexError, ValueError, AttributeError) as error:
+        print(f"sdo_data.py: error: cannot format the pattern {arguments.aia_file_pattern!r}: {error}",
+              file=sys.stderr)
+        return 2
+    if selection.chosen is not None:
+        print(selection.chosen)
+        return 0
+    print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.")
+    if not selection.rejected:
+        print(f"No file matches {selection.pattern}")
+    for candidate, reason in selection.rejected:
+        print(f"  {candidate}: {reason}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Tests of get_image_stats.py against statistics computed independently (astropy scaled data + plain numpy)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import get_image_stats
+from get_image_stats import ImageStatsError, image_statistics, image_stats_path, read_image_stats, write_image_stats
+from ledger import Ledger
+from scripts.make_synthetic_aia import ARCHIVE_PATTERN, archive_path, make_archive, observation_time, write_aia_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: The columns of the original, in file order, written out independently of the module.
+EXPECTED_COLUMNS = [
+    "DATAMAX", "DATAMEAN", "DATAMEDN", "DATAMIN", "DATAP01", "DATAP10", "DATAP25", "DATAP75", "DATAP90",
+    "DATAP95", "DATAP98", "DATAP99", "DATARMS", "DATATOTL", "DATE_OBS", "DISKMAX", "DISKMEAN", "DISKMEDN",
+    "DISKMIN", "DISKP01", "DISKP10", "DISKP25", "DISKP75", "DISKP90", "DISKP95", "DISKP98", "DISKP99", "DISKRMS",
+    "DISKTOTL", "WAVELENGTH",
+]
+PERCENTILES = {"P01": 1, "P10": 10, "P25": 25, "P75": 75, "P90": 90, "P95": 95, "P98": 98, "P99": 99}
+
+
+def reference_statistics(path: Path) -> dict[str, object]:
+    """The expected values, computed from astropy's scaled data (BSCALE and BZERO applied by astropy) and plain
+    numpy, with a mask of the disk built from distances."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaled = fits.getdata(path)
+        stored, header = fits.getdata(path, header=True, do_not_scale_image_data=True)
+    data = np.array(scaled, dtype=np.float64)
+    if np.issubdtype(stored.dtype, np.integer) and "BLANK" in header:  # astropy does not always apply BLANK
+        data[stored == header["BLANK"]] = np.nan
+    data = data / header["EXPTIME"]
+    x0, y0 = header["CRPIX1"] - 1, header["CRPIX2"] - 1
+    radius = header["RSUN_OBS"] / header["CDELT1"]
+    date_obs = header["DATE-OBS"]
+    wavelength = int(header["WAVELNTH"])
+    rows, columns = np.indices(data.shape)
+    on_disk = np.hypot(columns - x0, rows - y0) <= radius
+    expected: dict[str, object] = {"DATE_OBS": date_obs, "WAVELENGTH": wavelength}
+    for prefix, selection in (("DATA", np.isfinite(data)), ("DISK", np.isfinite(data) & on_disk)):
+        values = data[selection]
+        expected |= {f"{prefix}MIN": np.min(values), f"{prefix}MAX": np.max(values),
+                     f"{prefix}MEAN": np.mean(values), f"{prefix}MEDN": np.median(values),
+                     f"{prefix}RMS": np.std(values), f"{prefix}TOTL": np.sum(values)}
+        expected |= {f"{prefix}{name}": np.percentile(values, p) for name, p in PERCENTILES.items()}
+    return expected
+
+
+def read_csv(path: Path) -> tuple[list[str], list[str]]:
+    with path.open(newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert len(rows) == 2, rows
+    return rows[0], rows[1]
+
+
+def assert_matches_reference(csv_path: Path, image: Path) -> None:
+    header, row = read_csv(csv_path)
+    assert header == EXPECTED_COLUMNS
+    expected = reference_statistics(image)
+    for name, text in zip(header, row, strict=True):
+        if name == "DATE_OBS":
+            assert text == expected[name]
+        elif name == "WAVELENGTH":
+            assert int(text) == expected[name]
+        else:
+            assert len(text.split(".")[1]) == 3, f"{name} = {text} is not written with %.3f"
+            reference = float(expected[name])
+            assert abs(float(text) - reference) <= 5.001e-4 + 1e-12 * abs(reference), \
+                f"{name}: {text} in the CSV, {reference!r} expected"
+
+
+@pytest.mark.parametrize("data_format", ["rice_int16", "int32_bscale", "float32", "float64", "int16"])
+def test_statistics_match_an_independent_computation(aia_factory, tmp_path, data_format):
+    # Undefined blocks on the disk, across the limb and in a corner; the sun centre well off the image centre,
+    # so that swapping x and y (or using the off-disk pixels) changes the DISK columns.
+    image = aia_factory(171, data_format=data_format, size=256, seed=4, centre_offset=(23.4, -15.2),
+                        invalid_blocks=[(100, 130, 90, 170), (0, 20, 0, 256), (200, 256, 230, 256)])
+    output = write_image_stats(image, tmp_path / "stats.csv", hdu=0)
+    assert_matches_reference(output, image)
+
+
+def test_disk_statistics_use_the_disk_with_x_along_columns(tmp_path):
+    """A hand-made image: 1 off the disk, and on the disk 2 + the column index, so that every DISK value
+    depends on the centre being taken with x along the columns."""
+    size, cx, cy, radius = 64, 40.0, 20.0, 12.5
+    rows, columns = np.indices((size, size))
+    on_disk = (columns - cx) ** 2 + (rows - cy) ** 2 <= radius**2
+    data = np.where(on_disk, 2.0 + columns, 1.0).astype(np.float32)
+    header = fits.Header({"EXPTIME": 2.0, "CRPIX1": cx + 1, "CRPIX2": cy + 1, "CDELT1": 0.5, "CDELT2": 0.5,
+                          "RSUN_OBS": radius * 0.5, "WAVELNTH": 193, "DATE-OBS": "2026-03-20T00:00:00.00"})
+    path = tmp_path / "disk.fits"
+    fits.PrimaryHDU(data, header).writeto(path)
+    stats = image_statistics(path)
+    disk = (2.0 + columns[on_disk]) / 2.0
+    assert stats["DISKMIN"] == disk.min() and stats["DISKMAX"] == disk.max()
+    assert stats["DISKTOTL"] == pytest.approx(disk.sum(), rel=1e-12)
+    assert stats["DISKMEDN"] == pytest.approx(np.median(disk), rel=1e-12)
+    assert stats["DATAMIN"] == 0.5
+    assert stats["DATATOTL"] == pytest.approx(disk.sum() + 0.5 * (size * size - disk.size), rel=1e-12)
+
+
+@pytest.mark.parametrize(("dtype", "low", "high", "blank", "bscale", "bzero"), [
+    (np.int32, -2**30, 2**30, -2147483648, 1.0, 0.0),  # too wide for a histogram: the float64 path
+    (np.int16, -2000, 3000, -32768, -0.5, 7.0),  # BSCALE < 0: decreasing scaling
+    (np.int16, -2000, 3000, 0, 0.25, 100.0),  # BLANK in the middle of the values
+    (np.float32, -50, 5000, None, -2.0, 1.0),  # floats with BSCALE < 0 and infinite values
+])
+def test_other_integer_scalings_and_blanks(tmp_path, dtype, low, high, blank, bscale, bzero):
+    rng = np.random.default_rng(3)
+    data = rng.integers(low, high, size=(96, 80)).astype(dtype)
+    if blank is not None:
+        data[10:20, 5:50] = blank
+    if np.issubdtype(dtype, np.floating):  # infinite pixels are undefined too
+        data[45:50, 25:35] = np.inf
+        data[0, :5] = -np.inf
+    header = fits.Header({"EXPTIME": 3.0, "CRPIX1": 30.5, "CRPIX2": 50.0, "CDELT1": 2.0, "CDELT2": 2.0,
+                          "RSUN_OBS": 70.0, "WAVELNTH": 304, "DATE-OBS": "2026-03-20T06:00:00.00"})
+    hdu = fits.PrimaryHDU(data, header, do_not_scale_image_data=True)
+    hdu.header["BSCALE"], hdu.header["BZERO"] = bscale, bzero
+    if blank is not None:
+        hdu.header["BLANK"] = blank
+    path = tmp_path / "AIA_scaled.fits"
+    hdu.writeto(path)
+    assert_matches_reference(write_image_stats(path, tmp_path / "scaled.csv"), path)
+
+
+def test_real_aia_sample(shared_data, tmp_path):
+    """The shared real AIA 171 image: int32 with BSCALE, 1024x1024, a header with an unparsable card."""
+    image = shared_data / "AIA20110319_105400_0171.fits"
+    assert_matches_reference(write_image_stats(image, tmp_path / "real.csv", hdu=0), image)
+
+
+def test_sunpy_aia_test_file(sunpy_aia_171, tmp_path):
+    assert_matches_reference(write_image_stats(sunpy_aia_171, tmp_path / "sunpy.csv", hdu=0), sunpy_aia_171)
+
+
+def test_configured_hdu_without_image_falls_back_to_the_first_image(aia_factory):
+    image = aia_factory(193, size=128)
+    assert image_statistics(image, hdu=0) == image_statistics(image, hdu=1) == image_statistics(image, hdu=7)
+
+
+@pytest.mark.parametrize(("size", "centre", "radius"), [
+    ((50, 70), (30.3, 20.7), 15.2),   # inside
+    ((50, 70), (-5.0, 60.0), 30.0),   # centre outside the image
+    ((40, 40), (19.5, 19.5), 100.0),  # disk larger than the image
+    ((40, 40), (19.5, 19.5), 0.0),    # a single pixel at most
+    ((33, 17), (8.0, 16.0), 8.0),     # exactly on pixel centres: boundary pixels included
+])
+def test_disk_first_is_a_permutation_that_puts_the_disk_first(size, centre, radius):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 1000, size=size).astype(np.int16)
+    original = image.copy()
+    count = get_image_stats._disk_first(image, *centre, radius)
+    rows, columns = np.indices(size)
+    on_disk = (columns - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius**2
+    assert count == np.count_nonzero(on_disk)
+    flat = image.reshape(-1)
+    assert np.array_equal(np.sort(flat[:count]), np.sort(original[on_disk]))
+    assert np.array_equal(np.sort(flat), np.sort(original.reshape(-1)))
+
+
+def test_csv_is_written_atomically_and_replaced(aia_factory, tmp_path):
+    first, second = aia_factory(171, size=128, seed=1), aia_factory(193, size=128, seed=2)
+    output = tmp_path / "out" / "x.csv"
+    output.parent.mkdir()
+    write_image_stats(first, output)
+    write_image_stats(second, output)
+    assert read_image_stats(output)["WAVELENGTH"] == "193"
+    assert [path.name for path in output.parent.iterdir()] == ["x.csv"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(("options", "problem"), [
+    ({"drop_keywords": ("EXPTIME",)}, "keyword EXPTIME missing"),
+    ({"header_overrides": {"EXPTIME": 0.0}}, "EXPTIME is 0.0"),
+    ({"drop_keywords": ("RSUN_OBS",)}, "keyword RSUN_OBS missing"),
+])
+def test_bad_headers_name_the_file(aia_factory, options, problem):
+    image = aia_factory(171, size=64, **options)
+    with pytest.raises(ImageStatsError, match=f"^{image}: .*{problem}"):
+        image_statistics(image)
+
+
+def test_corrupt_file(aia_factory, tmp_path):
+    image = aia_factory(171, size=128)
+    corrupt = tmp_path / "corrupt.fits"
+    corrupt.write_bytes(image.read_bytes()[:5000])
+    with pytest.raises(ImageStatsError, match=f"^{corrupt}: "):
+        image_statistics(corrupt)
+    garbage = tmp_path / "garbage.fits"
+    garbage.write_bytes(b"not a FITS file at all" * 200)
+    with pytest.raises(ImageStatsError, match=f"^{garbage}: cannot read the image"):
+        image_statistics(garbage)
+
+
+def test_a_vanished_file_is_a_transient_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        image_statistics(tmp_path / "vanished.fits")
+
+
+# -- the script ------------------------------------------------------------------------------------------------
+
+START = datetime(2026, 3, 20)
+
+
+def run_script(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO_ROOT / "get_image_stats.py"), *arguments],
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+@pytest.fixture
+def archive_run(tmp_path):
+    """An archive of three 6-hour steps (171 and 193) with a file without EXPTIME (06:00, 171), a corrupt file
+    (12:00, 193), a bad-QUALITY file (18:00, 193) and a missing one (18:00, 171); an ini writing beside it."""
+    root = tmp_path / "archive"
+    make_archive(root, START, START + timedelta(hours=24), timedelta(hours=6), (171, 193), size=128, seed=5,
+                 bad_quality=[(START + timedelta(hours=18), 193)], missing=[(START + timedelta(hours=18), 171)])
+    no_exptime = archive_path(root, observation_time(START + timedelta(hours=6), 171), 171)
+    write_aia_file(no_exptime, observation_time(START + timedelta(hours=6), 171), 171, size=128, seed=5,
+                   drop_keywords=("EXPTIME",))
+    corrupt = archive_path(root, observation_time(START + timedelta(hours=12), 193), 193)
+    corrupt.write_bytes(corrupt.read_bytes()[:8000])
+    ini = tmp_path / "configs" / "test.ini"
+    ini.parent.mkdir()
+    ini.write_text(f"[SDO_DATA]\naia_file_pattern = ../archive/{ARCHIVE_PATTERN}\nhdu = 0\nignore_quality_bits =\n"
+                   "[IMAGE_STATS]\nwavelengths = 171, 193\noutput_directory = ../output/image_stats\nhdu = 0\n"
+                   "[OPERATIONS]\nretry_initial_delay = 0\n")
+    return ini, tmp_path / "output", no_exptime, corrupt
+
+
+def test_run_writes_csvs_skips_bad_data_and_goes_on_after_a_failure(archive_run):
+    ini, output, no_exptime, corrupt = archive_run
+    dates = ("--start-date", START.isoformat(), "--end-date", (START + timedelta(hours=24)).isoformat())
+    completed = run_script(str(ini), *dates)
+    assert completed.returncode == 1, completed.stderr
+    images = [archive_path(ini.parent.parent / "archive", observation_time(START + timedelta(hours=hours), wave),
+                           wave) for hours, wave in ((0, 171), (0, 193), (6, 193), (12, 171))]
+    written = sorted((output / "image_stats").iterdir())
+    assert written == sorted(output / "image_stats" / image.name.replace(".fits", ".csv") for image in images)
+    for image in images:
+        assert_matches_reference(output / "image_stats" / image.name.replace(".fits", ".csv"), image)
+    assert f"{no_exptime}: keyword EXPTIME missing" in completed.stderr
+    assert f"skipping {corrupt}" in completed.stderr
+    with Ledger(output / "spoca4staff.ledger.sqlite") as ledger:
+        outcomes = {(record.time_step.hour, record.outcome.value) for record in ledger.attempts()}
+    assert outcomes == {(0, "done"), (6, "failed"), (12, "done"), (18, "skipped")}
+
+    status = run_script(str(ini), "--status")
+    assert status.returncode == 0
+    assert "EXPTIME missing" in status.stdout
+
+    # The operator repairs the file and reruns what failed: only 06:00 runs, the 193 CSV is left alone.
+    kept = output / "image_stats" / "AIA20260320_060004_0193.csv"
+    before = kept.stat().st_mtime_ns
+    write_aia_file(no_exptime, observation_time(START + timedelta(hours=6), 171), 171, size=128, seed=5)
+    rerun = run_script("--config-file", str(ini), "--rerun-failed")
+    assert rerun.returncode == 0, rerun.stderr
+    repaired = output / "image_stats" / no_exptime.name.replace(".fits", ".csv")
+    assert_matches_reference(repaired, no_exptime)
+    assert kept.stat().st_mtime_ns == before
+    assert not list(output.rglob("*.tmp")) and not list(output.rglob(".partial-*"))
+
+    again = run_script(str(ini), *dates)  # everything is done or skipped for lack of good data
+    assert again.returncode == 0, again.stderr
+
+
+def test_configuration_error_is_exit_status_2(tmp_path):
+    ini = tmp_path / "bad.ini"
+    ini.write_text("[SDO_DATA]\naia_file_pattern = x\nhdu = zero\nignore_quality_bits =\n"
+                   "[IMAGE_STATS]\nwavelengths = 171\noutput_directory = out\n")
+    completed = run_script(str(ini), "--start-date", "2026-03-20", "--end-date", "2026-03-21")
+    assert completed.returncode == 2
+    assert f"{ini}: [SDO_DATA] hdu: 'zero' is not an integer" in completed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_documents_the_options_and_exit_statuses():
+    completed = run_script("--help")
+    assert completed.returncode == 0
+    for text in ("--start-date", "--end-date", "--interval", "--config-file", "--verbose", "--status",
+                 "--rerun-failed", "exit status"):
+        assert text in completed.stdout
+
+
+def test_output_name_is_the_image_name(tmp_path):
+    expected = tmp_path / "AIA20260320_000009_0171.csv"
+    assert image_stats_path(tmp_path, "/a/b/AIA20260320_000009_0171.fits") == expected
+
+
+def test_no_defined_pixel_gives_nan(tmp_path):
+    """An image without any defined pixel, and a disk outside the image: the statistics are NaN, not an error."""
+    header = fits.Header({"EXPTIME": 1.0, "CRPIX1": 500.0, "CRPIX2": 500.0, "CDELT1": 1.0, "RSUN_OBS": 10.0,
+                          "WAVELNTH": 171, "DATE-OBS": "2026-03-20T00:00:00.00"})
+    path = tmp_path / "empty.fits"
+    fits.PrimaryHDU(np.full((16, 16), np.nan, dtype=np.float32), header).writeto(path)
+    stats = image_statistics(path)
+    assert all(np.isnan(stats[name]) for name in EXPECTED_COLUMNS if name.startswith(("DATA", "DISK")))
+    ones = tmp_path / "ones.fits"
+    fits.PrimaryHDU(np.ones((16, 16), dtype=np.int16), header).writeto(ones)
+    stats = image_statistics(ones)
+    assert stats["DATATOTL"] == 256 and stats["DATAMEDN"] == 1
+    assert np.isnan(stats["DISKTOTL"]) and np.isnan(stats["DISKMEDN"])
+    output = write_image_stats(ones, tmp_path / "ones.csv")
+    assert read_image_stats(output)["DISKMEAN"] == "nan"

@@ -1,0 +1,252 @@
+"""Tests of scripts/plot_stats.py on CSV files written here in the exact formats of the pipeline.
+
+STAFF CSVs as written by get_STAFF_stats.x (spec 8.2 and 8.8: ``<CHmap>_and_<ARmap>_on_<image>.csv``, header and
+five rows, fixed6 numbers, ``nan`` and ``-nan``) and image-statistics CSVs as written by get_image_stats.py
+(``<image name>.csv``, sorted keyword columns, one row). The values are chosen here; the plotted points are read
+back from the matplotlib lines and compared with them, NaN gaps included.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scripts.plot_stats import PlotStatsError, load_series, plot_column, write_plots
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAFF_HEADER = ("Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,"
+                "Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor")
+STAFF_NUMBERS = STAFF_HEADER.split(",")[3:]
+ROW_TYPES = ("AR_all", "CH_central_meridian", "CH_ondisc", "AR_ondisc", "QS_ondisc")
+CHANNELS = {"AIA_171": 1, "AIA_193": 8}  # channel: seconds after the time step
+STEPS = [datetime(2026, 3, 20) + timedelta(hours=6 * index) for index in range(6)]
+_STATS = ("MAX", "MEAN", "MEDN", "MIN", "P01", "P10", "P25", "P75", "P90", "P95", "P98", "P99", "RMS", "TOTL")
+IMAGE_COLUMNS = sorted([*(f"DATA{name}" for name in _STATS), *(f"DISK{name}" for name in _STATS), "DATE_OBS",
+                        "WAVELENGTH"])
+PNG_SIZE = (1000, 500)
+
+
+def staff_value(step: int, channel: str, row_type: str, column: str) -> str:
+    """The CSV text of one STAFF value, with NaNs at chosen places (a whole file, a cell, a ``-nan``)."""
+    if step == 2 and channel == "AIA_193":
+        return "nan"
+    if step == 4 and row_type == "CH_ondisc" and column == "Mean":
+        return "nan"
+    if row_type == "CH_central_meridian" and column == "FillingFactor" and step in (1, 3):
+        return "-nan"
+    number = 100 * STAFF_NUMBERS.index(column) + 10 * ROW_TYPES.index(row_type) + step + 0.123457 * CHANNELS[channel]
+    return f"{number:.6f}"
+
+
+def observation(step: int, channel: str) -> datetime:
+    return STEPS[step] + timedelta(seconds=CHANNELS[channel])
+
+
+def write_staff_csvs(folder: Path) -> None:
+    """One CSV per time step and channel, named as get_STAFF_stats.x names them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for step, date in enumerate(STEPS):
+        maps = f"{date:%Y%m%d_%H%M%S}.SegmentedMap"
+        for channel in CHANNELS:
+            when = observation(step, channel)
+            image = f"AIA{when:%Y%m%d_%H%M%S}_{channel[-3:].rjust(4, '0')}"
+            lines = [STAFF_HEADER]
+            for row_type in ROW_TYPES:
+                values = [staff_value(step, channel, row_type, column) for column in STAFF_NUMBERS]
+                lines.append(",".join([channel, row_type, f"{when:%Y-%m-%dT%H:%M:%S}", *values]))
+            (folder / f"{maps}_and_{maps}_on_{image}.csv").write_text("\n".join(lines) + "\n")
+
+
+def image_value(step: int, wavelength: int, column: str) -> str:
+    if step == 3 and column == "DATAMEAN":
+        return "nan"
+    return f"{wavelength + 1000 * step + IMAGE_COLUMNS.index(column) / 8:.3f}"
+
+
+def write_image_csvs(folder: Path) -> None:
+    """One ``<image name>.csv`` per time step and wavelength, sorted columns, one row."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for step, date in enumerate(STEPS):
+        for wavelength in (171, 193):
+            when = date + timedelta(seconds=CHANNELS[f"AIA_{wavelength}"])
+            row = []
+            for column in IMAGE_COLUMNS:
+                if column == "DATE_OBS":
+                    row.append(f"{when:%Y-%m-%dT%H:%M:%S}.34")
+                elif column == "WAVELENGTH":
+                    row.append(str(wavelength))
+                else:
+                    row.append(image_value(step, wavelength, column))
+            text = ",".join(IMAGE_COLUMNS) + "\n" + ",".join(row) + "\n"
+            (folder / f"AIA{when:%Y%m%d_%H%M%S}_{wavelength:04d}.csv").write_text(text)
+
+
+def lines_by_label(figure) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    (axes,) = figure.axes
+    return {line.get_label(): (np.asarray(line.get_xdata(), dtype="datetime64[s]"), np.asarray(line.get_ydata()))
+            for line in axes.get_lines()}
+
+
+@pytest.fixture
+def staff_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "staff_stats"
+    write_staff_csvs(folder)
+    return folder
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "image_stats"
+    write_image_csvs(folder)
+    return folder
+
+
+@pytest.mark.parametrize("column", ["Mean", "FillingFactor", "Area_AtDiskCenter"])
+def test_staff_points_equal_the_csv_values(staff_folder: Path, column: str) -> None:
+    frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
+    lines = lines_by_label(plot_column(frame, column, "staff"))
+    expected_labels = {f"{row_type} {channel}" for row_type in ROW_TYPES for channel in CHANNELS}
+    assert set(lines) == expected_labels
+    for row_type in ROW_TYPES:
+        for channel in CHANNELS:
+            x, y = lines[f"{row_type} {channel}"]
+            dates = np.array([observation(step, channel) for step in range(len(STEPS))], dtype="datetime64[s]")
+            values = np.array([float(staff_value(step, channel, row_type, column)) for step in range(len(STEPS))])
+            np.testing.assert_array_equal(x, dates)
+            np.testing.assert_array_equal(y, values)  # NaN at the same places: the gaps
+    assert np.isnan(lines["AR_all AIA_193"][1][2])
+
+
+def test_date_range_keeps_start_and_drops_end(staff_folder: Path) -> None:
+    start = STEPS[1].replace(tzinfo=timezone.utc)
+    end = STEPS[4] + timedelta(seconds=5)  # naive: UTC; keeps the 171 image of step 4 (1 s), not the 193 (8 s)
+    frame = load_series({"S": str(staff_folder / "*.csv")}, "staff", start=start, end=end)
+    lines = lines_by_label(plot_column(frame, "Median", "staff", start=start, end=end))
+    assert list(lines["QS_ondisc AIA_171"][0]) == [np.datetime64(observation(s, "AIA_171"), "s") for s in (1, 2, 3, 4)]
+    assert list(lines["QS_ondisc AIA_193"][0]) == [np.datetime64(observation(s, "AIA_193"), "s") for s in (1, 2, 3)]
+
+
+def test_image_points_equal_the_csv_values(image_folder: Path) -> None:
+    frame = load_series({"I": str(image_folder / "*.csv")}, "image")
+    lines = lines_by_label(plot_column(frame, "DATAMEAN", "image"))
+    assert set(lines) == {"AIA_171", "AIA_193"}
+    for wavelength in (171, 193):
+        x, y = lines[f"AIA_{wavelength}"]
+        np.testing.assert_array_equal(
+            x, np.array([observation(step, f"AIA_{wavelength}") for step in range(len(STEPS))], dtype="datetime64[s]"))
+        np.testing.assert_array_equal(
+            y, np.array([float(image_value(step, wavelength, "DATAMEAN")) for step in range(len(STEPS))]))
+    assert np.isnan(lines["AIA_171"][1][3])
+
+
+def test_several_series_and_foreign_files(staff_folder: Path, image_folder: Path, tmp_path: Path) -> None:
+    """Each series gets its own curves; files of the other kind or unreadable are skipped."""
+    (staff_folder / "garbage.csv").write_bytes(b"\x00\x01 not a csv\n\"unterminated")
+    numbers = ",".join(["1.000000"] * len(STAFF_NUMBERS))
+    (staff_folder / "bad_rows.csv").write_text(f"{STAFF_HEADER}\nAIA_171,CH_ondisc,not a date,{numbers}\n"
+                                               f",CH_ondisc,2026-03-20T03:00:00,{numbers}\n")
+    other = tmp_path / "other"
+    write_staff_csvs(other)
+    frame = load_series({"quicklook": str(staff_folder / "*.csv"), "science": str(other / "*.csv"),
+                         "images": str(image_folder / "*.csv")}, "staff")
+    lines = lines_by_label(plot_column(frame, "Mean", "staff"))
+    assert len(lines) == 20
+    assert len(lines["quicklook: CH_ondisc AIA_171"][0]) == len(STEPS)
+    np.testing.assert_array_equal(lines["quicklook: CH_ondisc AIA_171"][1], lines["science: CH_ondisc AIA_171"][1])
+
+
+def test_write_plots_pngs_and_page(staff_folder: Path, tmp_path: Path) -> None:
+    output = tmp_path / "plots" / "new"
+    written = write_plots({"S": str(staff_folder / "*.csv")}, output, columns=["Mean", "FillingFactor"],
+                          start=STEPS[0], end=STEPS[-1])
+    pngs, index = written[:-1], written[-1]
+    assert [path.name for path in pngs] == ["staff_Mean.png", "staff_FillingFactor.png"]
+    for png in pngs:
+        with Image.open(png) as picture:
+            assert picture.format == "PNG"
+            assert picture.size == PNG_SIZE
+            picture.verify()
+    assert index == output / "index.html"
+    sources, external = page_references(index.read_text(encoding="utf-8"))
+    assert sources == {"staff_Mean.png", "staff_FillingFactor.png"}
+    assert not external
+    assert sorted(path.name for path in output.iterdir()) == ["index.html", "staff_FillingFactor.png", "staff_Mean.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o666 & ~umask}  # not mkstemp's 0o600
+
+
+def test_default_columns_are_all_numeric_columns(image_folder: Path, tmp_path: Path) -> None:
+    written = write_plots({"I": str(image_folder / "*.csv")}, tmp_path / "plots", stats_type="image")
+    names = {path.name for path in written}
+    numeric = [column for column in IMAGE_COLUMNS if column not in ("DATE_OBS", "WAVELENGTH")]
+    assert names == {f"image_{column}.png" for column in numeric} | {"index.html"}
+
+
+def page_references(page: str) -> tuple[set[str], list[str]]:
+    """The img sources of an HTML page, and every reference to something outside the folder."""
+
+    class Collector(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sources: set[str] = set()
+            self.external: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("script", "link", "iframe", "object", "embed"):
+                self.external.append(tag)
+            for name, value in attrs:
+                if name in ("src", "href") and value is not None:
+                    if tag == "img":
+                        self.sources.add(value)
+                    if ":" in value or value.startswith(("/", "..")):
+                        self.external.append(value)
+
+    collector = Collector()
+    collector.feed(page)
+    return collector.sources, collector.external + (["url("] if "url(" in page else [])
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "plot_stats.py"), *arguments],
+                          capture_output=True, text=True, check=False)
+
+
+def test_command_line(image_folder: Path, staff_folder: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    completed = run_cli("--series", "I", str(image_folder / "*.csv"), "--stats-type", "image", "--column", "DISKMEDN",
+                        "--column", "DATAP99", "--start-date", "2026-03-20T06:00", "--end-date", "2026-03-21",
+                        "--output-directory", str(output))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == str(output / "index.html")
+    assert sorted(path.name for path in output.iterdir()) == ["image_DATAP99.png", "image_DISKMEDN.png",
+                                                              "index.html"]
+    folder_form = run_cli(str(staff_folder), "--column", "Kurtosis", "--output-directory", str(tmp_path / "f"))
+    assert folder_form.returncode == 0, folder_form.stderr
+    assert (tmp_path / "f" / "staff_Kurtosis.png").is_file()
+
+
+@pytest.mark.parametrize("problem", ["no_file", "bad_column"])
+def test_command_line_errors(problem: str, staff_folder: Path, tmp_path: Path) -> None:
+    pattern = str(tmp_path / "nothing" / "*.csv") if problem == "no_file" else str(staff_folder / "*.csv")
+    completed = run_cli("--series", "S", pattern, "--column", "NoSuchColumn", "--output-directory",
+                        str(tmp_path / "out"))
+    assert completed.returncode == 1
+    message = completed.stderr.strip().splitlines()
+    assert len(message) == 1
+    assert ("nothing" if problem == "no_file" else "NoSuchColumn") in message[0]
+
+
+def test_unknown_column_raises(staff_folder: Path) -> None:
+    frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
+    with pytest.raises(PlotStatsError, match="DATAMEAN"):
+        plot_column(frame, "DATAMEAN", "staff")

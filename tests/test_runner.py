@@ -1,0 +1,363 @@
+"""Tests of the shared run framework: command line, time steps, lock, retries, ledger rows, signals, exit status."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from configuration import OperationsConfig
+from job import JobError, TransientJobError
+from ledger import Ledger, Outcome
+from runner import (
+    ExitStatus,
+    LockBusy,
+    Runner,
+    RunLock,
+    add_run_arguments,
+    config_path,
+    execute,
+    is_transient,
+    parse_date,
+    select_time_steps,
+    status_report,
+    time_steps,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 3, 20, 0, 0)
+HOURS6 = timedelta(hours=6)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="test")
+    add_run_arguments(parser)
+    return parser
+
+
+def _operations(tmp_path: Path, **overrides: object) -> OperationsConfig:
+    settings = {"ledger": tmp_path / "ledger.sqlite", "lock_file": tmp_path / "run.lock", "retry_attempts": 3,
+                "retry_initial_delay": 2.0, "retry_max_delay": 3.0, "job_timeout": 5.0}
+    settings.update(overrides)
+    return OperationsConfig(**settings)
+
+
+class _Sleeps(list):
+    """A recording no-op sleep."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+# -- command line and time steps -------------------------------------------------------------------------
+
+
+def test_parse_date_is_utc() -> None:
+    assert parse_date("2026-03-20T06:00") == datetime(2026, 3, 20, 6)
+    assert parse_date("2026-03-20T06:00:00Z") == datetime(2026, 3, 20, 6)
+    assert parse_date("2026-03-20T08:00:00+02:00") == datetime(2026, 3, 20, 6)
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_date("yesterday")
+
+
+def test_config_positional_or_option(tmp_path: Path) -> None:
+    parser = _parser()
+    assert config_path(parser, parser.parse_args(["a.ini"])) == Path("a.ini")
+    assert config_path(parser, parser.parse_args(["-c", "b.ini"])) == Path("b.ini")
+    assert config_path(parser, parser.parse_args(["a.ini", "--config-file", "a.ini"])) == Path("a.ini")
+    for argv in ([], ["a.ini", "-c", "b.ini"]):
+        with pytest.raises(SystemExit) as exit_info:
+            config_path(parser, parser.parse_args(argv))
+        assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["a.ini", "--interval", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_time_steps_are_half_open() -> None:
+    assert time_steps(T0, T0 + timedelta(hours=18), HOURS6) == [T0, T0 + HOURS6, T0 + 2 * HOURS6]
+    assert time_steps(T0, T0, HOURS6) == []
+
+
+def test_window_with_dates_and_look_back() -> None:
+    parser = _parser()
+    args = parser.parse_args(["x.ini", "-s", "2026-03-20T00:00", "-e", "2026-03-20T13:00", "-i", "4"])
+    assert select_time_steps(args, 48, 6) == [T0, T0 + timedelta(hours=4), T0 + timedelta(hours=8),
+                                              T0 + timedelta(hours=12)]
+    # Without --start-date: the look-back window ending now, on the interval's grid.
+    now = datetime(2026, 3, 22, 13, 17)
+    steps = select_time_steps(parser.parse_args(["x.ini"]), 48, 6, now=now)
+    assert steps[0] == datetime(2026, 3, 20, 18) and steps[-1] == datetime(2026, 3, 22, 12)
+    assert len(steps) == 8
+    steps = select_time_steps(parser.parse_args(["x.ini", "-e", "2026-03-21T00:00"]), 12, 6, now=now)
+    assert steps == [datetime(2026, 3, 20, 12), datetime(2026, 3, 20, 18)]
+
+
+def test_transient_classification() -> None:
+    assert is_transient(TransientJobError(["p"], -9))
+    assert not is_transient(JobError(["p"], 1, "error"))
+    assert is_transient(OSError(errno.ESTALE, "Stale file handle"))
+    assert not is_transient(OSError("Empty or corrupt FITS file"))
+    assert not is_transient(ValueError("x"))
+
+
+# -- lock ----------------------------------------------------------------------------------------------------
+
+
+def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    path = tmp_path / "locks" / "run.lock"
+    with RunLock(path):
+        assert path.read_text().strip() == str(os.getpid())
+        with pytest.raises(LockBusy, match=f"pid {os.getpid()}"):
+            RunLock(path).acquire()
+    with RunLock(path):
+        pass
+
+
+def test_lock_of_a_killed_process_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "run.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); from runner import RunLock; "
+         "lock = RunLock(sys.argv[2]).acquire(); print('locked', flush=True); time.sleep(600)",
+         str(REPO_ROOT), str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockBusy):
+            RunLock(path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(path):
+        pass
+
+
+# -- jobs ----------------------------------------------------------------------------------------------------
+
+
+def test_job_done_and_already_done(tmp_path: Path) -> None:
+    calls = []
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+
+        def work(attempt) -> None:
+            calls.append(attempt.number)
+            attempt.record(command=["prog", "x"], exit_status=0)
+
+        assert runner.job(T0, "image_stats", work, inputs=["in.fits"], outputs=["out.csv"]) is Outcome.DONE
+        assert runner.job(T0, "image_stats", work, is_complete=lambda: True) is Outcome.DONE
+        assert calls == [1]
+        forced = Runner(ledger, _operations(tmp_path), force=True, sleep=_Sleeps())
+        assert forced.job(T0, "image_stats", work, is_complete=lambda: True) is Outcome.DONE
+        assert calls == [1, 1]
+        records = ledger.attempts()
+    assert [record.outcome for record in records] == [Outcome.DONE, Outcome.DONE]
+    assert [record.attempt for record in records] == [1, 2]
+    assert records[0].inputs == ["in.fits"] and records[0].outputs == ["out.csv"]
+    assert records[0].command == ["prog", "x"] and records[0].exit_status == 0
+    assert runner.failures == 0
+
+
+def test_deterministic_failure_is_not_retried(tmp_path: Path) -> None:
+    sleeps = _Sleeps()
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=sleeps)
+
+        def work(attempt) -> None:
+            raise JobError(["prog", "a"], 1, "Error : bad image", "segmentation into x")
+
+        assert runner.job(T0, "ch_segmentation", work) is Outcome.FAILED
+        (record,) = ledger.attempts()
+    assert sleeps == []
+    assert runner.failures == 1
+    assert record.outcome is Outcome.FAILED
+    assert record.exit_status == 1
+    assert record.stderr_tail == "Error : bad image"
+    assert record.command == ["prog", "a"]
+    assert "exited with status 1" in record.reason
+
+
+def test_transient_failures_are_retried_with_exponential_back_off(tmp_path: Path) -> None:
+    sleeps = _Sleeps()
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path, retry_attempts=4), sleep=sleeps)
+
+        def work(attempt) -> None:
+            raise TransientJobError(["prog"], -9, "", f"attempt {attempt.number}")
+
+        assert runner.job(T0, "ar_segmentation", work) is Outcome.FAILED
+        records = ledger.attempts()
+        # Transient, then success: two rows, done at the end.
+        numbers = []
+
+        def flaky(attempt) -> None:
+            numbers.append(attempt.number)
+            if attempt.number == 1:
+                raise OSError(errno.ESTALE, "Stale file handle")
+
+        assert runner.job(T0 + HOURS6, "ar_segmentation", flaky) is Outcome.DONE
+        flaky_records = ledger.attempts(time_step=T0 + HOURS6)
+    assert [record.outcome for record in records] == [Outcome.FAILED] * 4
+    assert [record.exit_status for record in records] == [-9] * 4
+    assert all("killed by signal SIGKILL" in record.reason for record in records)
+    # initial delay 2 s, doubling, capped at 3 s; then 2 s before the flaky job's retry
+    assert sleeps == [2.0, 3.0, 3.0, 2.0]
+    assert numbers == [1, 2]
+    assert [record.outcome for record in flaky_records] == [Outcome.FAILED, Outcome.DONE]
+    assert runner.failures == 1
+
+
+def test_skip_is_recorded_once(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path))
+        for _ in range(2):
+            assert runner.skip(T0, "image_stats", "no good-quality file for 171") is Outcome.SKIPPED
+        runner.skip(T0, "image_stats", "no good-quality file for 193")
+        assert [record.reason for record in ledger.attempts()] == ["no good-quality file for 171",
+                                                                   "no good-quality file for 193"]
+
+
+# -- whole runs ----------------------------------------------------------------------------------------------
+
+
+def _run(tmp_path: Path, argv: list[str], process_step, **overrides: object) -> int:
+    args = _parser().parse_args(["x.ini", *argv])
+    return execute(args, _operations(tmp_path, **overrides), ["image_stats"], process_step, name="test",
+                   output_directories=[tmp_path / "out"], sleep=_Sleeps())
+
+
+def test_run_exit_statuses_and_rerun_failed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    dates = ["-s", "2026-03-20T00:00", "-e", "2026-03-21T00:00"]
+    broken = {T0 + HOURS6}
+    seen: list[datetime] = []
+
+    def process_step(step: datetime, runner: Runner) -> None:
+        seen.append(step)
+        if step == T0 + 2 * HOURS6:
+            runner.skip(step, "image_stats", "no good-quality file for 171")
+            return
+        if step == T0 + 3 * HOURS6:
+            raise RuntimeError("a bug in the step function")
+
+        def work(attempt) -> None:
+            if step in broken:
+                raise JobError(["prog"], 1, "Error : corrupt", "")
+
+        runner.job(step, "image_stats", work)
+
+    assert _run(tmp_path, dates, process_step) == ExitStatus.JOB_FAILED
+    assert seen == [T0 + k * HOURS6 for k in range(4)]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert ledger.failed_time_steps(["image_stats"]) == [T0 + HOURS6]
+    assert _run(tmp_path, ["--status"], process_step) == ExitStatus.OK
+    report = capsys.readouterr().out
+    assert "failed" in report and "2026-03-20T06:00:00" in report and "Error : corrupt" in report
+    # The failure is fixed: --rerun-failed runs exactly that step, and then nothing is left to rerun.
+    broken.clear()
+    seen.clear()
+    assert _run(tmp_path, ["--rerun-failed"], process_step) == ExitStatus.OK
+    assert seen == [T0 + HOURS6]
+    seen.clear()
+    assert _run(tmp_path, ["--rerun-failed"], process_step) == ExitStatus.OK
+    assert seen == []
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert "no failure waiting for a rerun" in status_report(ledger, ["image_stats"])
+
+
+def test_lock_busy_run_does_nothing(tmp_path: Path) -> None:
+    def process_step(step: datetime, runner: Runner) -> None:
+        raise AssertionError("must not run")
+
+    with RunLock(tmp_path / "run.lock"):
+        assert _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-21T00:00"], process_step) == \
+            ExitStatus.LOCK_BUSY
+    assert not (tmp_path / "ledger.sqlite").exists()
+
+
+def test_sigterm_stops_the_run_and_records_interrupted(tmp_path: Path) -> None:
+    scratch = tmp_path / "out" / ".partial-test"
+    scratch.mkdir(parents=True)
+    (scratch / "left-over.fits").write_text("half")
+    seen: list[datetime] = []
+
+    def process_step(step: datetime, runner: Runner) -> None:
+        seen.append(step)
+
+        def work(attempt) -> None:
+            partial = runner.scratch_directory(tmp_path / "out") / "partial.csv"
+            partial.write_text("half written")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        runner.job(step, "image_stats", work)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    status = _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-21T00:00"], process_step)
+    assert signal.getsignal(signal.SIGTERM) == previous
+    assert status == ExitStatus.INTERRUPTED
+    assert seen == [T0]
+    assert not scratch.exists()
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        (record,) = ledger.attempts()
+    assert record.outcome is Outcome.INTERRUPTED and record.reason == "interrupted by SIGTERM"
+
+
+def test_rows_of_a_dead_run_are_marked_interrupted(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.start(T0, "image_stats")
+    assert _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-20T00:00"], lambda step, runner: None) == \
+        ExitStatus.OK
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        (record,) = ledger.attempts()
+    assert record.outcome is Outcome.INTERRUPTED
+
+
+class _Terminal:
+    """A stand-in for a terminal on stderr: records what is written, says it is a tty."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), name="bar-test")
+        assert runner.run([T0, T0 + HOURS6], lambda step, runner: None) == ExitStatus.OK
+        assert "bar-test" not in capsys.readouterr().err
+        terminal = _Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        assert runner.run([T0, T0 + HOURS6], lambda step, runner: None) == ExitStatus.OK
+    assert "bar-test" in terminal.text and "2/2" in terminal.text
+
+
+def test_log_file_is_appended(tmp_path: Path) -> None:
+    log_file = tmp_path / "logs" / "run.log"
+    log_file.parent.mkdir()
+    log_file.write_text("earlier line\n")
+    script = ("import logging, sys; sys.path.insert(0, sys.argv[1]); from runner import setup_logging; "
+              "ok = setup_logging(False, __import__('pathlib').Path(sys.argv[2])); "
+              "logging.getLogger('x').info('hello'); logging.getLogger('x').debug('hidden'); sys.exit(0 if ok else 2)")
+    subprocess.run([sys.executable, "-c", script, str(REPO_ROOT), str(log_file)], check=True)
+    lines = log_file.read_text().splitlines()
+    assert lines[0] == "earlier line"
+    assert len(lines) == 2 and lines[1].endswith("INFO x: hello")
+    result = subprocess.run([sys.executable, "-c", script, str(REPO_ROOT), str(tmp_path)], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "cannot open the log file" in result.stderr
