@@ -7,7 +7,7 @@
 CORE_LIB_SOURCES = lib/arguments.cpp lib/fits_file.cpp lib/header.cpp lib/header_values.cpp \
                    lib/preprocessing.cpp lib/selection.cpp lib/sun_image.cpp
 
-CXXFLAGS += -std=c++17 -O2 -Wall -Wextra -ffp-contract=off -pthread
+CXXFLAGS += -std=c++17 -O2 -Wall -Wextra -ffp-contract=off -fno-math-errno -pthread
 CPPFLAGS += $(shell pkg-config --cflags cfitsio) $(DEFINES) -MMD -MP
 LDLIBS += $(shell pkg-config --libs cfitsio) -pthread
 

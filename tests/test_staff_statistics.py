@@ -759,3 +759,54 @@ def test_class_parameters_are_required(staff_program: Path, tmp_path: Path, aia_
     result = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert (result.returncode, result.stderr) == (1, "Error: You need to specify the Active Region class!\n")
     assert list(tmp_path.glob("*.csv")) == []
+
+
+@pytest.mark.parametrize(("data_format", "roll", "scale"), [("int32_bscale", 12.0, 1.0), ("float32", -3.0, 1.04)])
+def test_rolled_rescaled_image_with_invalid_blocks(data_format: str, roll: float, scale: float, staff_program: Path,
+                                                   tmp_path: Path, aia_factory: Callable[..., Path]) -> None:
+    """An image larger than one block of rows (256), rolled and rescaled against the maps, with BLANK / NaN
+    blocks (quirk Q12): the rows read block by block give the values of a whole-image alignment. A changed
+    RSUN_OBS makes the aligned radius differ from the CH map's by the scale: the similarity warning of 8.6."""
+    size = 300
+    reference = aia_factory(193, size=size, seed=21, masks=True, roll=0.0, centre_offset=(1.0, -2.0))
+    _, ref_header = read_image(reference)
+    image = aia_factory(171, size=size, seed=21, roll=roll, centre_offset=(-3.5, 2.25), data_format=data_format,
+                        invalid_blocks=[(100, 140, 60, 90), (280, 300, 0, 300)], name="image_0171.fits",
+                        header_overrides={"CDELT1": float(ref_header["CDELT1"]) * scale,
+                                          "CDELT2": float(ref_header["CDELT2"]) * scale,
+                                          "RSUN_OBS": float(ref_header["RSUN_OBS"]) * scale})
+    classes = random_classes((size, size), ref_header, 4, fits.getdata(mask_paths(reference)[1]), 1)
+    ch_map = write_map(tmp_path / "ch.fits", classes, map_header(ref_header))
+    ar_map = write_map(tmp_path / "ar.fits", random_classes((size, size), ref_header, 5),
+                       map_header(ref_header, shift=(-0.6, 0.3), roll=-1.5))
+    result = run_stats(staff_program, ["--output", tmp_path, ch_map, ar_map, image], tmp_path)
+    assert result.returncode == 0, result.stderr
+    csv = (tmp_path / csv_name(ch_map, ar_map, image)).read_text()
+    assert csv == staff_csv(ch_map, ar_map, image, 1, 3)
+    warning = f"Warning: image {image} and the CHSegmentedMap {ch_map} are not similar: Sun radius mismatch"
+    assert result.stderr.splitlines() == ([] if scale == 1.0 else [warning])
+
+
+def test_half_pixel_shift_ties_go_to_the_first_colour(staff_program: Path, tmp_path: Path,
+                                                      aia_factory: Callable[..., Path]) -> None:
+    """An AR map shifted by exactly half a pixel: every majority interpolation weighs two colours 0.5 / 0.5,
+    and the first (left) one must win (spec 9)."""
+    size = 64
+    image = aia_factory(171, size=size, seed=8, roll=0.0)
+    _, header = read_image(image)
+    keywords = map_header(header, extra={"CRPIX1": 32.5, "CRPIX2": 33.0})
+    ch_map = write_map(tmp_path / "ch.fits", random_classes((size, size), header, 6), keywords)
+    rng = np.random.default_rng(9)
+    ar_classes = rng.integers(1, 5, size=(size, size))
+    ar_map = write_map(tmp_path / "ar.fits", ar_classes, {**keywords, "CRPIX1": 32.0})
+    result = run_stats(staff_program, ["--output", tmp_path, ch_map, ar_map, image], tmp_path)
+    assert result.returncode == 0, result.stderr
+    csv = (tmp_path / csv_name(ch_map, ar_map, image)).read_text()
+    assert csv == staff_csv(ch_map, ar_map, image, 1, 3)
+    # Independently of the model's interpolation code: the aligned AR map is the left neighbour of each
+    # half-pixel position, null in the first column (outside); the last row is excluded, as the clamp at
+    # H - 1.001 mixes it with the row below it (quirk Q11).
+    maps = setup_maps(ch_map, ar_map)
+    expected = np.zeros_like(ar_classes)
+    expected[:, 1:] = ar_classes[:, :-1]
+    assert np.array_equal(maps.ar_total[:-1], expected[:-1])

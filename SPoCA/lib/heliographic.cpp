@@ -69,6 +69,9 @@ CentralMeridianStrip::CentralMeridianStrip(const SunWcs& wcs, double limit)
     keepHigh_ = std::tan(limit - l0 - angleMargin);
     rejectLow_ = std::tan(-limit - l0 - angleMargin);
     rejectHigh_ = std::tan(limit - l0 + angleMargin);
+    minLatitudeSine_ = (-1 + latitudeMargin) * rm;
+    arcsecond_ = pi / 648000;
+    maxHeliocentricX_ = rm * std::sin(std::fabs(l0) + limit) * (1 + angleMargin) + meridianMargin;
 }
 
 bool CentralMeridianStrip::exact(int i, int j) const {
@@ -78,9 +81,13 @@ bool CentralMeridianStrip::exact(int i, int j) const {
 
 bool CentralMeridianStrip::contains(int i, int j) const {
     if (!fast_) return exact(i, j);
-    double hx;
-    double hy;
-    projection_.helioprojective(i, j, hx, hy);
+    // The cheap evaluation may differ from the exact one by a few ulps anywhere: it only has to stay
+    // within the margins.
+    const HeliographicProjection& p = projection_;
+    const double rx = i - p.cx_;
+    const double ry = j - p.cy_;
+    const double hx = (rx * p.cd11_ + ry * p.cd12_) * arcsecond_;
+    const double hy = (rx * p.cd21_ + ry * p.cd22_) * arcsecond_;
     if (!(std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle)) return exact(i, j);
     double cosX;
     double sinX;
@@ -88,24 +95,24 @@ bool CentralMeridianStrip::contains(int i, int j) const {
     double sinY;
     smallCosSin(hx, cosX, sinX);
     smallCosSin(hy, cosY, sinY);
-    const double d = projection_.distance_;
-    const double rm = projection_.radius_;
+    const double d = p.distance_;
     const double q = d * cosY * cosX;
-    const double delta = q * q - d * d + rm * rm;
+    // |heliocentric x| >= (q - Rm) cos y |sin x| since sqrt(delta) <= Rm; a visible point with
+    // |longitude| <= limit has |x| <= Rm sin(limit + |l0|): beyond that bound the pixel is nulled.
+    if ((q - p.radius_) * cosY * std::fabs(sinX) > maxHeliocentricX_) return false;
+    const double delta = q * q - d * d + p.radius_ * p.radius_;
     if (delta < -deltaMargin) return false;  // the line of sight misses the Sun: undefined
     if (delta < deltaMargin) return exact(i, j);
     const double dist = q - std::sqrt(delta);
     const double x = dist * cosY * sinX;
     const double y = dist * sinY;
     const double z = d - dist * cosY * cosX;
-    const double a = (y * projection_.cosB0_ + z * projection_.sinB0_) / rm;
-    if (a < -1 + latitudeMargin) return exact(i, j);
-    const double w = z * projection_.cosB0_ - y * projection_.sinB0_;
+    if (y * p.cosB0_ + z * p.sinB0_ < minLatitudeSine_) return exact(i, j);  // near asin(a < -1)
+    const double w = z * p.cosB0_ - y * p.sinB0_;
     if (w < meridianMargin) return exact(i, j);
     // With w > 0, atan2(x, w) = atan(x / w) lies in (-pi/2, pi/2) and grows with x / w.
-    const double t = x / w;
-    if (t > keepLow_ && t < keepHigh_) return true;
-    if (t < rejectLow_ || t > rejectHigh_) return false;
+    if (x > keepLow_ * w && x < keepHigh_ * w) return true;
+    if (x < rejectLow_ * w || x > rejectHigh_ * w) return false;
     return exact(i, j);
 }
 

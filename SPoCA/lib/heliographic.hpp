@@ -74,6 +74,9 @@ private:
     double keepHigh_;    ///< tan(limit - l0 - margin)
     double rejectLow_;   ///< tan(-limit - l0 - margin): x/w below it is nulled
     double rejectHigh_;  ///< tan(limit - l0 + margin): x/w above it is nulled
+    double minLatitudeSine_;  ///< (-1 + margin) * Rm: below it, asin may be undefined
+    double arcsecond_;        ///< pi / 648000, one arcsecond in radians
+    double maxHeliocentricX_; ///< above Rm sin(limit + |l0|) with a margin: |x| beyond it is outside
 };
 
 }  // namespace spoca

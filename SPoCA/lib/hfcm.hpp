@@ -1,6 +1,7 @@
 // HFCM: fuzzy C-means on the histogram of feature vectors (spec 5.6), and its pixel attribution.
 #pragma once
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -58,24 +59,31 @@ public:
         const std::size_t C = centres_.size();
         double d2[maxClasses];
         double u[maxClasses];
-        if (m_ == 2 && C <= maxClasses) {
+        if (m_ == 2 && C > 0 && C <= maxClasses) {
             // Fast path: with m = 2 the memberships order the classes like their distances. When the
             // nearest centre is nearer than the second by a relative margin far above rounding (1e-9),
-            // it is the class the exact memberships give; otherwise compute them exactly.
-            double nearest = DBL_MAX, second = DBL_MAX;
-            std::size_t best = 0;
-            bool finite = true;
-            for (std::size_t i = 0; i < C; ++i) {
+            // it is the class the exact memberships give; otherwise compute them exactly. Written without
+            // data-dependent branches, which cost more than the arithmetic on noisy images.
+            d2[0] = distanceSquared(x, centres_[0]);
+            bool crisp = d2[0] < settings_.precision;
+            bool finite = d2[0] <= DBL_MAX;
+            for (std::size_t i = 1; i < C; ++i) {
                 d2[i] = distanceSquared(x, centres_[i]);
-                if (d2[i] < settings_.precision) return static_cast<std::uint32_t>(i + 1);  // crisp rule
-                if (!(d2[i] <= DBL_MAX)) finite = false;
-                if (d2[i] < nearest) {
-                    second = nearest;
-                    nearest = d2[i];
-                    best = i;
-                } else if (d2[i] < second) {
-                    second = d2[i];
+                crisp |= d2[i] < settings_.precision;
+                finite &= d2[i] <= DBL_MAX;
+            }
+            if (crisp) {
+                for (std::size_t i = 0;; ++i) {
+                    if (d2[i] < settings_.precision) return static_cast<std::uint32_t>(i + 1);
                 }
+            }
+            double nearest = d2[0], second = DBL_MAX;
+            std::size_t best = 0;
+            for (std::size_t i = 1; i < C; ++i) {
+                const bool nearer = d2[i] < nearest;
+                second = nearer ? nearest : std::min(second, d2[i]);
+                best = nearer ? i : best;
+                nearest = nearer ? d2[i] : nearest;
             }
             if (finite && second > nearest * (1 + 1e-9)) return static_cast<std::uint32_t>(best + 1);
         }

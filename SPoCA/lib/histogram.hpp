@@ -42,7 +42,7 @@ public:
     void add(const Key& key, std::uint64_t count = 1) {
         const std::size_t mask = counts_.size() - 1;
         std::size_t slot = hash(key) & mask;
-        while (counts_[slot] != 0 && keys_[slot] != key) slot = (slot + 1) & mask;
+        while (counts_[slot] != 0 && !equal(keys_[slot], key)) slot = (slot + 1) & mask;
         if (counts_[slot] == 0) {
             keys_[slot] = key;
             counts_[slot] = count;
@@ -60,6 +60,13 @@ public:
     }
 
 private:
+    static bool equal(const Key& a, const Key& b) {
+        for (std::size_t k = 0; k < K; ++k) {
+            if (a[k] != b[k]) return false;
+        }
+        return true;
+    }
+
     static std::size_t hash(const Key& key) {
         std::uint64_t h = 0;
         for (const std::uint64_t word : key) h = (h ^ word) * 0x9e3779b97f4a7c15ull;
@@ -116,9 +123,12 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
             typename detail::KeyCounter<N>::Key key;
             bool ordinary = true;
             for (std::size_t p = 0; p < N; ++p) {
-                const double f = std::floor(x[p] / binSize[p]);
-                ordinary = ordinary && std::fabs(f) < detail::maxIndex;
-                key[p] = static_cast<std::uint64_t>(static_cast<std::int64_t>(ordinary ? f : 0));
+                // floor(q) by truncation (exact below 2^40; faster than a libm call without SSE4.1)
+                const double q = x[p] / binSize[p];
+                ordinary = ordinary && std::fabs(q) < detail::maxIndex;
+                std::int64_t f = static_cast<std::int64_t>(ordinary ? q : 0);
+                if (static_cast<double>(f) > q) --f;
+                key[p] = static_cast<std::uint64_t>(f);
             }
             if (ordinary) {
                 counts[t].indices.add(key);

@@ -2,6 +2,7 @@
 // its pixel attribution.
 #pragma once
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -99,19 +100,19 @@ public:
             // Fast path: u = 1/(1+t*t) with t = d2/eta orders the classes like t. When the smallest t is
             // below the second by a relative margin far above rounding, and the denominators 1+t*t differ
             // by far more than rounding too, its class is the one the exact memberships give.
-            double nearest = DBL_MAX, second = DBL_MAX;
+            double t[maxClasses];
+            bool finite = C <= maxClasses;
+            for (std::size_t i = 0; i < C && finite; ++i) {
+                t[i] = distanceSquared(x, B_[i]) * inverseEta_[i];
+                finite &= t[i] <= DBL_MAX;
+            }
+            double nearest = t[0], second = DBL_MAX;
             std::size_t best = 0;
-            bool finite = true;
-            for (std::size_t i = 0; i < C; ++i) {
-                const double t = distanceSquared(x, B_[i]) * inverseEta_[i];
-                if (!(t <= DBL_MAX)) finite = false;
-                if (t < nearest) {
-                    second = nearest;
-                    nearest = t;
-                    best = i;
-                } else if (t < second) {
-                    second = t;
-                }
+            for (std::size_t i = 1; i < C && finite; ++i) {
+                const bool nearer = t[i] < nearest;
+                second = nearer ? nearest : std::min(second, t[i]);
+                best = nearer ? i : best;
+                nearest = nearer ? t[i] : nearest;
             }
             if (finite && second > nearest * (1 + 1e-9) &&
                 second * second - nearest * nearest > 1e-9 * (1 + nearest * nearest)) {
@@ -131,6 +132,8 @@ public:
     }
 
 private:
+    static constexpr std::size_t maxClasses = 16;
+
     /// Caches 1/eta for the fast path of colour(), which is used only when every eta is finite and > 0.
     void prepareAttribution() {
         inverseEta_.resize(eta_.size());

@@ -1,6 +1,8 @@
 #include "preprocessing.hpp"
 
+#include <algorithm>
 #include <cfloat>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -36,24 +38,56 @@ void transformNonNull(Image<double>& image, F f) {
     });
 }
 
-/// Visits every non-null pixel value (for rankValue).
-auto nonNullValues(const Image<double>& image) {
-    return [&image](auto&& f) {
-        for (const double v : image.pixels()) {
-            if (v != null) f(v);
+/// The value of rank int((n-1)*p) among the n non-null pixels, for 0.5 <= p < 1 (what select() returns,
+/// spec 10.2), without copying the pixels: two 16-bit radix counting passes over the order-preserving
+/// keys of the values (rows split between threads; integer counts, so exact), then a selection among
+/// the few values sharing the top 32 key bits.
+double nonNullRankValue(const EuvImage& image, double p) {
+    const Image<double>& pixels = image.pixels;
+    const unsigned tasks = defaultThreads();
+    const std::size_t total = pixels.size();
+    const std::size_t chunk = (total + tasks - 1) / tasks;
+    std::vector<std::vector<std::uint64_t>> counts(tasks, std::vector<std::uint64_t>(1u << 16));
+    auto countPass = [&](auto selectKey) {
+        runTasks(tasks, [&](unsigned t) {
+            std::vector<std::uint64_t>& c = counts[t];
+            std::fill(c.begin(), c.end(), 0);
+            const double* v = pixels.data();
+            for (std::size_t k = t * chunk; k < std::min(total, (t + 1) * chunk); ++k) {
+                if (v[k] != null) selectKey(c, detail::orderKey(v[k]));
+            }
+        });
+        for (unsigned t = 1; t < tasks; ++t) {
+            for (std::size_t b = 0; b < counts[0].size(); ++b) counts[0][b] += counts[t][b];
         }
+        return counts[0];
     };
+    auto findBucket = [](const std::vector<std::uint64_t>& c, std::uint64_t& remaining) {
+        std::uint64_t b = 0;
+        while (remaining >= c[b]) remaining -= c[b++];
+        return b;
+    };
+    const std::vector<std::uint64_t> top = countPass([](auto& c, std::uint64_t key) { ++c[key >> 48]; });
+    std::uint64_t n = 0;
+    for (const auto c : top) n += c;
+    if (n == 0) throw Error(image.path + ": no valid pixel left to compute a percentile");
+    auto rank = static_cast<std::uint64_t>(static_cast<int>(static_cast<double>(n - 1) * p));
+    const std::uint64_t high = findBucket(top, rank);
+    const std::vector<std::uint64_t> next = countPass([high](auto& c, std::uint64_t key) {
+        if ((key >> 48) == high) ++c[(key >> 32) & 0xffffu];
+    });
+    const std::uint64_t prefix = (high << 16) | findBucket(next, rank);
+    std::vector<double> candidates;
+    for (const double v : pixels.pixels()) {
+        if (v != null && (detail::orderKey(v) >> 32) == prefix) candidates.push_back(v);
+    }
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(rank), candidates.end());
+    return candidates[static_cast<std::size_t>(rank)];
 }
 
 /// The percentile p of the non-null pixels, exactly as the original's select (spec 10.2).
 double percentile(const EuvImage& image, double p) {
-    if (p >= 0.5 && p < 1) {
-        try {
-            return rankValue(nonNullValues(image.pixels), p);
-        } catch (const Error&) {
-            throw Error(image.path + ": no valid pixel left to compute a percentile");
-        }
-    }
+    if (p >= 0.5 && p < 1) return nonNullRankValue(image, p);
     std::vector<double> values;
     for (const double v : image.pixels.pixels()) {
         if (v != null) values.push_back(v);
@@ -113,20 +147,21 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
     const int width = image.pixels.width();
     const int height = image.pixels.height();
     double* data = image.pixels.data();
-    // Columns of row j that can be within maxR of the centre (conservative; the exact test follows).
-    auto columns = [&](int j, int& first, int& end) {
+    // Columns of row j that can be within sqrt(r2) of the centre (conservative; the exact test follows).
+    auto columnsWithin = [&](double r2, int j, int& first, int& end) {
         const double y = j - cy;
-        const double half = maxR2 - y * y;
+        const double half = r2 - y * y;
         if (half < 0) {
             first = end = 0;
             return;
         }
         const double reach = std::sqrt(half) + 2;
-        first = static_cast<int>(std::max(0.0, std::floor(cx - reach)));
-        end = static_cast<int>(std::min(static_cast<double>(width), std::ceil(cx + reach) + 1));
+        const double w = width;
+        first = static_cast<int>(std::min(w, std::max(0.0, std::floor(cx - reach))));
+        end = static_cast<int>(std::max(0.0, std::min(w, std::ceil(cx + reach) + 1)));
         if (first > end) first = end;
     };
-    std::vector<double> disc;  // the values within minR, for their median
+    auto columns = [&](int j, int& first, int& end) { columnsWithin(maxR2, j, first, end); };
     for (int j = 0; j < height; ++j) {
         const double y = j - cy;
         const double* row = data + static_cast<std::size_t>(j) * width;
@@ -136,22 +171,33 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
             if (row[i] == null) continue;
             const double x = i - cx;
             const double d2 = x * x + y * y;
-            if (d2 <= minR2) {
-                disc.push_back(row[i]);
-            } else if (d2 <= maxR2) {
+            if (d2 > minR2 && d2 <= maxR2) {
                 const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
                 sum[k] += row[i];
                 count[k] += 1;
             }
         }
     }
-    if (disc.empty()) {
+    // The lower median of the values within minR, without copying them (spec 3.2 step 3).
+    double median = 0.0;
+    try {
+        median = rankValue(
+            [&](auto&& f) {
+                for (int j = 0; j < height; ++j) {
+                    const double y = j - cy;
+                    const double* row = data + static_cast<std::size_t>(j) * width;
+                    int first = 0, end = 0;
+                    columnsWithin(minR2, j, first, end);
+                    for (int i = first; i < end; ++i) {
+                        const double x = i - cx;
+                        if (row[i] != null && x * x + y * y <= minR2) f(row[i]);
+                    }
+                }
+            },
+            0.5);
+    } catch (const Error&) {
         throw Error(image.path + ": no valid pixel inside 0.7 solar radius for the limb correction (ALC)");
     }
-    const auto middle = disc.begin() + static_cast<int>(static_cast<double>(disc.size() - 1) * 0.5);
-    std::nth_element(disc.begin(), middle, disc.end());
-    const double median = *middle;
-    std::vector<double>().swap(disc);
     std::vector<double> mean(annuli, 0.0);
     for (std::size_t k = 0; k < annuli; ++k) {
         if (count[k] > 0) mean[k] = sum[k] / count[k];

@@ -152,12 +152,11 @@ void RegisteredImage::sourceRows(int first, int end, int& sourceFirst, int& sour
     sourceEnd = std::min(height_, sourceEnd);
 }
 
-RegisteredImage::Window RegisteredImage::readWindow(int first, int end) const {
-    Window window;
+void RegisteredImage::readWindow(int first, int end, Window& window) const {
     int sourceEnd;
     sourceRows(first, end, window.first, sourceEnd);
     window.rows = sourceEnd - window.first;
-    if (window.rows <= 0) return window;
+    if (window.rows <= 0) return;
     window.pixels.resize(static_cast<std::size_t>(window.rows) * width_);
     double nullValue = std::numeric_limits<double>::infinity();
     int anyNull = 0;
@@ -165,7 +164,6 @@ RegisteredImage::Window RegisteredImage::readWindow(int first, int end) const {
     fits_read_img(file_.handle(), TDOUBLE, static_cast<LONGLONG>(window.first) * width_ + 1,
                   static_cast<LONGLONG>(window.pixels.size()), &nullValue, window.pixels.data(), &anyNull, &status);
     file_.check(status, "cannot read image pixels (file truncated or corrupt?)");
-    return window;
 }
 
 void RegisteredImage::outsideWindow(int iy, const Window& window) const {

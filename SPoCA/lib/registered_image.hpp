@@ -63,8 +63,8 @@ private:
     bool parsePixelwise(const std::string& steps);
     /// The source rows the bilinear interpolation reads for the output rows [first, end).
     void sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const;
-    /// Reads the source rows the output rows [first, end) need.
-    Window readWindow(int first, int end) const;
+    /// Reads the source rows the output rows [first, end) need into `window` (its buffer is reused).
+    void readWindow(int first, int end, Window& window) const;
     /// Throws: the interpolation would read row iy or iy + 1 outside the window (cannot happen).
     [[noreturn]] void outsideWindow(int iy, const Window& window) const;
 
@@ -114,15 +114,20 @@ void RegisteredImage::forEachBlock(Visit visit) {
         return;
     }
     constexpr int blockRows = 256;
-    auto readBlock = [this](int first) {
-        return std::async(std::launch::async,
-                          [this, first] { return readWindow(first, std::min(height_, first + blockRows)); });
+    // Two windows: one is computed on while the other is read into.
+    Window windows[2];
+    auto readBlock = [this, &windows](int first) {
+        Window& window = windows[(first / blockRows) % 2];
+        return std::async(std::launch::async, [this, first, &window] {
+            readWindow(first, std::min(height_, first + blockRows), window);
+        });
     };
-    std::future<Window> next = readBlock(0);
+    std::future<void> next = readBlock(0);
     for (int first = 0; first < height_; first += blockRows) {
         const int end = std::min(height_, first + blockRows);
-        const Window window = next.get();
+        next.get();
         if (end < height_) next = readBlock(end);
+        const Window& window = windows[(first / blockRows) % 2];
         visit(first, end, [this, &window](int i, int j) { return value(window, i, j); });
     }
 }

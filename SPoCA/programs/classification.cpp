@@ -394,6 +394,15 @@ int run(int argc, char** argv) {
     std::vector<EuvImage> images(N);
     runTasks(static_cast<unsigned>(N), [&](unsigned p) { images[p] = loadImage(s.files[p], s); });
     for (std::size_t p = 1; p < N; ++p) {
+        const auto& a = images[0].pixels;
+        const auto& b = images[p].pixels;
+        if (a.width() != b.width() || a.height() != b.height()) {
+            throw Error("images of different sizes: " + images[0].path + " is " + std::to_string(a.width()) + "x" +
+                        std::to_string(a.height()) + ", " + images[p].path + " is " + std::to_string(b.width()) + "x" +
+                        std::to_string(b.height()));
+        }
+    }
+    for (std::size_t p = 1; p < N; ++p) {
         const std::string problem = similarityProblem(images[p].wcs, images[0].wcs);
         if (problem.empty()) continue;
         if (s.registerImages) throw Error("registerImages (aligning " + images[p].path + ") is not supported");
