@@ -687,17 +687,19 @@ def test_missing_image_is_reported_and_the_others_are_processed(staff_program: P
     unreadable = corrupt(tmp_path / "AIA_corrupt_0171.fits")
     no_wavelength = aia_factory(171, size=64, seed=11, name="nowave.fits", drop_keywords=("WAVELNTH",))
     small = aia_factory(171, size=32, seed=11, name="small.fits")
+    no_exposure = aia_factory(171, size=64, seed=11, name="noexposure.fits", header_overrides={"EXPTIME": 0.0})
     arguments = ["--output", tmp_path, scene.ch_map, scene.ar_map, missing, unreadable, no_wavelength, small,
-                 scene.images[1]]
+                 no_exposure, scene.images[1]]
     result = run_stats(staff_program, arguments, tmp_path)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert len(lines) == 4, result.stderr
+    assert len(lines) == 5, result.stderr
     assert lines[0] == f"Error : Could not find {missing}!"
-    for line, path in zip(lines[1:], (unreadable, no_wavelength, small), strict=True):
+    for line, path in zip(lines[1:], (unreadable, no_wavelength, small, no_exposure), strict=True):
         assert line.startswith("Error: ") and str(path) in line
     assert "WAVELNTH" in lines[2]
     assert "32x32" in lines[3] and "64x64" in lines[3]
+    assert "divide pixels by 0" in lines[4]
     written = sorted(p.name for p in tmp_path.glob("*.csv"))
     assert written == [csv_name(scene.ch_map, scene.ar_map, scene.images[1])]
     assert (tmp_path / written[0]).read_text() == staff_csv(scene.ch_map, scene.ar_map, scene.images[1], 1, 3)
@@ -761,7 +763,8 @@ def test_class_parameters_are_required(staff_program: Path, tmp_path: Path, aia_
     assert list(tmp_path.glob("*.csv")) == []
 
 
-@pytest.mark.parametrize(("data_format", "roll", "scale"), [("int32_bscale", 12.0, 1.0), ("float32", -3.0, 1.04)])
+@pytest.mark.parametrize(("data_format", "roll", "scale"),
+                         [("rice_int16", 0.7, 1.0), ("int32_bscale", 12.0, 1.0), ("float32", -3.0, 1.04)])
 def test_rolled_rescaled_image_with_invalid_blocks(data_format: str, roll: float, scale: float, staff_program: Path,
                                                    tmp_path: Path, aia_factory: Callable[..., Path]) -> None:
     """An image larger than one block of rows (256), rolled and rescaled against the maps, with BLANK / NaN
@@ -810,3 +813,18 @@ def test_half_pixel_shift_ties_go_to_the_first_colour(staff_program: Path, tmp_p
     expected = np.zeros_like(ar_classes)
     expected[:, 1:] = ar_classes[:, :-1]
     assert np.array_equal(maps.ar_total[:-1], expected[:-1])
+
+
+def test_image_type_unknown_and_separator(staff_program: Path, tmp_path: Path,
+                                          aia_factory: Callable[..., Path]) -> None:
+    """imageType Unknown reads AIA files as AIA (INSTRUME contains AIA, spec 2.5) and rejects others; the
+    separator parameter separates every column (spec 8.8)."""
+    scene = make_scene(tmp_path, aia_factory, size=64)
+    other = aia_factory(171, size=64, seed=11, name="hmi.fits", header_overrides={"INSTRUME": "HMI_SIDE1"})
+    result = run_stats(staff_program, ["--imageType", "Unknown", "--separator", ";", "--output", tmp_path,
+                                       scene.ch_map, scene.ar_map, other, scene.images[0]], tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("WARN: Argument global.")]
+    assert len(errors) == 1 and errors[0].startswith("Error: ") and str(other) in errors[0]
+    csv = (tmp_path / csv_name(scene.ch_map, scene.ar_map, scene.images[0])).read_text()
+    assert csv == staff_csv(scene.ch_map, scene.ar_map, scene.images[0], 1, 3).replace(",", ";")

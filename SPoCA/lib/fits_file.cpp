@@ -2,7 +2,11 @@
 
 #include <fitsio.h>
 
+#include <algorithm>
 #include <cmath>
+#include <exception>
+#include <thread>
+#include <vector>
 #include <limits>
 #include <sys/stat.h>
 
@@ -154,15 +158,45 @@ FitsHeader FitsFile::readHeader() const {
     return header;
 }
 
-Image<double> FitsFile::readDoubleImage() const {
+Image<double> FitsFile::readDoubleImage(unsigned threads) const {
     const auto [width, height] = imageSize();
     Image<double> image(width, height);
-    int status = 0;
-    double nullValue = std::numeric_limits<double>::infinity();
-    int anyNull = 0;
-    fits_read_img(fptr_, TDOUBLE, 1, static_cast<LONGLONG>(image.size()), &nullValue, image.data(), &anyNull,
-                  &status);
-    check(status, "cannot read image pixels (file truncated or corrupt?)");
+    auto readRows = [&](const FitsFile& file, int first, int end) {
+        int status = 0;
+        double nullValue = std::numeric_limits<double>::infinity();
+        int anyNull = 0;
+        fits_read_img(file.fptr_, TDOUBLE, static_cast<LONGLONG>(first) * width + 1,
+                      static_cast<LONGLONG>(end - first) * width, &nullValue,
+                      image.data() + static_cast<std::size_t>(first) * width, &anyNull, &status);
+        file.check(status, "cannot read image pixels (file truncated or corrupt?)");
+    };
+    threads = std::max(1u, std::min(threads, static_cast<unsigned>(height / 64 + 1)));
+    if (threads == 1) {
+        readRows(*this, 0, height);
+        return image;
+    }
+    const int block = (height + static_cast<int>(threads) - 1) / static_cast<int>(threads);
+    std::vector<std::exception_ptr> errors(threads);
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            try {
+                const FitsFile other = openImage(path_);
+                readRows(other, static_cast<int>(t) * block, std::min(height, static_cast<int>(t + 1) * block));
+            } catch (...) {
+                errors[t] = std::current_exception();
+            }
+        });
+    }
+    try {
+        readRows(*this, 0, std::min(height, block));
+    } catch (...) {
+        errors[0] = std::current_exception();
+    }
+    for (auto& thread : pool) thread.join();
+    for (auto& error : errors) {
+        if (error) std::rethrow_exception(error);
+    }
     return image;
 }
 

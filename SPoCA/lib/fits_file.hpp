@@ -37,7 +37,9 @@ public:
     /// The keyword values of the current HDU only (spec 2.3).
     FitsHeader readHeader() const;
     /// Pixels as double, scaled by BSCALE/BZERO, with BLANK and NaN pixels set to +infinity (spec 2.2).
-    Image<double> readDoubleImage() const;
+    /// With threads > 1 the rows are split between threads, each reading through its own handle on the
+    /// file (cfitsio is built reentrant; the values do not depend on the split).
+    Image<double> readDoubleImage(unsigned threads = 1) const;
     /// Pixels as 32-bit integers without null substitution (maps, spec 8.3).
     Image<std::int32_t> readIntImage() const;
 

@@ -55,9 +55,11 @@ private:
 ///
 /// contains() gives exactly the answer of HeliographicProjection::at(), but decides most pixels from a
 /// cheap evaluation of the same formulas (Taylor series for the small helioprojective angles, no other
-/// transcendental call). Its error is below 1e-9 Mm^2 on delta and 1e-6 rad on the longitude, far
-/// inside the margins used (100 Mm^2, 10 Mm, 1e-4 rad); a pixel within a margin of a decision boundary
-/// (the limb, an undefined latitude, the strip edges) is decided by the exact computation.
+/// transcendental call), first rejecting the pixels whose heliocentric x is too large for the strip.
+/// The cheap evaluation differs from the exact one by less than 1e-3 Mm^2 on delta, hence by less than
+/// 1e-5 rad on the longitude where delta > 100 Mm^2 and w > 10 Mm: far inside the margins used (100 Mm^2,
+/// 10 Mm, 1e-4 rad). A pixel within a margin of a decision boundary (the limb, an undefined latitude, the
+/// strip edges) is decided by the exact computation.
 class CentralMeridianStrip {
 public:
     CentralMeridianStrip(const SunWcs& wcs, double limit);

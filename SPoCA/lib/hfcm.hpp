@@ -2,9 +2,11 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "feature.hpp"
@@ -44,6 +46,7 @@ public:
         centres_ = std::move(initial);
         runFcmIterations(h, centres_, m_, settings_);
         sortCentres(centres_);
+        prepareAttribution();
     }
 
     const std::vector<Feature<N>>& centres() const { return centres_; }
@@ -51,12 +54,29 @@ public:
     void setCentres(std::vector<Feature<N>> centres) {
         centres_ = std::move(centres);
         sortCentres(centres_);
+        prepareAttribution();
     }
     double fuzzifier() const { return m_; }
 
     /// The map colour of a pixel: 1 + the class of largest FCM membership (spec 5.9), 0 if none.
     std::uint32_t colour(const Feature<N>& x) const {
         const std::size_t C = centres_.size();
+        if constexpr (N == 1) {
+            if (midpoints_) {
+                // One channel, sorted centres far apart: the candidate is found by the midpoints between
+                // centres; it is the answer when its squared distance is below both neighbours' by a
+                // relative margin far above rounding (farther centres are farther still; the crisp rule
+                // can only pick it, as no other centre is within sqrt(precision)).
+                const double v = x[0];
+                std::size_t k = 0;
+                for (std::size_t i = 0; i + 1 < C; ++i) k += v > midpoint_[i];
+                // padded_[k + 1] is centre k; the pads are -inf and +inf, at an infinite distance.
+                const double dk = (v - padded_[k + 1]) * (v - padded_[k + 1]);
+                const double left = (v - padded_[k]) * (v - padded_[k]);
+                const double right = (v - padded_[k + 2]) * (v - padded_[k + 2]);
+                if (dk <= DBL_MAX && std::min(left, right) > dk * (1 + 1e-9)) return static_cast<std::uint32_t>(k + 1);
+            }
+        }
         double d2[maxClasses];
         double u[maxClasses];
         if (m_ == 2 && C > 0 && C <= maxClasses) {
@@ -98,6 +118,30 @@ public:
 
 private:
     static constexpr std::size_t maxClasses = 16;
+
+    /// Enables the one-channel fast path of colour() when m = 2 and consecutive sorted centres are more
+    /// than 2*sqrt(precision) apart (then at most one centre is within the crisp distance).
+    void prepareAttribution() {
+        midpoints_ = false;
+        if constexpr (N == 1) {
+            const std::size_t C = centres_.size();
+            if (m_ != 2 || C == 0 || C > maxClasses || !(settings_.precision >= 0)) return;
+            const double gap = 2 * std::sqrt(settings_.precision) * (1 + 1e-6);
+            padded_[0] = -std::numeric_limits<double>::infinity();
+            padded_[C + 1] = std::numeric_limits<double>::infinity();
+            for (std::size_t i = 0; i < C; ++i) padded_[i + 1] = centres_[i][0];
+            for (std::size_t i = 0; i + 1 < C; ++i) {
+                const double a = centres_[i][0], b = centres_[i + 1][0];
+                if (!(b - a > gap) || !std::isfinite(a) || !std::isfinite(b)) return;
+                midpoint_[i] = a + (b - a) / 2;
+            }
+            midpoints_ = true;
+        }
+    }
+
+    bool midpoints_ = false;
+    std::array<double, maxClasses> midpoint_{};
+    std::array<double, maxClasses + 2> padded_{};
     double m_;
     ClassifierSettings settings_;
     std::vector<Feature<N>> centres_;

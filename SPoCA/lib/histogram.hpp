@@ -89,9 +89,52 @@ private:
     std::size_t used_ = 0;
 };
 
+/// Counts of bin indices in a dense window of 2^(bits*N) bins (2^17 for one channel, 2^20 for two)
+/// placed around the first indices seen; indices outside the window are refused (the caller hashes them).
+template <std::size_t N>
+class DenseCounter {
+public:
+    static constexpr unsigned bits = N == 1 ? 17 : 20 / static_cast<unsigned>(N);
+    static constexpr std::int64_t side = std::int64_t{1} << bits;
+
+    bool add(const std::array<std::int64_t, N>& index) {
+        if (counts_.empty()) {
+            counts_.assign(std::size_t{1} << (bits * N), 0);
+            for (std::size_t p = 0; p < N; ++p) base_[p] = index[p] - side / 4;
+        }
+        std::uint64_t cell = 0;
+        for (std::size_t p = 0; p < N; ++p) {
+            const auto offset = static_cast<std::uint64_t>(index[p] - base_[p]);
+            if (offset >= static_cast<std::uint64_t>(side)) return false;
+            cell = (cell << bits) | offset;
+        }
+        ++counts_[cell];
+        return true;
+    }
+
+    /// Calls f(index, count) for every non-empty bin.
+    template <typename F>
+    void forEach(F f) const {
+        for (std::size_t cell = 0; cell < counts_.size(); ++cell) {
+            if (!counts_[cell]) continue;
+            std::array<std::int64_t, N> index;
+            for (std::size_t p = 0; p < N; ++p) {
+                const std::size_t shift = bits * (N - 1 - p);
+                index[p] = base_[p] + static_cast<std::int64_t>((cell >> shift) & (static_cast<std::size_t>(side) - 1));
+            }
+            f(index, counts_[cell]);
+        }
+    }
+
+private:
+    std::array<std::int64_t, N> base_{};
+    std::vector<std::uint32_t> counts_;
+};
+
 /// Counts of bin indices (ordinary values) and of exact bin centres (the rest), for one block of rows.
 template <std::size_t N>
 struct BinCounts {
+    DenseCounter<N> dense;
     KeyCounter<N> indices;
     KeyCounter<N> centres;
 };
@@ -121,6 +164,7 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
         const int end = std::min(stack.height(), first + rowsPerTask);
         stack.forEachValid(first, end, [&](int, int, const Feature<N>& x) {
             typename detail::KeyCounter<N>::Key key;
+            std::array<std::int64_t, N> index;
             bool ordinary = true;
             for (std::size_t p = 0; p < N; ++p) {
                 // floor(q) by truncation (exact below 2^40; faster than a libm call without SSE4.1)
@@ -128,10 +172,11 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
                 ordinary = ordinary && std::fabs(q) < detail::maxIndex;
                 std::int64_t f = static_cast<std::int64_t>(ordinary ? q : 0);
                 if (static_cast<double>(f) > q) --f;
+                index[p] = f;
                 key[p] = static_cast<std::uint64_t>(f);
             }
             if (ordinary) {
-                counts[t].indices.add(key);
+                if (!counts[t].dense.add(index)) counts[t].indices.add(key);
             } else {
                 const Feature<N> h = binCentre(x, binSize);
                 std::memcpy(key.data(), h.data(), sizeof key);
@@ -142,6 +187,13 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
     // Merge: ordinary indices become their exact centres; centres are then merged by exact bit pattern.
     detail::KeyCounter<N> total;
     for (const auto& c : counts) {
+        c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n) {
+            typename detail::KeyCounter<N>::Key key;
+            Feature<N> h;
+            for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
+            std::memcpy(key.data(), h.data(), sizeof key);
+            total.add(key, n);
+        });
         c.indices.forEach([&](const auto& index, std::uint64_t n) {
             typename detail::KeyCounter<N>::Key key;
             Feature<N> h;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cstdint>
+#include <future>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -39,50 +40,25 @@ void transformNonNull(Image<double>& image, F f) {
 }
 
 /// The value of rank int((n-1)*p) among the n non-null pixels, for 0.5 <= p < 1 (what select() returns,
-/// spec 10.2), without copying the pixels: two 16-bit radix counting passes over the order-preserving
-/// keys of the values (rows split between threads; integer counts, so exact), then a selection among
-/// the few values sharing the top 32 key bits.
+/// spec 10.2), without copying the pixels.
 double nonNullRankValue(const EuvImage& image, double p) {
     const Image<double>& pixels = image.pixels;
-    const unsigned tasks = defaultThreads();
-    const std::size_t total = pixels.size();
-    const std::size_t chunk = (total + tasks - 1) / tasks;
-    std::vector<std::vector<std::uint64_t>> counts(tasks, std::vector<std::uint64_t>(1u << 16));
-    auto countPass = [&](auto selectKey) {
-        runTasks(tasks, [&](unsigned t) {
-            std::vector<std::uint64_t>& c = counts[t];
-            std::fill(c.begin(), c.end(), 0);
-            const double* v = pixels.data();
-            for (std::size_t k = t * chunk; k < std::min(total, (t + 1) * chunk); ++k) {
-                if (v[k] != null) selectKey(c, detail::orderKey(v[k]));
-            }
-        });
-        for (unsigned t = 1; t < tasks; ++t) {
-            for (std::size_t b = 0; b < counts[0].size(); ++b) counts[0][b] += counts[t][b];
-        }
-        return counts[0];
-    };
-    auto findBucket = [](const std::vector<std::uint64_t>& c, std::uint64_t& remaining) {
-        std::uint64_t b = 0;
-        while (remaining >= c[b]) remaining -= c[b++];
-        return b;
-    };
-    const std::vector<std::uint64_t> top = countPass([](auto& c, std::uint64_t key) { ++c[key >> 48]; });
-    std::uint64_t n = 0;
-    for (const auto c : top) n += c;
-    if (n == 0) throw Error(image.path + ": no valid pixel left to compute a percentile");
-    auto rank = static_cast<std::uint64_t>(static_cast<int>(static_cast<double>(n - 1) * p));
-    const std::uint64_t high = findBucket(top, rank);
-    const std::vector<std::uint64_t> next = countPass([high](auto& c, std::uint64_t key) {
-        if ((key >> 48) == high) ++c[(key >> 32) & 0xffffu];
-    });
-    const std::uint64_t prefix = (high << 16) | findBucket(next, rank);
-    std::vector<double> candidates;
-    for (const double v : pixels.pixels()) {
-        if (v != null && (detail::orderKey(v) >> 32) == prefix) candidates.push_back(v);
+    const unsigned parts = defaultThreads();
+    const std::size_t chunk = (pixels.size() + parts - 1) / parts;
+    try {
+        return rankValue(
+            parts,
+            [&](unsigned part, auto&& f) {
+                const double* v = pixels.data();
+                const std::size_t end = std::min(pixels.size(), (part + 1) * chunk);
+                for (std::size_t k = part * chunk; k < end; ++k) {
+                    if (v[k] != null) f(v[k]);
+                }
+            },
+            p);
+    } catch (const Error&) {
+        throw Error(image.path + ": no valid pixel left to compute a percentile");
     }
-    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(rank), candidates.end());
-    return candidates[static_cast<std::size_t>(rank)];
 }
 
 /// The percentile p of the non-null pixels, exactly as the original's select (spec 10.2).
@@ -162,28 +138,57 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
         if (first > end) first = end;
     };
     auto columns = [&](int j, int& first, int& end) { columnsWithin(maxR2, j, first, end); };
-    for (int j = 0; j < height; ++j) {
+    // Columns of row j that are surely within minR (conservative by 2 pixels): no correction there.
+    auto inside = [&](int j, int& first, int& end) {
         const double y = j - cy;
-        const double* row = data + static_cast<std::size_t>(j) * width;
-        int first = 0, end = 0;
+        const double half = minR2 - y * y;
+        first = end = 0;
+        if (half <= 16) return;
+        const double reach = std::sqrt(half) - 2;
+        const double w = width;
+        first = static_cast<int>(std::min(w, std::max(0.0, std::ceil(cx - reach))));
+        end = static_cast<int>(std::max(0.0, std::min(w, std::floor(cx + reach))));
+        if (first > end) first = end;
+    };
+    // Calls f(i, d2) for the columns of row j in the annulus minR < d < maxR (first pass and fourth step).
+    auto forAnnulus = [&](int j, auto f) {
+        int first = 0, end = 0, skipFirst = 0, skipEnd = 0;
         columns(j, first, end);
+        inside(j, skipFirst, skipEnd);
+        const double y = j - cy;
         for (int i = first; i < end; ++i) {
-            if (row[i] == null) continue;
+            if (i == skipFirst && skipEnd > skipFirst) {
+                i = skipEnd - 1;
+                continue;
+            }
             const double x = i - cx;
             const double d2 = x * x + y * y;
-            if (d2 > minR2 && d2 <= maxR2) {
+            if (d2 > minR2 && d2 <= maxR2) f(i, d2);
+        }
+    };
+    // First pass: annulus sums in scan order (sequential, as the sums must be), on its own thread while
+    // the disc median is computed.
+    auto annulusSums = std::async(std::launch::async, [&] {
+        for (int j = 0; j < height; ++j) {
+            const double* row = data + static_cast<std::size_t>(j) * width;
+            forAnnulus(j, [&](int i, double d2) {
+                if (row[i] == null) return;
                 const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
                 sum[k] += row[i];
                 count[k] += 1;
-            }
+            });
         }
-    }
+    });
     // The lower median of the values within minR, without copying them (spec 3.2 step 3).
     double median = 0.0;
     try {
+        const unsigned parts = defaultThreads();
+        const int rowsPerPart = (height + static_cast<int>(parts) - 1) / static_cast<int>(parts);
         median = rankValue(
-            [&](auto&& f) {
-                for (int j = 0; j < height; ++j) {
+            parts,
+            [&](unsigned part, auto&& f) {
+                const int endRow = std::min(height, static_cast<int>(part + 1) * rowsPerPart);
+                for (int j = static_cast<int>(part) * rowsPerPart; j < endRow; ++j) {
                     const double y = j - cy;
                     const double* row = data + static_cast<std::size_t>(j) * width;
                     int first = 0, end = 0;
@@ -196,29 +201,25 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
             },
             0.5);
     } catch (const Error&) {
+        annulusSums.get();
         throw Error(image.path + ": no valid pixel inside 0.7 solar radius for the limb correction (ALC)");
     }
+    annulusSums.get();
     std::vector<double> mean(annuli, 0.0);
     for (std::size_t k = 0; k < annuli; ++k) {
         if (count[k] > 0) mean[k] = sum[k] / count[k];
     }
     forEachRowBlock(height, [&](int first, int end) {
         for (int j = first; j < end; ++j) {
-            const double y = j - cy;
             double* row = data + static_cast<std::size_t>(j) * width;
-            int firstColumn = 0, endColumn = 0;
-            columns(j, firstColumn, endColumn);
-            for (int i = firstColumn; i < endColumn; ++i) {
-                if (row[i] == null) continue;
-                const double x = i - cx;
-                const double d2 = x * x + y * y;
-                if (d2 <= minR2 || d2 > maxR2) continue;
+            forAnnulus(j, [&](int i, double d2) {
+                if (row[i] == null) return;
                 const double distance = std::sqrt(d2);
                 const double f = correctionFraction(distance / R, r1, r2, r3, r4);
                 const unsigned k = static_cast<unsigned>((distance - minR) / delta);
                 const double v = row[i];
                 row[i] = (1 - f) * v + ((f * v) * median) / mean[k];
-            }
+            });
         }
     });
 }

@@ -2,6 +2,7 @@
 
 #include <fitsio.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
@@ -95,9 +96,10 @@ RegisteredImage::RegisteredImage(Description d, const SunWcs& reference, const s
 }
 
 bool RegisteredImage::parsePixelwise(const std::string& steps) {
-    operations_.clear();
+    nullThreshold_ = HUGE_VAL;
+    divisions_ = 0;
     if (steps.empty()) return true;
-    double maxRadius = std::numeric_limits<double>::infinity();
+    double maxRadius = std::numeric_limits<double>::infinity();  // spec 3.1
     std::size_t begin = 0;
     while (true) {
         const std::size_t comma = steps.find(',', begin);
@@ -106,15 +108,15 @@ bool RegisteredImage::parsePixelwise(const std::string& steps) {
         const std::string name = stripLeading(step.substr(0, equal));
         if (name == "DivExpTime" && equal == std::string::npos) {
             if (exposureTime_ == 0) throw Error(path_ + ": Trying to divide pixels by 0 (EXPTIME is 0)");
-            operations_.push_back({true, 0.0});
+            ++divisions_;
         } else if (name == "NAR" && equal == std::string::npos) {
-            operations_.push_back({false, wcs_.sunRadius * wcs_.sunRadius});
+            nullThreshold_ = std::min(nullThreshold_, wcs_.sunRadius * wcs_.sunRadius);
             maxRadius = 1;
         } else if (name == "NAR") {
             double r = 0;
             if (!plainNumber(step.substr(equal + 1), r)) return false;
             if (r < maxRadius) {
-                operations_.push_back({false, r * r * wcs_.sunRadius * wcs_.sunRadius});
+                nullThreshold_ = std::min(nullThreshold_, r * r * wcs_.sunRadius * wcs_.sunRadius);
                 maxRadius = r;
             }
         } else {

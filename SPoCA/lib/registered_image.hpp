@@ -46,12 +46,6 @@ private:
     struct Description;
     RegisteredImage(Description description, const SunWcs& reference, const std::string& steps);
 
-    /// One pixel-wise step: DivExpTime, or NAR with its squared radius threshold ((r*r)*R)*R.
-    struct Operation {
-        bool divide;
-        double threshold;
-    };
-
     /// Source rows [first, first + rows) of the file, as doubles with +infinity for null pixels.
     struct Window {
         int first = 0;
@@ -59,7 +53,8 @@ private:
         std::vector<double> pixels;
     };
 
-    /// The pixel-wise form of `steps`, or false when a step is not pixel-wise or not plainly written.
+    /// Reads `steps` into nullThreshold_ and divisions_; false when a step is not pixel-wise or not plainly
+    /// written.
     bool parsePixelwise(const std::string& steps);
     /// The source rows the bilinear interpolation reads for the output rows [first, end).
     void sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const;
@@ -68,8 +63,13 @@ private:
     /// Throws: the interpolation would read row iy or iy + 1 outside the window (cannot happen).
     [[noreturn]] void outsideWindow(int iy, const Window& window) const;
 
-    /// The aligned, preprocessed value of output pixel (i, j), reading from `window`.
+    /// The aligned, preprocessed value of output pixel (i, j), reading from `window`. The NAR steps null
+    /// the pixels beyond the smallest of their radii whatever the value, and DivExpTime leaves null pixels
+    /// alone, so the steps give this in any order.
     double value(const Window& window, int i, int j) const {
+        const double x = i - wcs_.centerX;
+        const double y = j - wcs_.centerY;
+        if (x * x + y * y > nullThreshold_) return HUGE_VAL;
         double v = HUGE_VAL;
         double xo;
         double yo;
@@ -79,14 +79,8 @@ private:
             const double* rows = window.pixels.data() + static_cast<std::size_t>(p.iy - window.first) * width_;
             v = bilinearAt(rows, static_cast<std::size_t>(width_), SamplePosition{p.ix, 0, p.dx, p.dy});
         }
-        for (const Operation& op : operations_) {
-            if (op.divide) {
-                if (v != HUGE_VAL) v = v / exposureTime_;
-            } else {
-                const double x = i - wcs_.centerX;
-                const double y = j - wcs_.centerY;
-                if (x * x + y * y > op.threshold) v = HUGE_VAL;
-            }
+        if (v != HUGE_VAL) {
+            for (int k = 0; k < divisions_; ++k) v = v / exposureTime_;
         }
         return v;
     }
@@ -103,7 +97,8 @@ private:
     float maxX_ = 0.0f;
     float maxY_ = 0.0f;
     bool pixelwise_ = false;
-    std::vector<Operation> operations_;
+    double nullThreshold_ = HUGE_VAL;  ///< smallest ((r*r)*R)*R of the NAR steps applied
+    int divisions_ = 0;                ///< number of DivExpTime steps
     Image<double> preprocessed_;  ///< the whole aligned and preprocessed image, when not pixel-wise
 };
 

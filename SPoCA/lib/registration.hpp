@@ -41,7 +41,6 @@ public:
     /// The alignment of `image` (A) onto `reference` (Rf).
     Alignment(const SunWcs& image, const SunWcs& reference);
 
-    double theta() const { return theta_; }
     double scale() const { return scale_; }
 
     /// The source position (xo, yo) in A for the output pixel (i, j). Returns false when it falls

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <unistd.h>
 
 #include "error.hpp"
@@ -54,14 +56,24 @@ void writeSegmentationMap(const std::string& path, int width, int height, const 
         fits_update_key_str(fptr, const_cast<char*>("EXTNAME"), "SegmentedMap", nullptr, &status);
         file.check(status, "cannot write EXTNAME");
         writeHeaderValues(fptr, keywords, path);
-        const int blockRows = std::max(1, std::min(height, (1 << 20) / std::max(1, width)));
-        std::vector<std::int32_t> block(static_cast<std::size_t>(blockRows) * static_cast<std::size_t>(width));
+        // Double buffering: the next block of rows is produced on another thread while cfitsio
+        // compresses and writes the current one.
+        const int blockRows = std::max(1, std::min(height, (1 << 19) / std::max(1, width)));
+        const std::size_t blockSize = static_cast<std::size_t>(blockRows) * static_cast<std::size_t>(width);
+        std::vector<std::int32_t> current(blockSize), next(blockSize);
+        auto produce = [&](int first, std::vector<std::int32_t>& block) {
+            produceRows(first, std::min(height, first + blockRows), block.data());
+        };
+        produce(0, current);
         for (int first = 0; first < height; first += blockRows) {
             const int end = std::min(height, first + blockRows);
-            produceRows(first, end, block.data());
+            std::future<void> ahead;
+            if (end < height) ahead = std::async(std::launch::async, produce, end, std::ref(next));
             fits_write_img(fptr, TINT, static_cast<LONGLONG>(first) * width + 1,
-                           static_cast<LONGLONG>(end - first) * width, block.data(), &status);
+                           static_cast<LONGLONG>(end - first) * width, current.data(), &status);
+            if (ahead.valid()) ahead.get();
             file.check(status, "cannot write the map pixels");
+            std::swap(current, next);
         }
         file.close();
     }

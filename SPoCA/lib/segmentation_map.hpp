@@ -1,12 +1,15 @@
 // Writing a segmentation map file (spec 7.2), atomically.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "channel_stack.hpp"
 #include "header_values.hpp"
+#include "parallel.hpp"
 
 namespace spoca {
 
@@ -20,5 +23,22 @@ using MapRowProducer = std::function<void(int firstRow, int endRow, std::int32_t
 /// temporary file in the same folder and renamed to `path` once complete.
 void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
                           bool compressed, const MapRowProducer& produceRows);
+
+/// Writes the class map of `stack`: each valid pixel of the common grid gets classifier.colour(x)
+/// (spec 5.9), every other pixel 0. The colours are computed a block of rows at a time, rows split
+/// between threads (each pixel on its own, so the map does not depend on the split).
+template <std::size_t N, typename Classifier>
+void writeClassMap(const std::string& path, const ChannelStack<N>& stack, const Classifier& classifier,
+                   const std::vector<HeaderValue>& keywords, bool compressed) {
+    const int width = stack.width();
+    writeSegmentationMap(path, width, stack.height(), keywords, compressed, [&](int first, int end, std::int32_t* out) {
+        forEachRowBlock(end - first, [&](int a, int b) {
+            std::fill(out + static_cast<std::size_t>(a) * width, out + static_cast<std::size_t>(b) * width, 0);
+            stack.forEachValid(first + a, first + b, [&](int j, int i, const Feature<N>& x) {
+                out[static_cast<std::size_t>(j - first) * width + i] = static_cast<std::int32_t>(classifier.colour(x));
+            });
+        });
+    });
+}
 
 }  // namespace spoca

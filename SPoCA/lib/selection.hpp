@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "parallel.hpp"
 
 namespace spoca {
 
@@ -27,40 +28,59 @@ inline std::uint64_t orderKey(double v) {
 }
 }  // namespace detail
 
-/// The value of rank int((n-1)*p) (0-based, ascending) among the n values that `forEachValue` visits:
-/// the value select() returns for 0.5 <= p < 1, found without copying the values. `forEachValue(f)`
-/// must call f(double) once per value, in any order, the same values on every call (it is called
-/// three or four times: two 16-bit radix counting passes, then one pass collecting the few candidates).
-/// Throws spoca::Error when there is no value.
-template <typename ForEachValue>
-double rankValue(ForEachValue forEachValue, double p) {
-    std::vector<std::uint64_t> counts(1u << 16, 0);
-    std::uint64_t n = 0;
-    forEachValue([&](double v) {
-        ++counts[detail::orderKey(v) >> 48];
-        ++n;
-    });
-    if (n == 0) throw Error("cannot take a percentile of an empty set of pixels");
-    auto rank = static_cast<std::uint64_t>(static_cast<int>(static_cast<double>(n - 1) * p));
-    auto findBucket = [&](std::uint64_t& remaining) {
+/// The value of rank int((n-1)*p) (0-based, ascending) among the values visited: the value select()
+/// returns for 0.5 <= p < 1, found without copying the values. The values are split into `parts` visited
+/// in parallel: `visit(part, f)` must call f(double) once per value of that part, the same values on
+/// every call. Two passes count the top 16 bits, then the next 16 bits, of an order-preserving key of
+/// the values (exact integer counts); a third collects the few values sharing the 32 bits of the rank's
+/// key, among which std::nth_element picks the value. Throws spoca::Error when there is no value.
+template <typename Visit>
+double rankValue(unsigned parts, Visit visit, double p) {
+    parts = std::max(1u, parts);
+    std::vector<std::vector<std::uint64_t>> counts(parts);
+    // Counts, over all parts, of bucket(key) for the keys that pass `keep`.
+    auto count = [&](auto keep, auto bucket) {
+        runTasks(parts, [&](unsigned part) {
+            std::vector<std::uint64_t>& c = counts[part];
+            c.assign(std::size_t{1} << 16, 0);
+            visit(part, [&](double v) {
+                const std::uint64_t key = detail::orderKey(v);
+                if (keep(key)) ++c[bucket(key)];
+            });
+        });
+        for (unsigned part = 1; part < parts; ++part) {
+            for (std::size_t b = 0; b < counts[0].size(); ++b) counts[0][b] += counts[part][b];
+        }
+        return counts[0];
+    };
+    auto locate = [](const std::vector<std::uint64_t>& total, std::uint64_t& rank) {
         std::uint64_t b = 0;
-        while (remaining >= counts[b]) remaining -= counts[b++];
+        while (rank >= total[b]) rank -= total[b++];
         return b;
     };
-    const std::uint64_t top = findBucket(rank);
-    std::fill(counts.begin(), counts.end(), 0);
-    forEachValue([&](double v) {
-        const std::uint64_t key = detail::orderKey(v);
-        if ((key >> 48) == top) ++counts[(key >> 32) & 0xffffu];
+    const std::vector<std::uint64_t> top = count([](std::uint64_t) { return true; },
+                                                 [](std::uint64_t key) { return key >> 48; });
+    std::uint64_t n = 0;
+    for (const std::uint64_t c : top) n += c;
+    if (n == 0) throw Error("cannot take a percentile of an empty set of pixels");
+    auto rank = static_cast<std::uint64_t>(static_cast<int>(static_cast<double>(n - 1) * p));
+    const std::uint64_t high = locate(top, rank);
+    const std::vector<std::uint64_t> next = count([high](std::uint64_t key) { return (key >> 48) == high; },
+                                                  [](std::uint64_t key) { return (key >> 32) & 0xffffu; });
+    const std::uint64_t prefix = (high << 16) | locate(next, rank);
+    std::vector<std::vector<double>> candidates(parts);
+    runTasks(parts, [&](unsigned part) {
+        std::vector<double>& found = candidates[part];
+        visit(part, [&found, prefix](double v) {
+            if ((detail::orderKey(v) >> 32) == prefix) found.push_back(v);
+        });
     });
-    const std::uint64_t prefix = (top << 16) | findBucket(rank);
-    std::vector<double> candidates;
-    candidates.reserve(static_cast<std::size_t>(counts[prefix & 0xffffu]));
-    forEachValue([&](double v) {
-        if ((detail::orderKey(v) >> 32) == prefix) candidates.push_back(v);
-    });
-    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(rank), candidates.end());
-    return candidates[static_cast<std::size_t>(rank)];
+    for (unsigned part = 1; part < parts; ++part) {
+        candidates[0].insert(candidates[0].end(), candidates[part].begin(), candidates[part].end());
+    }
+    std::vector<double>& all = candidates[0];
+    std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(rank), all.end());
+    return all[static_cast<std::size_t>(rank)];
 }
 
 }  // namespace spoca

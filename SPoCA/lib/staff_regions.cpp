@@ -37,12 +37,7 @@ StaffRegions::StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar,
     : width_(ch.pixels.width()),
       height_(ch.pixels.height()),
       chWcs_(ch.wcs),
-      arWcs_(arTotalWcs(ch, ar)),
-      areas_{RegionAreas(PixelArea(arWcs_.centerX, arWcs_.centerY, arWcs_.sunRadius)),
-             RegionAreas(PixelArea(chWcs_.centerX, chWcs_.centerY, chWcs_.sunRadius)),
-             RegionAreas(PixelArea(chWcs_.centerX, chWcs_.centerY, chWcs_.sunRadius)),
-             RegionAreas(PixelArea(chWcs_.centerX, chWcs_.centerY, chWcs_.sunRadius)),
-             RegionAreas(PixelArea(chWcs_.centerX, chWcs_.centerY, chWcs_.sunRadius))} {
+      arWcs_(arTotalWcs(ch, ar)) {
     if (ar != nullptr) {
         if (ar->pixels.width() != width_ || ar->pixels.height() != height_) {
             throw Error(ar->path + ": the AR map is " + sizeText(ar->pixels) + " pixels but the CH map " + ch.path +
@@ -59,12 +54,14 @@ StaffRegions::StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar,
     };
     std::atomic<std::size_t> arNonZero{0};
     std::atomic<std::size_t> centralMeridianNonZero{0};
+    std::array<std::atomic<std::size_t>, rowCount> fed{};
 
     forEachRowBlock(
         height_,
         [&](int first, int end) {
             std::size_t arCount = 0;
             std::size_t limitedCount = 0;
+            std::array<std::size_t, rowCount> fedCount{};
             for (int j = first; j < end; ++j) {
                 std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
                 const std::int32_t* chRow = ch.pixels.data() + static_cast<std::size_t>(j) * width_;
@@ -88,37 +85,64 @@ StaffRegions::StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar,
                     code[i] = c;
                     arCount += arTotal != 0;
                     limitedCount += chLimited != 0;
+                    fedCount[0] += c & arAllBit;
+                    fedCount[1] += (c & centralMeridianBit) != 0;
+                    const int category = c >> categoryShift;
+                    if (category) ++fedCount[static_cast<std::size_t>(1 + category)];
                 }
             }
             arNonZero += arCount;
             centralMeridianNonZero += limitedCount;
+            for (std::size_t r = 0; r < rowCount; ++r) fed[r] += fedCount[r];
         },
         2);
 
-    // Areas, sequentially in scan order (spec 10.5).
+    for (std::size_t r = 0; r < rowCount; ++r) pixels_[r] = fed[r];
+    summary_ = std::async(std::launch::async, &StaffRegions::summarize, this, arNonZero.load(),
+                          centralMeridianNonZero.load())
+                   .share();
+}
+
+StaffRegions::~StaffRegions() {
+    if (summary_.valid()) summary_.wait();
+}
+
+StaffRegions::Summary StaffRegions::summarize(std::size_t arNonZero, std::size_t centralMeridianNonZero) const {
+    const PixelArea arArea(arWcs_.centerX, arWcs_.centerY, arWcs_.sunRadius);
+    const PixelArea chArea(chWcs_.centerX, chWcs_.centerY, chWcs_.sunRadius);
+    Summary summary{{RegionAreas(arArea), RegionAreas(chArea), RegionAreas(chArea), RegionAreas(chArea),
+                     RegionAreas(chArea)},
+                    {}};
+    auto& areas = summary.areas;
     for (int j = 0; j < height_; ++j) {
         const std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
         for (int i = 0; i < width_; ++i) {
             const std::uint8_t c = code[i];
             if (c == 0) continue;
-            if (c & arAllBit) areas_[0].add(i, j);
-            if (c & centralMeridianBit) areas_[1].add(i, j);
+            if (c & arAllBit) areas[0].add(i, j);
+            if (c & centralMeridianBit) areas[1].add(i, j);
             const int category = c >> categoryShift;
-            if (category) areas_[static_cast<std::size_t>(1 + category)].add(i, j);
+            if (category) areas[static_cast<std::size_t>(1 + category)].add(i, j);
         }
     }
-
-    fillingFactors_[0] = spoca::fillingFactor(static_cast<double>(areas_[0].pixels()), static_cast<double>(arNonZero));
-    fillingFactors_[1] =
-        spoca::fillingFactor(static_cast<double>(areas_[1].pixels()), static_cast<double>(centralMeridianNonZero));
-    const double discArea = areas_[2].areaRaw() + areas_[3].areaRaw() + areas_[4].areaRaw();
-    for (std::size_t r = 2; r < rowCount; ++r) fillingFactors_[r] = spoca::fillingFactor(areas_[r].areaRaw(), discArea);
+    auto& factors = summary.fillingFactors;
+    factors[0] = spoca::fillingFactor(static_cast<double>(areas[0].pixels()), static_cast<double>(arNonZero));
+    factors[1] = spoca::fillingFactor(static_cast<double>(areas[1].pixels()), static_cast<double>(centralMeridianNonZero));
+    const double discArea = areas[2].areaRaw() + areas[3].areaRaw() + areas[4].areaRaw();
+    for (std::size_t r = 2; r < rowCount; ++r) factors[r] = spoca::fillingFactor(areas[r].areaRaw(), discArea);
+    return summary;
 }
 
 std::array<std::vector<double>, StaffRegions::rowCount> StaffRegions::emptyValues() const {
     std::array<std::vector<double>, rowCount> values;
-    for (std::size_t r = 0; r < rowCount; ++r) values[r].reserve(areas_[r].pixels());
+    for (std::size_t r = 0; r < rowCount; ++r) values[r].reserve(pixels_[r]);
     return values;
+}
+
+std::size_t StaffRegions::valueCapacity() const {
+    std::size_t total = 0;
+    for (const std::size_t n : pixels_) total += n;
+    return total;
 }
 
 }  // namespace spoca

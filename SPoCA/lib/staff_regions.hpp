@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <vector>
 
 #include "staff_statistics.hpp"
@@ -16,7 +17,9 @@ namespace spoca {
 /// row 0 AR_all (AR_total == ARClass), row 1 CH_central_meridian (CH_limited == CHClass), and one of
 /// rows 2 to 4 (CH_ondisc, AR_ondisc, QS_ondisc) from the single pass over the CH grid. Everything that
 /// does not depend on the image is computed here once: pixel counts, areas and filling-factor
-/// denominators. Only one byte per pixel is kept, so the maps themselves can be released.
+/// denominators. Only one byte per pixel is kept, so the maps themselves can be released. The areas,
+/// sums in scan order that cannot be split between threads, are summed in the background while the first
+/// image is read; areas() and fillingFactor() wait for them.
 class StaffRegions {
 public:
     static constexpr std::size_t rowCount = 5;
@@ -25,18 +28,23 @@ public:
     /// otherwise the AR map is aligned onto the CH map with the majority interpolation (spec 9).
     /// Throws spoca::Error when the AR map's size differs from the CH map's.
     StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar, std::uint32_t chClass, std::uint32_t arClass);
+    StaffRegions(const StaffRegions&) = delete;  // the background task refers to this object
+    StaffRegions& operator=(const StaffRegions&) = delete;
+    ~StaffRegions();
 
     int width() const { return width_; }
     int height() const { return height_; }
     const SunWcs& chWcs() const { return chWcs_; }
 
     /// The pixel counts and areas of row r.
-    const RegionAreas& areas(std::size_t r) const { return areas_[r]; }
+    const RegionAreas& areas(std::size_t r) const { return summary_.get().areas[r]; }
     /// The FillingFactor column of row r.
-    double fillingFactor(std::size_t r) const { return fillingFactors_[r]; }
+    double fillingFactor(std::size_t r) const { return summary_.get().fillingFactors[r]; }
 
     /// The value lists of the five rows, with room for every pixel they hold.
     std::array<std::vector<double>, rowCount> emptyValues() const;
+    /// The number of values the five lists of an image can hold together.
+    std::size_t valueCapacity() const;
 
     /// Appends to each row's list the finite values value(i, j) of its pixels in the image rows
     /// [first, end), in scan order: called for consecutive blocks, this builds the list V of spec 8.7.
@@ -49,13 +57,21 @@ private:
     static constexpr std::uint8_t centralMeridianBit = 2;
     static constexpr int categoryShift = 2;
 
+    /// The areas and filling factors of the rows.
+    struct Summary {
+        std::array<RegionAreas, rowCount> areas;
+        std::array<double, rowCount> fillingFactors;
+    };
+    /// Sums the areas in scan order (spec 10.5) and computes the filling factors.
+    Summary summarize(std::size_t arNonZero, std::size_t centralMeridianNonZero) const;
+
     int width_ = 0;
     int height_ = 0;
     SunWcs chWcs_;
     SunWcs arWcs_;  ///< AR_total's WCS: the AR map's, as updated by its alignment onto CH
     std::vector<std::uint8_t> codes_;
-    std::array<RegionAreas, rowCount> areas_;
-    std::array<double, rowCount> fillingFactors_{};
+    std::array<std::size_t, rowCount> pixels_{};  ///< pixels fed to each row
+    std::shared_future<Summary> summary_;
 };
 
 template <typename Value>

@@ -2,7 +2,9 @@
 
 #include <fitsio.h>
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "error.hpp"
 #include "fits_file.hpp"
@@ -137,7 +139,7 @@ EuvImage readEuvImage(const std::string& path, ImageType type) {
     image.exposureTime = image.header.has("EXPTIME") ? image.header.number("EXPTIME") : 1.0;
     image.channel = "AIA_" + std::to_string(static_cast<int>(image.wavelength));
     image.wcs = readSunWcs(image.header);
-    image.pixels = file.readDoubleImage();
+    image.pixels = file.readDoubleImage(std::max(1u, std::thread::hardware_concurrency()));
     return image;
 }
 

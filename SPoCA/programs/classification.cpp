@@ -2,22 +2,28 @@
 // classifies their pixels with HFCM or HPCM2 on the feature-vector histogram, keeps the class centres
 // history in the centres file and writes the segmentation map. Built as ch_segmentation.x (N = 1) and
 // ar_segmentation.x (N = 2) with -DNUMBERCHANNELS=N.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <sys/stat.h>
+#include <type_traits>
 #include <vector>
 
 #include "../lib/arguments.hpp"
 #include "../lib/centers_file.hpp"
+#include "../lib/centers_history.hpp"
 #include "../lib/channel_stack.hpp"
 #include "../lib/error.hpp"
 #include "../lib/hfcm.hpp"
 #include "../lib/histogram.hpp"
+#include "../lib/initial_centers.hpp"
+#include "../lib/map_header.hpp"
 #include "../lib/hpcm2.hpp"
 #include "../lib/parallel.hpp"
 #include "../lib/preprocessing.hpp"
@@ -34,7 +40,6 @@ using namespace spoca;
 
 constexpr std::size_t N = NUMBERCHANNELS;
 static_assert(N == 1 || N == 2, "the classification program is built for 1 or 2 channels");
-constexpr double pi = 3.14159265358979323846;
 
 void declareParameters(Arguments& a) {
     a.add("global", "type", 'T', "SPoCA2", "The type of classifier to use for the classification.\n"
@@ -143,22 +148,12 @@ bool isDirectory(const std::string& path) {
     return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
-std::string baseName(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 std::string timeText(std::time_t time) {
     std::tm parts{};
     gmtime_r(&time, &parts);
     char text[32] = {0};
     std::strftime(text, sizeof text, "%Y%m%d_%H%M%S", &parts);
     return text;
-}
-
-std::string counter(std::size_t k, int digits) {
-    std::string text = std::to_string(k);
-    return std::string(text.size() < static_cast<std::size_t>(digits) ? digits - text.size() : 0, '0') + text;
 }
 
 /// Reads and preprocesses one image; rejects an image without any usable pixel.
@@ -183,192 +178,6 @@ std::string similarityProblem(const SunWcs& a, const SunWcs& b) {
     return "";
 }
 
-/// The "random" initialisation of spec 5.5: deterministic, with a cumulative position k that walks past
-/// the end of the histogram as in the original (quirk Q4), whose past-the-end reads are reproduced:
-/// * N = 2 (spec 5.5): k >= nb gives (0, b_0) when k - nb is even and the last bin when it is odd;
-/// * N = 1: the spec's rule (0) does not reproduce the original's section-12 results; the out-of-range
-///   centres take the last bins instead, the last out-of-range centre the last bin, the one before it
-///   the bin before, and so on. This reproduces section 12 exactly.
-std::vector<Feature<N>> initialCentres(const Histogram<N>& h, unsigned C) {
-    std::vector<Feature<N>> B(C);
-    const std::size_t nb = h.size();
-    std::vector<std::size_t> positions(C);
-    std::size_t k = 0;
-    std::size_t outside = 0;
-    for (unsigned i = 0; i < C; ++i) {
-        k += static_cast<unsigned>((i + 0.5) * (static_cast<double>(nb) / C));
-        positions[i] = k;
-        if (k >= nb) ++outside;
-    }
-    std::size_t outsideSeen = 0;
-    for (unsigned i = 0; i < C; ++i) {
-        const std::size_t position = positions[i];
-        if (position < nb) {
-            B[i] = h.bins[position];
-        } else if constexpr (N == 1) {
-            const std::size_t fromEnd = outside - 1 - outsideSeen++;
-            B[i] = h.bins[fromEnd < nb ? nb - 1 - fromEnd : 0];
-        } else {
-            Feature<N> end{};
-            end[1] = h.binSize[0];
-            B[i] = (position - nb) % 2 == 0 ? end : h.bins[nb - 1];
-        }
-    }
-    sortCentres(B);
-    return B;
-}
-
-std::vector<Feature<N>> toFeatures(const std::vector<std::vector<double>>& centres) {
-    std::vector<Feature<N>> B(centres.size());
-    for (std::size_t i = 0; i < centres.size(); ++i) std::copy(centres[i].begin(), centres[i].end(), B[i].begin());
-    return B;
-}
-
-CentersLine toLine(const std::vector<std::string>& channels, const std::vector<Feature<N>>& B,
-                   const std::vector<double>& eta) {
-    CentersLine line{channels, {}, eta};
-    for (const auto& b : B) line.centres.emplace_back(b.begin(), b.end());
-    return line;
-}
-
-bool allFinite(const std::vector<Feature<N>>& B, const std::vector<double>& eta) {
-    for (const auto& b : B) {
-        for (const double v : b) {
-            if (!std::isfinite(v)) return false;
-        }
-    }
-    for (const double v : eta) {
-        if (!std::isfinite(v)) return false;
-    }
-    return true;
-}
-
-/// The per-component median of the history, upper middle for even sizes (spec 6.2).
-std::vector<double> medianOf(std::vector<std::vector<double>> columns) {
-    std::vector<double> result;
-    for (auto& values : columns) {
-        std::sort(values.begin(), values.end());
-        result.push_back(values[values.size() / 2]);
-    }
-    return result;
-}
-
-/// Step 3 of spec 6.2: history, median, rewrite. Returns the median centres and eta.
-std::pair<std::vector<Feature<N>>, std::vector<double>> updateCentersFile(
-    CentersFile& file, const Settings& s, const std::vector<std::string>& channels, const std::vector<Feature<N>>& B,
-    const std::vector<double>& eta, bool withEta) {
-    std::vector<CentersLine> history;
-    if (!file.content().empty()) {
-        std::string problem;
-        history = parseCentersLines(file.content(), withEta, s.numberPreviousCenters, &problem);
-        if (!problem.empty()) std::cerr << "Error : " << problem << " in class centers file " << file.path() << "\n";
-        for (std::size_t k = 0; k < history.size(); ++k) {
-            if (history[k].channels != channels || history[k].centres.size() < B.size()) {
-                std::cerr << "Error : channels or classes mismatch on line " << k + 1 << " of class centers file "
-                          << file.path() << "; older lines are dropped\n";
-                history.resize(k);
-                break;
-            }
-        }
-    }
-    history.insert(history.begin(), toLine(channels, B, eta));
-    std::vector<std::vector<double>> centreColumns(B.size() * N), etaColumns(eta.size());
-    for (const auto& line : history) {
-        for (std::size_t i = 0; i < B.size(); ++i) {
-            for (std::size_t p = 0; p < N; ++p) centreColumns[i * N + p].push_back(line.centres[i][p]);
-        }
-        for (std::size_t i = 0; i < eta.size(); ++i) etaColumns[i].push_back(line.eta[i]);
-    }
-    const std::vector<double> centreMedians = medianOf(std::move(centreColumns));
-    std::vector<Feature<N>> medianB(B.size());
-    for (std::size_t i = 0; i < B.size(); ++i) {
-        for (std::size_t p = 0; p < N; ++p) medianB[i][p] = centreMedians[i * N + p];
-    }
-    std::string text;
-    for (std::size_t k = 0; k < history.size() && k <= s.numberPreviousCenters; ++k) {
-        text += formatCentersLine(history[k], withEta);
-    }
-    try {
-        file.write(text);
-    } catch (const Error& e) {
-        std::cerr << "Warning: " << e.what() << "\n";  // Q10: reported, but the run goes on
-    }
-    return {medianB, medianOf(std::move(etaColumns))};
-}
-
-std::string joinFeature(const Feature<N>& f, int decimals) {
-    std::string text = "(";
-    for (std::size_t p = 0; p < N; ++p) {
-        char number[64];
-        std::snprintf(number, sizeof number, "%.*f", decimals, f[p]);
-        text += (p ? "," : "") + std::string(number);
-    }
-    return text + ")";
-}
-
-std::vector<HeaderValue> mapKeywords(const Settings& s, const std::vector<EuvImage>& images, const SunWcs& wcs,
-                                     const std::vector<std::string>& channels, const std::vector<Feature<N>>& B,
-                                     const std::vector<double>* eta, std::size_t bins, double fuzzifier) {
-    std::vector<HeaderValue> k;
-    k.push_back({"CBINSIZE", joinFeature(s.binSize, 6), "Histogram bin size"});
-    const char* cdNames[4] = {"CD1_1", "CD1_2", "CD2_1", "CD2_2"};
-    for (int c = 0; c < 4; ++c) k.push_back({cdNames[c], fixed17(wcs.cd[static_cast<std::size_t>(c)]), ""});
-    k.push_back({"CDELT1", fixed17(wcs.cdelt1), ""});
-    k.push_back({"CDELT2", fixed17(wcs.cdelt2), ""});
-    if (eta) {
-        for (std::size_t i = 0; i < eta->size(); ++i) {
-            k.push_back({"CETA" + counter(i + 1, 2), defaultFormat((*eta)[i]), "Classification eta " + counter(i + 1, 2)});
-        }
-        k.push_back({"CFCMFUZ", fixed17(s.fcmFuzzifier), "FCM Fuzzifier"});
-    }
-    k.push_back({"CFUZFIER", fixed17(fuzzifier), "Classifier Fuzzifier"});
-    std::string channelList = "[";
-    for (std::size_t c = 0; c < channels.size(); ++c) channelList += (c ? "," : "") + channels[c];
-    k.push_back({"CHANNELS", channelList + "]", "Classification Channels"});
-    k.push_back({"CLASTYPE", s.type, "Classifier Type"});
-    for (std::size_t i = 0; i < B.size(); ++i) {
-        k.push_back({"CLSCTR" + counter(i + 1, 2), joinFeature(B[i], 4), "Classification class center " + counter(i + 1, 2)});
-    }
-    k.push_back({"CMAXITER", std::to_string(s.classifier.maxIterations), "Maximum Number of Iteration"});
-    k.push_back({"CNBRBINS", std::to_string(bins), "Histogram number of bin"});
-    k.push_back({"CNBRCLAS", std::to_string(B.size()), "Number Classes"});
-    k.push_back({"CPRECIS", fixed17(s.classifier.precision), "Classifier Precision"});
-    k.push_back({"CPREPROC", s.preprocessing, "Classification Image preprocessing"});
-    k.push_back({"CRLN_OBS", fixed17(wcs.carringtonL0 * 180 / pi), "[deg]"});
-    k.push_back({"CRPIX1", fixed17(wcs.centerX + 1), ""});
-    k.push_back({"CRPIX2", fixed17(wcs.centerY + 1), ""});
-    k.push_back({"CTYPE1", wcs.ctype1, ""});
-    k.push_back({"CTYPE2", wcs.ctype2, ""});
-    k.push_back({"CUNIT1", "arcsec", ""});
-    k.push_back({"CUNIT2", "arcsec", ""});
-    k.push_back({"DATE_OBS", wcs.dateObs, ""});
-    k.push_back({"DSUN_OBS", fixed17(wcs.distanceSunMm * 1000000.), "[m]"});
-    k.push_back({"HGLN_OBS", fixed17(wcs.l0 * 180 / pi), "[deg]"});
-    k.push_back({"HGLT_OBS", fixed17(wcs.b0 * 180 / pi), "[deg]"});
-    for (std::size_t p = 0; p < images.size(); ++p) k.push_back({"IMAGE" + counter(p + 1, 3), baseName(images[p].path), ""});
-    k.push_back({"INSTRUME", "Segmentation Map", "SPoCA segmentation map"});
-    k.push_back({"RSUN_OBS", fixed17(wcs.sunRadius * wcs.cdelt1), "[arcsec]"});
-    k.push_back({"RSUN_REF", fixed17(wcs.sunRadiusMm * 1000000.), "[m]"});
-    k.push_back({"SEGMTYPE", s.segmentationType, "Segmentation type"});
-    k.push_back({"TELESCOP", "SPoCA", "This map was computed with SPoCA"});
-    return k;
-}
-
-/// Writes the map: each valid pixel of the common grid gets classifier.colour(x), the others 0.
-template <typename Classifier>
-void writeMap(const std::string& path, const ChannelStack<N>& stack, const Classifier& classifier,
-              const std::vector<HeaderValue>& keywords, bool compressed) {
-    const int width = stack.width();
-    writeSegmentationMap(path, width, stack.height(), keywords, compressed, [&](int first, int end, std::int32_t* out) {
-        forEachRowBlock(end - first, [&](int a, int b) {
-            std::fill(out + static_cast<std::size_t>(a) * width, out + static_cast<std::size_t>(b) * width, 0);
-            stack.forEachValid(first + a, first + b, [&](int j, int i, const Feature<N>& x) {
-                out[static_cast<std::size_t>(j - first) * width + i] = static_cast<std::int32_t>(classifier.colour(x));
-            });
-        });
-    });
-}
-
 std::vector<std::string> description() {
     return {"This Program does classification and segmentation.", "Version: 3.0",
             "Author: Benjamin Mampaey, benjamin.mampaey@sidc.be (original SPoCA); this is the spoca4staff re-implementation",
@@ -376,21 +185,19 @@ std::vector<std::string> description() {
             "EUVPixelType: d", "Real: d"};
 }
 
-int run(int argc, char** argv) {
-    Arguments arguments(argc > 0 ? argv[0] : "classification", description());
-    declareParameters(arguments);
-    if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
-    const Settings s = readSettings(arguments);
+/// Fails unless the output is a directory or a file name in an existing directory (spec 4.1 step 2);
+/// returns whether it is a directory.
+bool checkOutputLocation(const std::string& output) {
+    if (isDirectory(output)) return true;
+    const auto slash = output.rfind('/');
+    const std::string folder = slash == std::string::npos ? "./" : output.substr(0, slash + 1);
+    if (!isDirectory(folder)) throw Error(folder + " is not a directory! (output " + output + ")");
+    return false;
+}
 
-    // Output location (spec 4.1 step 2).
-    const bool directoryMode = isDirectory(s.output);
-    if (!directoryMode) {
-        const auto slash = s.output.rfind('/');
-        const std::string folder = slash == std::string::npos ? "./" : s.output.substr(0, slash + 1);
-        if (!isDirectory(folder)) throw Error(folder + " is not a directory! (output " + s.output + ")");
-    }
-
-    // Read and preprocess the images, one thread per image.
+/// Reads and preprocesses the images (one thread per image), checks their sizes and warns about
+/// dissimilar ones (spec 4.1 steps 3-4).
+std::vector<EuvImage> loadImages(const Settings& s) {
     std::vector<EuvImage> images(N);
     runTasks(static_cast<unsigned>(N), [&](unsigned p) { images[p] = loadImage(s.files[p], s); });
     for (std::size_t p = 1; p < N; ++p) {
@@ -401,96 +208,133 @@ int run(int argc, char** argv) {
                         std::to_string(a.height()) + ", " + images[p].path + " is " + std::to_string(b.width()) + "x" +
                         std::to_string(b.height()));
         }
-    }
-    for (std::size_t p = 1; p < N; ++p) {
         const std::string problem = similarityProblem(images[p].wcs, images[0].wcs);
         if (problem.empty()) continue;
         if (s.registerImages) throw Error("registerImages (aligning " + images[p].path + ") is not supported");
         std::cerr << "Warning: image " << images[p].path << " and " << images[0].path
                   << " are not similar: " << problem << "\n";
     }
-    std::string outputPath = s.output;
-    if (directoryMode) {
-        outputPath = s.output + (s.output.back() == '/' ? "" : "/") + s.type;
-        for (const auto& image : images) outputPath += "." + image.channel + "." + timeText(image.wcs.observationTime);
-        outputPath += ".SegmentedMap.fits";
-    }
+    return images;
+}
 
-    // Centres initialisation (spec 4.1 step 7, 4.3, 6.2 step 1).
-    std::optional<CentersFile> centersFile;
-    if (s.centersFile) centersFile.emplace(*s.centersFile);
-    std::array<std::size_t, N> order;
-    for (std::size_t p = 0; p < N; ++p) order[p] = p;
+/// The map file name in directory mode, from the command-line order of the images (spec 7.1).
+std::string directoryModePath(const Settings& s, const std::vector<EuvImage>& images) {
+    std::string path = s.output + (s.output.back() == '/' ? "" : "/") + s.type;
+    for (const auto& image : images) path += "." + image.channel + "." + timeText(image.wcs.observationTime);
+    return path + ".SegmentedMap.fits";
+}
+
+/// The classifier's channel order and initial centres (spec 4.1 step 7, 4.3, 6.2 step 1).
+struct Initialisation {
+    std::array<std::size_t, N> order{};    ///< order[p] = index of the image of classifier channel p
     std::vector<std::string> channels;
-    std::vector<Feature<N>> initial;
-    const bool usable = centersFile && !centersFile->content().empty();
-    if (usable) {
-        std::string problem;
-        const auto lines = parseCentersLines(centersFile->content(), false, 1, &problem);
-        if (lines.empty()) throw Error(centersFile->path() + ": could not read class centers from the first line");
-        channels = lines[0].channels;
-        std::vector<std::string> imageChannels;
-        for (const auto& image : images) imageChannels.push_back(image.channel);
-        bool match = channels.size() == N;
-        for (std::size_t p = 0; match && p < N; ++p) {
-            match = std::find(imageChannels.begin(), imageChannels.end(), channels[p]) != imageChannels.end();
-        }
-        if (!match) {
-            throw Error(centersFile->path() + ": The images channels do not correspond to centers channels.");
-        }
-        for (std::size_t p = 0; p < N; ++p) {
-            if (images[order[p]].channel == channels[p]) continue;
-            for (std::size_t q = p + 1; q < N; ++q) {
-                if (images[order[q]].channel == channels[p]) {
-                    std::swap(order[p], order[q]);
-                    break;
-                }
-            }
-        }
-        initial = toFeatures(lines[0].centres);
-        if (initial.empty() || !allFinite(initial, {})) {
-            throw Error(centersFile->path() + ": could not read class centers from the first line");
-        }
-    } else {
+    std::vector<Feature<N>> centres;        ///< empty: use the "random" initialisation
+};
+
+Initialisation initialise(const CentersFile* file, const std::vector<EuvImage>& images, const Settings& s) {
+    Initialisation init;
+    for (std::size_t p = 0; p < N; ++p) init.order[p] = p;
+    if (!file || file->content().empty()) {
         if (s.numberClasses == 0) {
             throw Error("You must either specify the number classes or a non empty class centers file!");
         }
-        for (std::size_t p = 0; p < N; ++p) channels.push_back(images[order[p]].channel);
+        for (const auto& image : images) init.channels.push_back(image.channel);
+        return init;
     }
+    const auto lines = parseCentersLines(file->content(), false, 1, nullptr);
+    if (lines.empty()) throw Error(file->path() + ": could not read class centers from the first line");
+    init.channels = lines[0].channels;
+    bool match = init.channels.size() == N;
+    for (std::size_t p = 0; match && p < N; ++p) {
+        match = std::any_of(images.begin(), images.end(),
+                            [&](const EuvImage& image) { return image.channel == init.channels[p]; });
+    }
+    if (!match) throw Error(file->path() + ": The images channels do not correspond to centers channels.");
+    for (std::size_t p = 0; p < N; ++p) {
+        for (std::size_t q = p + 1; q < N && images[init.order[p]].channel != init.channels[p]; ++q) {
+            if (images[init.order[q]].channel == init.channels[p]) std::swap(init.order[p], init.order[q]);
+        }
+    }
+    init.centres = toFeatures<N>(lines[0].centres);
+    if (init.centres.empty() || !allFinite(init.centres, {})) {
+        throw Error(file->path() + ": could not read class centers from the first line");
+    }
+    return init;
+}
+
+/// Everything the end of the run needs about the data.
+struct RunData {
+    const Settings& settings;
+    const std::vector<EuvImage>& images;
+    const Initialisation& init;
+    const ChannelStack<N>& stack;
+    const Histogram<N>& histogram;
+    std::string outputPath;
+};
+
+/// Classifies, updates the centres file (then unlocks it) and writes the map (spec 4.1 steps 8-11).
+/// `Classifier` is Hfcm<N> or Hpcm2<N>; the possibilistic one also keeps eta.
+template <typename Classifier>
+void classifyAndWrite(Classifier& classifier, const RunData& d, std::optional<CentersFile>& centersFile) {
+    constexpr bool possibilistic = std::is_same_v<Classifier, Hpcm2<N>>;
+    const Settings& s = d.settings;
+    classifier.classify(d.histogram, d.init.centres.empty() ? initialCentres(d.histogram, s.numberClasses)
+                                                            : d.init.centres);
+    std::vector<double> eta;
+    if constexpr (possibilistic) eta = classifier.eta();
+    if (!allFinite(classifier.centres(), eta)) {
+        throw Error("the classification of " + s.files[0] + " gave non-finite class centres (check the parameters)");
+    }
+    if (centersFile) {
+        MedianCentres<N> median = updateCentresHistory(*centersFile, s.numberPreviousCenters, d.init.channels,
+                                                       classifier.centres(), eta, possibilistic, std::cerr);
+        if constexpr (possibilistic) {
+            classifier.setCentres(std::move(median.centres), std::move(median.eta));
+        } else {
+            classifier.setCentres(std::move(median.centres));
+        }
+        centersFile.reset();  // unlock: the map does not need the file
+    }
+    if (!s.map) return;
+    MapDescription description{s.type, s.preprocessing, s.segmentationType,
+                               std::vector<double>(s.binSize.begin(), s.binSize.end()), s.classifier.maxIterations,
+                               s.classifier.precision, 0, d.init.channels, {}, possibilistic, {}, s.fcmFuzzifier,
+                               d.histogram.size(), s.files};
+    for (const auto& b : classifier.centres()) description.centres.emplace_back(b.begin(), b.end());
+    if constexpr (possibilistic) {
+        description.eta = classifier.eta();
+        description.fuzzifier = classifier.pcmFuzzifier();
+    } else {
+        description.fuzzifier = classifier.fuzzifier();
+    }
+    const auto keywords = mapKeywords(description, d.images[d.init.order[0]].wcs);
+    writeClassMap(d.outputPath, d.stack, classifier, keywords, !s.uncompressed);
+}
+
+int run(int argc, char** argv) {
+    Arguments arguments(argc > 0 ? argv[0] : "classification", description());
+    declareParameters(arguments);
+    if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
+    const Settings s = readSettings(arguments);
+    const bool directoryMode = checkOutputLocation(s.output);
+    const std::vector<EuvImage> images = loadImages(s);
+
+    std::optional<CentersFile> centersFile;
+    if (s.centersFile) centersFile.emplace(*s.centersFile);
+    const Initialisation init = initialise(centersFile ? &*centersFile : nullptr, images, s);
     std::array<const Image<double>*, N> ordered;
-    for (std::size_t p = 0; p < N; ++p) ordered[p] = &images[order[p]].pixels;
+    for (std::size_t p = 0; p < N; ++p) ordered[p] = &images[init.order[p]].pixels;
     const ChannelStack<N> stack(ordered);
     const Histogram<N> histogram = buildHistogram(stack, s.binSize);
     if (histogram.size() == 0) throw Error(s.files[0] + ": no valid pixel to classify after preprocessing");
-    if (!usable) initial = initialCentres(histogram, s.numberClasses);
 
-    const SunWcs& wcs = images[order[0]].wcs;
-    auto finish = [&](auto& classifier, const std::vector<double>* eta, double fuzzifier) {
-        if (s.map) {
-            const auto keywords = mapKeywords(s, images, wcs, channels, classifier.centres(), eta, histogram.size(), fuzzifier);
-            writeMap(outputPath, stack, classifier, keywords, !s.uncompressed);
-        }
-    };
-    const std::string failed = "the classification gave non-finite class centres (too few valid pixels in " + s.files[0] + "?)";
+    const RunData data{s, images, init, stack, histogram, directoryMode ? directoryModePath(s, images) : s.output};
     if (s.type == "HFCM") {
         Hfcm<N> classifier(s.fcmFuzzifier, s.classifier);
-        classifier.classify(histogram, initial);
-        if (!allFinite(classifier.centres(), {})) throw Error(failed);
-        if (centersFile) {
-            classifier.setCentres(updateCentersFile(*centersFile, s, channels, classifier.centres(), {}, false).first);
-            centersFile.reset();  // unlock: the map does not need the file
-        }
-        finish(classifier, nullptr, classifier.fuzzifier());
+        classifyAndWrite(classifier, data, centersFile);
     } else {
         Hpcm2<N> classifier(s.fcmFuzzifier, s.pcmFuzzifier, s.classifier);
-        classifier.classify(histogram, initial);
-        if (!allFinite(classifier.centres(), classifier.eta())) throw Error(failed);
-        if (centersFile) {
-            auto [B, eta] = updateCentersFile(*centersFile, s, channels, classifier.centres(), classifier.eta(), true);
-            classifier.setCentres(std::move(B), std::move(eta));
-            centersFile.reset();
-        }
-        finish(classifier, &classifier.eta(), classifier.pcmFuzzifier());
+        classifyAndWrite(classifier, data, centersFile);
     }
     return 0;
 }

@@ -5,18 +5,11 @@
 // One CSV per image. Exit status 0 on success, 1 when the run cannot start or an image could not be used.
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <future>
 #include <iostream>
-#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -25,6 +18,7 @@
 #include <fitsio.h>
 
 #include "../lib/arguments.hpp"
+#include "../lib/atomic_text_file.hpp"
 #include "../lib/error.hpp"
 #include "../lib/fits_file.hpp"
 #include "../lib/header_template.hpp"
@@ -65,7 +59,6 @@ std::string directoryOf(const std::string& path) {
 /// Reads a segmentation map, first checking that the file is one: EXTNAME 'SegmentedMap' (spec 7.2), compared
 /// without regard to case as FITS extension names are.
 SegmentationMap readMap(const std::string& path) {
-    if (!isRegularFile(path)) throw Error("Cannot find file " + path);
     {
         const FitsFile file = FitsFile::openImage(path);
         char extname[FLEN_VALUE] = "";
@@ -112,33 +105,9 @@ std::pair<SegmentationMap, std::optional<SegmentationMap>> readMaps(const std::s
     return {std::move(ch), std::move(ar)};
 }
 
-/// Writes `text` to `path` through a temporary file in the same folder renamed into place; the file
-/// gets the usual permissions (0666 less the umask).
-void writeAtomically(const std::string& path, const std::string& text) {
-    std::string temporary = path + ".XXXXXX";
-    const int fd = ::mkstemp(temporary.data());
-    if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    ::fchmod(fd, 0666 & ~mask);
-    ::close(fd);
-    bool written;
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        out << text;
-        out.close();
-        written = static_cast<bool>(out);
-    }
-    if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
-        const std::string reason = std::strerror(errno);
-        std::remove(temporary.c_str());
-        throw Error("cannot write " + path + ": " + reason);
-    }
-}
-
 /// The statistics of the five rows for one image, computed in two threads (the largest row alone).
 std::array<RegionStatistics, StaffRegions::rowCount> computeRows(const StaffRegions& regions,
-                                                                  std::array<std::vector<double>, 5>& values) {
+                                                                  std::array<std::vector<double>, StaffRegions::rowCount>& values) {
     std::array<RegionStatistics, StaffRegions::rowCount> rows{};
     std::size_t largest = 0;
     for (std::size_t r = 1; r < values.size(); ++r) {
@@ -152,10 +121,16 @@ std::array<RegionStatistics, StaffRegions::rowCount> computeRows(const StaffRegi
             failure = std::current_exception();
         }
     });
-    for (std::size_t r = 0; r < values.size(); ++r) {
-        if (r != largest) rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
+    std::exception_ptr mainFailure;
+    try {
+        for (std::size_t r = 0; r < values.size(); ++r) {
+            if (r != largest) rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
+        }
+    } catch (...) {
+        mainFailure = std::current_exception();
     }
     worker.join();
+    if (mainFailure) std::rethrow_exception(mainFailure);
     if (failure) std::rethrow_exception(failure);
     return rows;
 }
@@ -168,6 +143,7 @@ struct Settings {
     std::string arPath;
     std::string output;
     bool outputIsDirectory;
+    unsigned umask;  ///< read before any thread starts
 };
 
 /// The CSV of an image whose statistics are computed in the background while the next image is read.
@@ -178,13 +154,13 @@ struct PendingCsv {
 
 /// Writes the pending CSV, if any, once its statistics are done. Quirk Q10: a CSV that cannot be written
 /// is reported on stderr, and the exit status is not changed.
-void writePending(std::optional<PendingCsv>& pending) {
+void writePending(std::optional<PendingCsv>& pending, unsigned umask) {
     if (!pending) return;
     const std::string text = pending->text.get();
     const std::string name = pending->name;
     pending.reset();
     try {
-        writeAtomically(name, text);
+        writeTextFileAtomically(name, text, umask);
     } catch (const Error& e) {
         std::cerr << "Error: " << e.what() << "\n";
     }
@@ -216,10 +192,14 @@ void processImage(const std::string& path, const StaffRegions& regions, const Se
                   << " are not similar: " << mismatch << "\n";
     }
 
+    // The statistics of the previous image run while this one is read, so both images' values are held
+    // for a while; when that would take too much memory, the previous CSV is finished first.
+    constexpr std::size_t overlapBudget = std::size_t{190} << 20;
+    if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) writePending(pending, settings.umask);
     auto values = regions.emptyValues();
     image.forEachBlock(
         [&regions, &values](int first, int end, const auto& value) { regions.collect(first, end, value, values); });
-    writePending(pending);
+    writePending(pending, settings.umask);
     const std::string name = settings.outputIsDirectory
                                  ? settings.output + "/" + stem(settings.chPath) + "_and_" +
                                        stem(settings.arPath) + "_on_" + stem(path) + ".csv"
@@ -272,7 +252,8 @@ int run(int argc, char** argv) {
                       arguments.positional("CHSegmentedMap"),
                       arguments.positional("ARSegmentedMap"),
                       arguments.text("global", "output"),
-                      false};
+                      false,
+                      currentUmask()};
     const unsigned chClass = arguments.natural("global", "CHClass");
     const unsigned arClass = arguments.natural("global", "ARClass");
     settings.outputIsDirectory = isDirectory(settings.output);
@@ -311,7 +292,7 @@ int run(int argc, char** argv) {
             status = 1;
         }
     }
-    writePending(pending);
+    writePending(pending, settings.umask);
     return status;
 }
 
