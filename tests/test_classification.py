@@ -364,7 +364,7 @@ def test_concurrent_runs_lose_no_update(tmp_path: Path, aia_factory, spoca_progr
         _, error = process.communicate(timeout=120)
         assert process.returncode == 0, error
     assert len(centers.read_text().splitlines()) == 4
-    assert not [path for path in tmp_path.iterdir() if path.name.startswith("shared_centers.txt.")]
+    assert sorted(path.name for path in tmp_path.iterdir() if "shared_centers" in path.name) == ["shared_centers.txt"]
 
 
 # ------------------------------------------------------------------------------------------- bad input

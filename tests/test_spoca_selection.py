@@ -147,6 +147,7 @@ def test_rank_value_is_the_sorted_element(driver: Path, p: float) -> None:
     rng = np.random.default_rng(3)
     cases = [rng.normal(100.0, 30.0, size=n).tolist() for n in (1, 2, 3, 10, 1001, 20000)]
     cases.append([5.0] * 50 + [-0.0, 0.0, 1e-300, -1e300, 1e300])
+    cases.append(rng.normal(100.0, 1e-3, size=300_000).tolist())  # one crowded bucket: the 3-pass path
     outputs = run_driver(driver, [(1, p, values) for values in cases])
     for values, output in zip(cases, outputs, strict=True):
         assert output[0] == sorted(values)[int((len(values) - 1) * p)]

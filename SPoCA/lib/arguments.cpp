@@ -351,13 +351,6 @@ double Arguments::real(const std::string& section, const std::string& name) cons
     return value;
 }
 
-int Arguments::integer(const std::string& section, const std::string& name) const {
-    const Parameter& p = get(section, name);
-    int value = 0;
-    if (!extract(numericText(p), value)) conversionError(p, "int");
-    return value;
-}
-
 unsigned Arguments::natural(const std::string& section, const std::string& name) const {
     const Parameter& p = get(section, name);
     unsigned value = 0;

@@ -37,7 +37,6 @@ public:
     std::string text(const std::string& section, const std::string& name) const;
     bool boolean(const std::string& section, const std::string& name) const;
     double real(const std::string& section, const std::string& name) const;
-    int integer(const std::string& section, const std::string& name) const;
     unsigned natural(const std::string& section, const std::string& name) const;
     /// A feature vector of exactly `size` numbers in the text form `(a,b)` of spec 1.3.
     std::vector<double> features(const std::string& section, const std::string& name, std::size_t size) const;

@@ -1,8 +1,6 @@
 #include "centers_file.hpp"
 
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sstream>
@@ -12,6 +10,7 @@
 
 #include "error.hpp"
 #include "header_values.hpp"
+#include "temporary_file.hpp"
 
 namespace spoca {
 
@@ -145,23 +144,14 @@ CentersFile::~CentersFile() {
 }
 
 void CentersFile::write(const std::string& text) {
-    std::string temporary = path_ + ".XXXXXX";
-    const int fd = ::mkstemp(&temporary[0]);
-    if (fd < 0) throw Error(path_ + ": cannot write centers file: " + std::strerror(errno));
-    bool ok = true;
+    TemporaryFile temporary(path_);
     std::size_t done = 0;
-    while (ok && done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        ok = n > 0;
-        if (ok) done += static_cast<std::size_t>(n);
+    while (done < text.size()) {
+        const ssize_t n = ::write(temporary.descriptor(), text.data() + done, text.size() - done);
+        if (n <= 0) throw Error(path_ + ": cannot write centers file: " + std::strerror(errno));
+        done += static_cast<std::size_t>(n);
     }
-    ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
-    ok = ::close(fd) == 0 && ok;
-    if (!ok || ::rename(temporary.c_str(), path_.c_str()) != 0) {
-        const std::string reason = std::strerror(errno);
-        ::unlink(temporary.c_str());
-        throw Error(path_ + ": cannot write centers file: " + reason);
-    }
+    temporary.commit();
     written_ = true;
 }
 

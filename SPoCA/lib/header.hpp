@@ -25,7 +25,6 @@ public:
     double number(const std::string& key) const;
 
     const std::string& source() const { return source_; }
-    const std::map<std::string, std::string>& values() const { return values_; }
 
 private:
     std::string source_;

@@ -74,7 +74,9 @@ public:
                 const double dk = (v - padded_[k + 1]) * (v - padded_[k + 1]);
                 const double left = (v - padded_[k]) * (v - padded_[k]);
                 const double right = (v - padded_[k + 2]) * (v - padded_[k + 2]);
-                if (dk <= DBL_MAX && std::min(left, right) > dk * (1 + 1e-9)) return static_cast<std::uint32_t>(k + 1);
+                if (dk > 0 && dk <= DBL_MAX && std::min(left, right) > dk * (1 + 1e-9)) {
+                    return static_cast<std::uint32_t>(k + 1);
+                }
             }
         }
         double d2[maxClasses];
@@ -100,12 +102,11 @@ public:
             double nearest = d2[0], second = DBL_MAX;
             std::size_t best = 0;
             for (std::size_t i = 1; i < C; ++i) {
-                const bool nearer = d2[i] < nearest;
-                second = nearer ? nearest : std::min(second, d2[i]);
-                best = nearer ? i : best;
-                nearest = nearer ? d2[i] : nearest;
+                best += (i - best) * static_cast<std::size_t>(d2[i] < nearest);
+                second = std::min(second, std::max(nearest, d2[i]));
+                nearest = std::min(nearest, d2[i]);
             }
-            if (finite && second > nearest * (1 + 1e-9)) return static_cast<std::uint32_t>(best + 1);
+            if (finite && nearest > 0 && second > nearest * (1 + 1e-9)) return static_cast<std::uint32_t>(best + 1);
         }
         if (C <= maxClasses) {
             fcmMembership(x, centres_, m_, settings_.precision, u, d2);

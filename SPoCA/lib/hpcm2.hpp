@@ -108,11 +108,10 @@ public:
             }
             double nearest = t[0], second = DBL_MAX;
             std::size_t best = 0;
-            for (std::size_t i = 1; i < C && finite; ++i) {
-                const bool nearer = t[i] < nearest;
-                second = nearer ? nearest : std::min(second, t[i]);
-                best = nearer ? i : best;
-                nearest = nearer ? t[i] : nearest;
+            for (std::size_t i = 1; i < C && finite; ++i) {  // without data-dependent branches
+                best += (i - best) * static_cast<std::size_t>(t[i] < nearest);
+                second = std::min(second, std::max(nearest, t[i]));
+                nearest = std::min(nearest, t[i]);
             }
             if (finite && second > nearest * (1 + 1e-9) &&
                 second * second - nearest * nearest > 1e-9 * (1 + nearest * nearest)) {

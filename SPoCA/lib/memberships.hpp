@@ -2,17 +2,31 @@
 // (spec 5.3 and 5.9).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "feature.hpp"
 #include "histogram.hpp"
+#include "parallel.hpp"
 
 namespace spoca {
 
 /// Memberships of every bin to every class: u[bin * C + class].
 using Memberships = std::vector<double>;
+
+/// Calls work(first, end) on blocks covering [0, count): on two or more threads for large counts. Only
+/// for independent items (each bin's memberships depend on that bin alone).
+template <typename Work>
+void forEachBlock(std::size_t count, Work work) {
+    const unsigned tasks = count < 4096 ? 1u : defaultThreads();
+    const std::size_t block = (count + tasks - 1) / tasks;
+    runTasks(tasks, [&](unsigned t) {
+        const std::size_t first = t * block;
+        if (first < count) work(first, std::min(count, first + block));
+    });
+}
 
 /// FCM memberships of x to the centres B, written to u[0..C) (spec 5.3, with the crisp rule: the first
 /// class at squared distance below `precision` gets 1, the others 0).
@@ -52,8 +66,10 @@ template <std::size_t N>
 Memberships fcmMemberships(const Histogram<N>& h, const std::vector<Feature<N>>& B, double m, double precision) {
     const std::size_t C = B.size();
     Memberships U(h.size() * C);
-    std::vector<double> d2(C);
-    for (std::size_t b = 0; b < h.size(); ++b) fcmMembership(h.bins[b], B, m, precision, &U[b * C], d2.data());
+    forEachBlock(h.size(), [&](std::size_t first, std::size_t end) {
+        std::vector<double> d2(C);
+        for (std::size_t b = first; b < end; ++b) fcmMembership(h.bins[b], B, m, precision, &U[b * C], d2.data());
+    });
     return U;
 }
 
@@ -63,9 +79,13 @@ Memberships pcm2Memberships(const Histogram<N>& h, const std::vector<Feature<N>>
                             double m) {
     const std::size_t C = B.size();
     Memberships U(h.size() * C);
-    for (std::size_t b = 0; b < h.size(); ++b) {
-        for (std::size_t i = 0; i < C; ++i) U[b * C + i] = pcm2Membership(distanceSquared(h.bins[b], B[i]), eta[i], m);
-    }
+    forEachBlock(h.size(), [&](std::size_t first, std::size_t end) {
+        for (std::size_t b = first; b < end; ++b) {
+            for (std::size_t i = 0; i < C; ++i) {
+                U[b * C + i] = pcm2Membership(distanceSquared(h.bins[b], B[i]), eta[i], m);
+            }
+        }
+    });
     return U;
 }
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <future>
-#include <cmath>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -137,11 +137,10 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
         end = static_cast<int>(std::max(0.0, std::min(w, std::ceil(cx + reach) + 1)));
         if (first > end) first = end;
     };
-    auto columns = [&](int j, int& first, int& end) { columnsWithin(maxR2, j, first, end); };
-    // Columns of row j that are surely within minR (conservative by 2 pixels): no correction there.
-    auto inside = [&](int j, int& first, int& end) {
+    // Columns of row j that are surely within sqrt(r2) (conservative by 2 pixels).
+    auto surelyWithin = [&](double r2, int j, int& first, int& end) {
         const double y = j - cy;
-        const double half = minR2 - y * y;
+        const double half = r2 - y * y;
         first = end = 0;
         if (half <= 16) return;
         const double reach = std::sqrt(half) - 2;
@@ -150,11 +149,12 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
         end = static_cast<int>(std::max(0.0, std::min(w, std::floor(cx + reach))));
         if (first > end) first = end;
     };
-    // Calls f(i, d2) for the columns of row j in the annulus minR < d < maxR (first pass and fourth step).
-    auto forAnnulus = [&](int j, auto f) {
+    // Calls f(i, d2) for the columns of row j in the annulus minR < d <= maxR, looking only at the
+    // columns that can lie between the radii sqrt(inner2) and sqrt(outer2).
+    auto forRing = [&](int j, double inner2, double outer2, auto f) {
         int first = 0, end = 0, skipFirst = 0, skipEnd = 0;
-        columns(j, first, end);
-        inside(j, skipFirst, skipEnd);
+        columnsWithin(outer2, j, first, end);
+        surelyWithin(inner2, j, skipFirst, skipEnd);
         const double y = j - cy;
         for (int i = first; i < end; ++i) {
             if (i == skipFirst && skipEnd > skipFirst) {
@@ -166,19 +166,28 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
             if (d2 > minR2 && d2 <= maxR2) f(i, d2);
         }
     };
-    // First pass: annulus sums in scan order (sequential, as the sums must be), on its own thread while
-    // the disc median is computed.
-    auto annulusSums = std::async(std::launch::async, [&] {
+    // First pass: the sum of each annulus in scan order, as the original adds them. The annuli are split
+    // into an inner and an outer group of about equal area, each summed on its own thread (every annulus
+    // still sums its pixels in scan order), while the disc median is computed.
+    const double splitRadius = std::sqrt((minR2 + maxR2) / 2);
+    const auto split = static_cast<unsigned>((splitRadius - minR) / delta);
+    const double splitAt = minR + split * delta;
+    auto sumAnnuli = [&](bool outer) {
+        const double inner2 = outer ? (splitAt - 2) * (splitAt - 2) : minR2;
+        const double outer2 = outer ? maxR2 : (splitAt + 2) * (splitAt + 2);
         for (int j = 0; j < height; ++j) {
             const double* row = data + static_cast<std::size_t>(j) * width;
-            forAnnulus(j, [&](int i, double d2) {
+            forRing(j, inner2, outer2, [&](int i, double d2) {
                 if (row[i] == null) return;
                 const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
+                if ((k >= split) != outer) return;
                 sum[k] += row[i];
                 count[k] += 1;
             });
         }
-    });
+    };
+    auto innerSums = std::async(std::launch::async, sumAnnuli, false);
+    auto outerSums = std::async(std::launch::async, sumAnnuli, true);
     // The lower median of the values within minR, without copying them (spec 3.2 step 3).
     double median = 0.0;
     try {
@@ -201,10 +210,12 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
             },
             0.5);
     } catch (const Error&) {
-        annulusSums.get();
+        innerSums.get();
+        outerSums.get();
         throw Error(image.path + ": no valid pixel inside 0.7 solar radius for the limb correction (ALC)");
     }
-    annulusSums.get();
+    innerSums.get();
+    outerSums.get();
     std::vector<double> mean(annuli, 0.0);
     for (std::size_t k = 0; k < annuli; ++k) {
         if (count[k] > 0) mean[k] = sum[k] / count[k];
@@ -212,7 +223,7 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
     forEachRowBlock(height, [&](int first, int end) {
         for (int j = first; j < end; ++j) {
             double* row = data + static_cast<std::size_t>(j) * width;
-            forAnnulus(j, [&](int i, double d2) {
+            forRing(j, minR2, maxR2, [&](int i, double d2) {
                 if (row[i] == null) return;
                 const double distance = std::sqrt(d2);
                 const double f = correctionFraction(distance / R, r1, r2, r3, r4);

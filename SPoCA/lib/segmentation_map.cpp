@@ -3,48 +3,19 @@
 #include <fitsio.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <future>
-#include <unistd.h>
 
 #include "error.hpp"
 #include "fits_file.hpp"
+#include "temporary_file.hpp"
 
 namespace spoca {
 
-namespace {
-
-/// A temporary file name next to the final path, removed on destruction unless released.
-class TemporaryPath {
-public:
-    explicit TemporaryPath(const std::string& finalPath) : path_(finalPath + ".XXXXXX") {
-        const int fd = ::mkstemp(&path_[0]);
-        if (fd < 0) throw Error(finalPath + ": cannot create a file in its folder: " + std::strerror(errno));
-        ::close(fd);
-        ::unlink(path_.c_str());  // cfitsio creates the file itself and refuses an existing one
-    }
-    ~TemporaryPath() {
-        if (!released_) ::unlink(path_.c_str());
-    }
-    TemporaryPath(const TemporaryPath&) = delete;
-    TemporaryPath& operator=(const TemporaryPath&) = delete;
-    const std::string& path() const { return path_; }
-    void release() { released_ = true; }
-
-private:
-    std::string path_;
-    bool released_ = false;
-};
-
-}  // namespace
-
 void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
                           bool compressed, const MapRowProducer& produceRows) {
-    TemporaryPath temporary(path);
+    TemporaryFile temporary(path);
+    temporary.removeForRecreation();  // cfitsio creates the file itself and refuses an existing one
     {
         FitsFile file = FitsFile::create(temporary.path());
         fitsfile* fptr = file.handle();
@@ -77,10 +48,7 @@ void writeSegmentationMap(const std::string& path, int width, int height, const 
         }
         file.close();
     }
-    if (::rename(temporary.path().c_str(), path.c_str()) != 0) {
-        throw Error(path + ": cannot rename the written map into place: " + std::strerror(errno));
-    }
-    temporary.release();
+    temporary.commit();
 }
 
 }  // namespace spoca

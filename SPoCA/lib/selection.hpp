@@ -31,11 +31,14 @@ inline std::uint64_t orderKey(double v) {
 /// The value of rank int((n-1)*p) (0-based, ascending) among the values visited: the value select()
 /// returns for 0.5 <= p < 1, found without copying the values. The values are split into `parts` visited
 /// in parallel: `visit(part, f)` must call f(double) once per value of that part, the same values on
-/// every call. Two passes count the top 16 bits, then the next 16 bits, of an order-preserving key of
-/// the values (exact integer counts); a third collects the few values sharing the 32 bits of the rank's
-/// key, among which std::nth_element picks the value. Throws spoca::Error when there is no value.
+/// every call. A first pass counts the top 16 bits of an order-preserving key of the values (exact
+/// integer counts). When at most maxDirectCandidates values share the rank's top 16 bits, a second pass
+/// collects them; otherwise a second pass counts their next 16 bits and a third collects the few values
+/// sharing the rank's top 32 bits. std::nth_element picks the value among the collected ones.
+/// Throws spoca::Error when there is no value.
 template <typename Visit>
 double rankValue(unsigned parts, Visit visit, double p) {
+    constexpr std::uint64_t maxDirectCandidates = std::uint64_t{1} << 18;  // 2 MiB of doubles
     parts = std::max(1u, parts);
     std::vector<std::vector<std::uint64_t>> counts(parts);
     // Counts, over all parts, of bucket(key) for the keys that pass `keep`.
@@ -65,16 +68,26 @@ double rankValue(unsigned parts, Visit visit, double p) {
     if (n == 0) throw Error("cannot take a percentile of an empty set of pixels");
     auto rank = static_cast<std::uint64_t>(static_cast<int>(static_cast<double>(n - 1) * p));
     const std::uint64_t high = locate(top, rank);
-    const std::vector<std::uint64_t> next = count([high](std::uint64_t key) { return (key >> 48) == high; },
-                                                  [](std::uint64_t key) { return (key >> 32) & 0xffffu; });
-    const std::uint64_t prefix = (high << 16) | locate(next, rank);
     std::vector<std::vector<double>> candidates(parts);
-    runTasks(parts, [&](unsigned part) {
-        std::vector<double>& found = candidates[part];
-        visit(part, [&found, prefix](double v) {
-            if ((detail::orderKey(v) >> 32) == prefix) found.push_back(v);
+    if (top[high] <= maxDirectCandidates) {
+        // Few enough values share the top 16 bits of the rank's key: select among them directly.
+        runTasks(parts, [&](unsigned part) {
+            std::vector<double>& found = candidates[part];
+            visit(part, [&found, high](double v) {
+                if ((detail::orderKey(v) >> 48) == high) found.push_back(v);
+            });
         });
-    });
+    } else {
+        const std::vector<std::uint64_t> next = count([high](std::uint64_t key) { return (key >> 48) == high; },
+                                                      [](std::uint64_t key) { return (key >> 32) & 0xffffu; });
+        const std::uint64_t prefix = (high << 16) | locate(next, rank);
+        runTasks(parts, [&](unsigned part) {
+            std::vector<double>& found = candidates[part];
+            visit(part, [&found, prefix](double v) {
+                if ((detail::orderKey(v) >> 32) == prefix) found.push_back(v);
+            });
+        });
+    }
     for (unsigned part = 1; part < parts; ++part) {
         candidates[0].insert(candidates[0].end(), candidates[part].begin(), candidates[part].end());
     }

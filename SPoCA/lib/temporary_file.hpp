@@ -1,0 +1,35 @@
+// A temporary file next to an output file, renamed onto it once complete (atomic replacement).
+#pragma once
+
+#include <string>
+
+namespace spoca {
+
+/// Creates an empty file ".<name>.XXXXXX.tmp" (hidden, unique) in the folder of `finalPath`. commit()
+/// renames it to `finalPath`, atomically replacing any existing file; if commit() is never reached
+/// (error, exception) the destructor removes it. Throws spoca::Error naming `finalPath` on failure.
+class TemporaryFile {
+public:
+    explicit TemporaryFile(const std::string& finalPath);
+    ~TemporaryFile();
+    TemporaryFile(const TemporaryFile&) = delete;
+    TemporaryFile& operator=(const TemporaryFile&) = delete;
+
+    const std::string& path() const { return path_; }
+    /// The open descriptor of the file (-1 once closed).
+    int descriptor() const { return fd_; }
+    /// Closes the descriptor, e.g. before another library writes the file by name.
+    void close();
+    /// Removes the empty file so that a library refusing to overwrite can create it again.
+    void removeForRecreation();
+    /// Gives the file the mode 0666 less the process umask, flushes it and renames it to the final path.
+    void commit();
+
+private:
+    std::string finalPath_;
+    std::string path_;
+    int fd_ = -1;
+    bool committed_ = false;
+};
+
+}  // namespace spoca
