@@ -324,7 +324,7 @@ def test_crash_and_missing_output_fail_their_step_only(tmp_path: Path) -> None:
     assert crash.outcome is Outcome.FAILED and crash.exit_status == 1
     assert "synthetic crash" in crash.stderr_tail and "exited with status 1" in crash.reason
     silent, = setup.attempts(T0, "ar_segmentation")
-    assert silent.outcome is Outcome.FAILED and "did not write" in silent.reason
+    assert silent.outcome is Outcome.FAILED and "was not written" in silent.reason
     assert not setup.ch_map(T0 + STEP).exists() and not setup.ar_map(T0).exists()
     assert check_segmentation_map(setup.ch_map(T0)) is None
     assert check_segmentation_map(setup.ar_map(T0 + STEP)) is None
