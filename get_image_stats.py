@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from configuration import IMAGE_STATS_SECTIONS, Configuration, ConfigurationError, load_configuration
-from runner import EXIT_STATUS_HELP, ExitStatus, Runner, add_run_arguments, config_path, execute, setup_logging
+from configuration import IMAGE_STATS_SECTIONS, Configuration
+from runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
 
 __all__ = [
     "PERCENTILES",
@@ -572,21 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the script; return its exit status (see ``--help``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not setup_logging(args.verbose, args.log_file):
-        return ExitStatus.USAGE
-    try:
-        configuration = load_configuration(config_path(parser, args), IMAGE_STATS_SECTIONS)
-        if not args.status:
-            configuration.create_output_directories()
-        step = _ImageStatsStep(configuration)
-    except ConfigurationError as error:
-        LOGGER.error("%s", error)
-        return ExitStatus.USAGE
-    return execute(args, configuration.operations, [STAGE], step, name="get_image_stats",
-                   output_directories=[configuration.image_stats.output_directory])
+    def make_step(configuration: Configuration):
+        return _ImageStatsStep(configuration), [configuration.image_stats.output_directory]
 
+    return run_script(build_parser(), argv, IMAGE_STATS_SECTIONS, [STAGE], "get_image_stats", make_step)
 
 if __name__ == "__main__":
     sys.exit(main())

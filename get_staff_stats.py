@@ -39,18 +39,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from configuration import STAFF_SECTIONS, Configuration, ConfigurationError, SegmentationConfig, load_configuration
+from configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
 from ledger import Ledger, Outcome, format_time_step
-from runner import (
-    EXIT_STATUS_HELP,
-    Attempt,
-    ExitStatus,
-    Runner,
-    add_run_arguments,
-    config_path,
-    execute,
-    setup_logging,
-)
+from runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
 from sdo_data import Selection
 from staff_jobs import GetStaffStatsJob, SegmentationJob, check_segmentation_map, check_staff_csv, staff_csv_name
 
@@ -308,21 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``get_staff_stats.py`` and return its exit status (see :data:`runner.EXIT_STATUS_HELP`)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not setup_logging(args.verbose, args.log_file):
-        return ExitStatus.USAGE
-    try:
-        configuration = load_configuration(config_path(parser, args), STAFF_SECTIONS)
-        if not args.status:
-            configuration.create_output_directories()
+    def make_step(configuration: Configuration):
         pipeline = StaffPipeline(configuration)
-    except ConfigurationError as error:
-        LOGGER.error("%s", error)
-        return ExitStatus.USAGE
-    return execute(args, configuration.operations, STAGES, pipeline.process_step, name=_NAME,
-                   output_directories=pipeline.output_directories)
+        return pipeline.process_step, pipeline.output_directories
 
+    return run_script(build_parser(), argv, STAFF_SECTIONS, STAGES, _NAME, make_step)
 
 if __name__ == "__main__":
     sys.exit(main())

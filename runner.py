@@ -59,6 +59,7 @@ import tenacity
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from configuration import Configuration, ConfigurationError, load_configuration
 from ledger import Ledger, Outcome, format_time_step
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "is_transient",
     "status_report",
     "execute",
+    "run_script",
 ]
 
 LOGGER = logging.getLogger("runner")
@@ -639,6 +641,47 @@ def execute(args: argparse.Namespace, operations: _Operations, stages: Sequence[
     if status == ExitStatus.JOB_FAILED:
         LOGGER.error("%d job(s) failed; see --status, rerun with --rerun-failed", runner.failures)
     return status
+
+
+def run_script(parser: argparse.ArgumentParser, argv: Sequence[str] | None, sections: Iterable[str],
+               stages: Sequence[str], name: str,
+               make_step: Callable[[Configuration], tuple[Callable[[datetime, Runner], object], Iterable[Path]]]
+               ) -> ExitStatus:
+    """The whole ``main`` of a pipeline script: command line, logging, configuration, then :func:`execute`.
+
+    Parameters
+    ----------
+    parser
+        The script's parser, with the options of :func:`add_run_arguments`.
+    argv
+        The arguments (``None``: ``sys.argv[1:]``).
+    sections
+        The ini sections the script needs; only those are checked.
+    stages, name
+        As for :func:`execute`.
+    make_step
+        Builds, from the loaded configuration, the function that does one time step and the list of the
+        folders it writes into. It may raise :class:`configuration.ConfigurationError`.
+
+    Returns
+    -------
+    ExitStatus
+        :data:`ExitStatus.USAGE` for a logging or configuration problem (nothing is run), else the status of
+        :func:`execute`.
+    """
+    args = parser.parse_args(argv)
+    if not setup_logging(args.verbose, args.log_file):
+        return ExitStatus.USAGE
+    try:
+        configuration = load_configuration(config_path(parser, args), sections)
+        if not args.status:
+            configuration.create_output_directories()
+        process_step, output_directories = make_step(configuration)
+    except ConfigurationError as error:
+        LOGGER.error("%s", error)
+        return ExitStatus.USAGE
+    return execute(args, configuration.operations, stages, process_step, name=name,
+                   output_directories=output_directories)
 
 
 def _steps_to_run(args: argparse.Namespace, ledger: Ledger, operations: _Operations, stages: Sequence[str],
