@@ -217,6 +217,13 @@ def _sample_map(path: Path, image_sun: _SunGrid, grid: DisplayGrid) -> np.ndarra
     return sampled
 
 
+def _on_disc(sun: _SunGrid, grid: DisplayGrid) -> np.ndarray:
+    """Display pixels whose centre lies on the solar disc (distance to the sun centre at most R)."""
+    dx = grid.centres(grid.width) - sun.cx
+    dy = grid.centres(grid.height) - sun.cy
+    return dy[:, np.newaxis] ** 2 + dx[np.newaxis, :] ** 2 <= sun.radius**2
+
+
 def _observation_time(header: fits.Header) -> str:
     """Observation time from T_OBS, else DATE-OBS, else DATE_OBS, as ``YYYY-MM-DD HH:MM:SS UTC``."""
     for key in ("T_OBS", "DATE-OBS", "DATE_OBS"):
@@ -338,7 +345,8 @@ def write_overlay(
     ----------
     ch_map : path
         CH segmentation map written by ``ch_segmentation.x`` (spec section 7); its pixels equal to ``ch_class``
-        are the coronal holes, drawn in :data:`CH_COLOUR`.
+        on the solar disc are the coronal holes, drawn in :data:`CH_COLOUR`. Off the disc that class is the
+        dark corona, which the STAFF statistics leave out (``CH_ondisc``), so it is not drawn.
     ar_map : path
         AR segmentation map written by ``ar_segmentation.x``; its pixels equal to ``ar_class`` are the active
         regions, drawn in :data:`AR_COLOUR`.
@@ -370,7 +378,7 @@ def write_overlay(
     image_path, png_path = Path(image), Path(png)
     display, header, grid = _display_image(image_path, max_size)
     sun = _sun_grid(header, image_path)
-    ch = _sample_map(Path(ch_map), sun, grid) == ch_class
+    ch = (_sample_map(Path(ch_map), sun, grid) == ch_class) & _on_disc(sun, grid)
     ar = _sample_map(Path(ar_map), sun, grid) == ar_class
     if grid.width >= _NARROW_PIXELS:
         labels = (f"coronal holes (CH class {ch_class})", f"active regions (AR class {ar_class})")

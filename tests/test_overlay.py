@@ -180,6 +180,20 @@ def test_classes_select_the_regions(scene: dict, tmp_path: Path) -> None:
     assert not (quiet & ~dilate(display_boundary(quiet_true, 1, (512, 512)), TOLERANCE)).any()
 
 
+def test_off_disc_ch_class_is_not_drawn(scene: dict, tmp_path: Path) -> None:
+    """SPoCA puts the dark corona beyond the limb in the CH class: only the on-disc coronal holes are drawn."""
+    header = fits.getheader(scene["image"], 1)
+    disk = disk_mask(header, (512, 512))
+    ch_classes = np.where(disk, 2, 1)  # every off-disc pixel in the CH class, as in a real CH map
+    ch_classes[scene["ch_true"]] = 1
+    ch_map = write_segmentation_map(tmp_path / "ch.fits", ch_classes, header)
+    png = write_overlay(ch_map, scene["ar_map"], scene["image"], tmp_path / "overlay.png")
+    drawn = colour_pixels(png, CH_COLOUR, (512, 512))
+    assert drawn.sum() > 50
+    assert not (drawn & ~dilate(disk, TOLERANCE)).any(), "CH contour drawn off the disc"
+    assert not (drawn & ~dilate(display_boundary(scene["ch_true"], 1, (512, 512)), TOLERANCE)).any()
+
+
 @pytest.mark.parametrize("data_format", ["int32_bscale", "float32"])
 def test_uncompressed_images(data_format: str, scene: dict, tmp_path: Path) -> None:
     """Uncompressed images (HDU 0) give the same picture size and the contours at the same places."""
