@@ -1,5 +1,5 @@
 # get_STAFF_stats.x: STAFF statistics of CH, AR and QS regions in EUV images (spec section 8).
 PROGRAM = get_STAFF_stats
-SOURCES = programs/get_STAFF_stats.cpp lib/atomic_text_file.cpp lib/header_template.cpp lib/heliographic.cpp lib/registered_image.cpp \
+SOURCES = programs/get_STAFF_stats.cpp lib/header_template.cpp lib/heliographic.cpp lib/registered_image.cpp \
           lib/registration.cpp lib/staff_regions.cpp lib/staff_statistics.cpp $(CORE_LIB_SOURCES)
 include common.mk

@@ -8,13 +8,12 @@ cases: pixels on a centre, on or next to a midpoint, within the crisp distance, 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-LIB = Path(__file__).resolve().parents[1] / "SPoCA" / "lib"
+from library_driver import compile_driver
 
 DRIVER = r"""
 #include <cfloat>
@@ -142,16 +141,7 @@ int main() {
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled driver (skipped without a C++ compiler)."""
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no g++")
-    folder = tmp_path_factory.mktemp("attribution")
-    source = folder / "driver.cpp"
-    source.write_text(DRIVER)
-    executable = folder / "driver"
-    subprocess.run([compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
-                    "-fno-math-errno", "-pthread", f"-I{LIB}", str(source), "-o", str(executable)], check=True)
-    return executable
+    return compile_driver(tmp_path_factory.mktemp("attribution"), DRIVER)
 
 
 def test_colour_equals_the_exact_memberships(driver: Path) -> None:

@@ -2,21 +2,22 @@
 
 A small C++ driver is compiled against the library. ``select`` must reproduce the original's modified
 quickselect exactly: its result and the order it leaves the array in (get_STAFF_stats' moments depend on
-that order, quirk Q8). It is compared with an independent Python transcription of spec 10.2.
+that order, quirk Q8). It is compared with an independent Python transcription of spec 10.2
+(tests/spoca_reference.py, shared with the get_STAFF_stats tests).
 ``rankValue`` (used for the medians and percentiles of whole images) must give the element of rank
 int((n-1)p) of the sorted values for 0.5 <= p < 1.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-LIB = Path(__file__).resolve().parents[1] / "SPoCA" / "lib"
+from library_driver import compile_driver
+from spoca_reference import quickselect
 
 DRIVER = r"""
 #include <cstdio>
@@ -50,63 +51,16 @@ int main() {
 """
 
 
-def _swap_if_greater(a: list[float], i: int, j: int) -> None:
-    """Swap a[i] and a[j] when a[i] > a[j]."""
-    if a[i] > a[j]:
-        a[i], a[j] = a[j], a[i]
-
-
-def _partition(a: list[float], lo: int, hi: int, p: float) -> tuple[int, int]:
-    """Steps 3 to 6 of spec 10.2 on a[lo..hi]; returns (ll, hh)."""
-    mid = lo + int((hi - lo) * p)
-    _swap_if_greater(a, mid, hi)
-    _swap_if_greater(a, lo, hi)
-    _swap_if_greater(a, mid, lo)
-    a[mid], a[lo + 1] = a[lo + 1], a[mid]
-    ll, hh = lo + 1, hi
-    while True:
-        ll += 1
-        while ll <= hi and a[lo] > a[ll]:  # the upward scan, capped at hi+1
-            ll += 1
-        hh -= 1
-        while a[hh] > a[lo]:
-            hh -= 1
-        if hh < ll:
-            break
-        a[ll], a[hh] = a[hh], a[ll]
-    a[lo], a[hh] = a[hh], a[lo]
-    return ll, hh
-
-
 def reference_select(values: list[float], p: float) -> tuple[float, list[float]]:
     """Spec 10.2, transcribed step by step: the result and the array it leaves."""
     a = list(values)
-    lo, hi = 0, len(a) - 1
-    k = int((hi - lo) * p)
-    while hi > lo + 1:
-        ll, hh = _partition(a, lo, hi, p)
-        if hh <= k:
-            lo = ll
-        if hh >= k:
-            hi = hh - 1
-    if hi == lo + 1:
-        _swap_if_greater(a, lo, hi)
-    return a[k], a
+    return quickselect(a, p), a
 
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled driver (skipped without a C++ compiler)."""
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no g++")
-    folder = tmp_path_factory.mktemp("selection")
-    source = folder / "driver.cpp"
-    source.write_text(DRIVER)
-    executable = folder / "driver"
-    subprocess.run([compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-pthread",
-                    f"-I{LIB}", str(source), str(LIB / "selection.cpp"), "-o", str(executable)], check=True)
-    return executable
+    return compile_driver(tmp_path_factory.mktemp("selection"), DRIVER, ["selection.cpp"])
 
 
 def run_driver(driver: Path, cases: list[tuple[int, float, list[float]]]) -> list[list[float]]:

@@ -21,6 +21,7 @@ import pytest
 from astropy.io import fits
 
 from scripts.make_synthetic_aia import mask_paths
+from spoca_reference import quickselect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATS_CONFIG = REPO_ROOT / "configs" / "AIA.get_STAFF_stats.config"
@@ -230,43 +231,6 @@ def central_meridian(ch_ondisc: np.ndarray, wcs: Wcs) -> np.ndarray:
         if coordinate is None or abs(coordinate[0]) > 15 * math.pi / 180:
             limited[j, i] = 0
     return limited
-
-
-def partition(a: list[float], lo: int, hi: int, p: float) -> tuple[int, int]:
-    """One partition step of spec 10.2 (steps 3 to 6) on a[lo..hi]; returns (ll, hh)."""
-    mid = lo + int((hi - lo) * p)
-    for first, second in ((mid, hi), (lo, hi), (mid, lo)):
-        if a[first] > a[second]:
-            a[first], a[second] = a[second], a[first]
-    a[mid], a[lo + 1] = a[lo + 1], a[mid]
-    ll, hh = lo + 1, hi
-    while True:
-        ll += 1
-        while ll <= hi and a[lo] > a[ll]:  # the upward scan, capped at hi + 1
-            ll += 1
-        hh -= 1
-        while a[hh] > a[lo]:
-            hh -= 1
-        if hh < ll:
-            break
-        a[ll], a[hh] = a[hh], a[ll]
-    a[lo], a[hh] = a[hh], a[lo]
-    return ll, hh
-
-
-def quickselect(a: list[float], p: float) -> float:
-    """Spec 10.2, transcribed: in place, with the pivot at the percentile index."""
-    lo, hi = 0, len(a) - 1
-    k = int((hi - lo) * p)
-    while hi > lo + 1:
-        ll, hh = partition(a, lo, hi, p)
-        if hh <= k:
-            lo = ll
-        if hh >= k:
-            hi = hh - 1
-    if hi == lo + 1 and a[lo] > a[hi]:
-        a[lo], a[hi] = a[hi], a[lo]
-    return a[k]
 
 
 def region_row(values: list[float], pixels: list[tuple[int, int]], centre_radius: tuple[float, float, float],
@@ -737,6 +701,26 @@ def test_bad_maps_stop_the_run_with_one_line(case: str, staff_program: Path, tmp
     assert [p for p in tmp_path.rglob("*") if ".csv." in p.name] == []
 
 
+@pytest.mark.parametrize("extname", ["segmentedmap", "Classes"])
+def test_map_extension_name(extname: str, staff_program: Path, tmp_path: Path,
+                            aia_factory: Callable[..., Path]) -> None:
+    """Spec 7.2: a map's image HDU is named 'SegmentedMap', compared regardless of case as FITS extension
+    names are; another name stops the run with one line naming the file."""
+    scene = make_scene(tmp_path, aia_factory, size=64)
+    keywords = dict(fits.getheader(scene.ar_map, 1))
+    ar_map = write_map(tmp_path / "ar_renamed.fits", fits.getdata(scene.ar_map, 1), keywords, extname=extname)
+    result = run_stats(staff_program, ["--output", tmp_path, scene.ch_map, ar_map, scene.images[0]], tmp_path)
+    if extname == "segmentedmap":
+        assert result.returncode == 0, result.stderr
+        written = tmp_path / csv_name(scene.ch_map, ar_map, scene.images[0])
+        assert written.read_text() == staff_csv(scene.ch_map, ar_map, scene.images[0], 1, 3)
+    else:
+        assert result.returncode == 1
+        message = f"Error: {ar_map}: not a segmentation map (its image HDU has no EXTNAME = 'SegmentedMap')\n"
+        assert result.stderr == message
+        assert list(tmp_path.glob("*.csv")) == []
+
+
 def test_unwritable_csv_is_reported(staff_program: Path, tmp_path: Path, aia_factory: Callable[..., Path]) -> None:
     """Quirk Q10: the original is silent; here a CSV that cannot be written is reported, and no temporary
     file is left behind (the exit status stays 0, as the spec asks)."""
@@ -746,7 +730,7 @@ def test_unwritable_csv_is_reported(staff_program: Path, tmp_path: Path, aia_fac
     result = run_stats(staff_program, ["--output", tmp_path, scene.ch_map, scene.ar_map, *scene.images], tmp_path)
     assert result.returncode == 0
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot write ") and str(blocked) in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {blocked}: cannot ")
     assert blocked.is_dir()
     assert (tmp_path / csv_name(scene.ch_map, scene.ar_map, scene.images[1])).is_file()
     assert [p for p in tmp_path.iterdir() if ".csv." in p.name] == []

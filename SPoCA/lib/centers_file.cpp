@@ -144,14 +144,7 @@ CentersFile::~CentersFile() {
 }
 
 void CentersFile::write(const std::string& text) {
-    TemporaryFile temporary(path_);
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(temporary.descriptor(), text.data() + done, text.size() - done);
-        if (n <= 0) throw Error(path_ + ": cannot write centers file: " + std::strerror(errno));
-        done += static_cast<std::size_t>(n);
-    }
-    temporary.commit();
+    writeFileAtomically(path_, text);
     written_ = true;
 }
 

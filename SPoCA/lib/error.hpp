@@ -13,4 +13,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// The body of a program's main(): returns run(argc, argv), or, when it throws, writes one line on stderr,
+/// `prefix` then the message ("out of memory" for std::bad_alloc, "unexpected failure: ..." for an
+/// exception other than spoca::Error), and returns the exit status 1.
+int runReportingErrors(int (*run)(int, char**), int argc, char** argv, const std::string& prefix);
+
 }  // namespace spoca

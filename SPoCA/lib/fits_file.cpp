@@ -3,14 +3,11 @@
 #include <fitsio.h>
 
 #include <algorithm>
-#include <cmath>
-#include <exception>
-#include <thread>
-#include <vector>
 #include <limits>
-#include <sys/stat.h>
 
 #include "error.hpp"
+#include "file_paths.hpp"
+#include "parallel.hpp"
 
 namespace spoca {
 
@@ -22,11 +19,6 @@ std::string cfitsioMessage(int status) {
     // Drop cfitsio's queued detail messages so they do not leak into a later error.
     fits_clear_errmsg();
     return text;
-}
-
-bool isRegularFile(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
 /// True when the current HDU holds an image: an image HDU with NAXIS > 0 or a tile-compressed image.
@@ -158,45 +150,38 @@ FitsHeader FitsFile::readHeader() const {
     return header;
 }
 
+std::string FitsFile::extensionName() const {
+    char value[FLEN_VALUE] = "";
+    int status = 0;
+    if (fits_read_key(fptr_, TSTRING, "EXTNAME", value, nullptr, &status)) {
+        fits_clear_errmsg();
+        return "";
+    }
+    return cleanKeywordValue(value);
+}
+
+void FitsFile::readDoubleRows(int firstRow, int endRow, double* out) const {
+    const int width = imageSize().first;
+    int status = 0;
+    double nullValue = std::numeric_limits<double>::infinity();
+    int anyNull = 0;
+    fits_read_img(fptr_, TDOUBLE, static_cast<LONGLONG>(firstRow) * width + 1,
+                  static_cast<LONGLONG>(endRow - firstRow) * width, &nullValue, out, &anyNull, &status);
+    check(status, "cannot read image pixels (file truncated or corrupt?)");
+}
+
 Image<double> FitsFile::readDoubleImage(unsigned threads) const {
     const auto [width, height] = imageSize();
     Image<double> image(width, height);
-    auto readRows = [&](const FitsFile& file, int first, int end) {
-        int status = 0;
-        double nullValue = std::numeric_limits<double>::infinity();
-        int anyNull = 0;
-        fits_read_img(file.fptr_, TDOUBLE, static_cast<LONGLONG>(first) * width + 1,
-                      static_cast<LONGLONG>(end - first) * width, &nullValue,
-                      image.data() + static_cast<std::size_t>(first) * width, &anyNull, &status);
-        file.check(status, "cannot read image pixels (file truncated or corrupt?)");
+    auto readBlock = [this, &image, width = width](int first, int end) {
+        double* out = image.data() + static_cast<std::size_t>(first) * width;
+        if (first == 0) {
+            readDoubleRows(first, end, out);  // the first block on the calling thread, through this handle
+        } else {
+            openImage(path_).readDoubleRows(first, end, out);
+        }
     };
-    threads = std::max(1u, std::min(threads, static_cast<unsigned>(height / 64 + 1)));
-    if (threads == 1) {
-        readRows(*this, 0, height);
-        return image;
-    }
-    const int block = (height + static_cast<int>(threads) - 1) / static_cast<int>(threads);
-    std::vector<std::exception_ptr> errors(threads);
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t) {
-        pool.emplace_back([&, t] {
-            try {
-                const FitsFile other = openImage(path_);
-                readRows(other, static_cast<int>(t) * block, std::min(height, static_cast<int>(t + 1) * block));
-            } catch (...) {
-                errors[t] = std::current_exception();
-            }
-        });
-    }
-    try {
-        readRows(*this, 0, std::min(height, block));
-    } catch (...) {
-        errors[0] = std::current_exception();
-    }
-    for (auto& thread : pool) thread.join();
-    for (auto& error : errors) {
-        if (error) std::rethrow_exception(error);
-    }
+    forEachRowBlock(height, readBlock, std::max(1u, threads));
     return image;
 }
 

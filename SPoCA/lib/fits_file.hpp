@@ -36,10 +36,17 @@ public:
     std::pair<int, int> imageSize() const;
     /// The keyword values of the current HDU only (spec 2.3).
     FitsHeader readHeader() const;
+    /// The EXTNAME of the current HDU, cleaned as header values are (spec 2.3); "" when it has none.
+    /// readHeader() leaves it out, as the original's header reader does.
+    std::string extensionName() const;
     /// Pixels as double, scaled by BSCALE/BZERO, with BLANK and NaN pixels set to +infinity (spec 2.2).
-    /// With threads > 1 the rows are split between threads, each reading through its own handle on the
-    /// file (cfitsio is built reentrant; the values do not depend on the split).
+    /// With threads > 1 the rows are split between up to that many threads (forEachRowBlock), each
+    /// reading through its own handle on the file (cfitsio is built reentrant; the values do not depend on
+    /// the split).
     Image<double> readDoubleImage(unsigned threads = 1) const;
+    /// The rows [firstRow, endRow) of the image as readDoubleImage() reads them, into `out`, which must
+    /// hold (endRow - firstRow) * width values.
+    void readDoubleRows(int firstRow, int endRow, double* out) const;
     /// Pixels as 32-bit integers without null substitution (maps, spec 8.3).
     Image<std::int32_t> readIntImage() const;
 

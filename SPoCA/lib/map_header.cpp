@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "file_paths.hpp"
+
 namespace spoca {
 
 namespace {
@@ -23,11 +25,6 @@ std::string joinComponents(const std::vector<double>& values, int decimals) {
 std::string counter(std::size_t k, std::size_t digits) {
     const std::string text = std::to_string(k);
     return std::string(text.size() < digits ? digits - text.size() : 0, '0') + text;
-}
-
-std::string baseName(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 }  // namespace

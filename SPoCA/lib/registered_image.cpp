@@ -1,7 +1,5 @@
 #include "registered_image.hpp"
 
-#include <fitsio.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
@@ -11,17 +9,12 @@
 
 namespace spoca {
 
-/// What spec 2.4 to 2.6 read from an image file, without the pixels; the file stays open.
+/// What spec 2.1 to 2.6 read from an image file, without the pixels; the file stays open.
 struct RegisteredImage::Description {
-    std::string path;
     FitsFile file;
-    FitsHeader header;
+    EuvImage image;  ///< without pixels
     int width;
     int height;
-    std::string channel;
-    double wavelength;
-    double exposureTime;
-    SunWcs wcs;
 };
 
 namespace {
@@ -46,51 +39,34 @@ RegisteredImage::RegisteredImage(const std::string& path, ImageType type, const 
                                  const std::string& steps)
     : RegisteredImage(
           [&path, type] {
-              // Spec 2.1 to 2.6, as readEuvImage() does, but leaving the pixels in the file.
               FitsFile file = FitsFile::openImage(path);
-              FitsHeader header = file.readHeader();
-              if (type == ImageType::Unknown) {
-                  const std::string instrument = header.text("INSTRUME");
-                  if (instrument.find("EIT") != std::string::npos ||
-                      header.text("DETECTOR").find("EUVI") != std::string::npos) {
-                      throw Error(path + ": instrument " + instrument + " is not supported (only AIA)");
-                  }
-                  if (instrument.find("AIA") == std::string::npos) {
-                      throw Error("Unknown instrument for " + path + " (INSTRUME = '" + instrument +
-                                  "'); use imageType AIA");
-                  }
-              }
-              if (!header.has("WAVELNTH")) throw Error(path + ": header has no WAVELNTH keyword");
-              const double wavelength = header.number("WAVELNTH");
-              const double exposureTime = header.has("EXPTIME") ? header.number("EXPTIME") : 1.0;
-              SunWcs wcs = readSunWcs(header);
+              EuvImage image = readEuvImageHeader(file, type);
               const auto [width, height] = file.imageSize();
-              return Description{path, std::move(file), std::move(header), width, height,
-                                 "AIA_" + std::to_string(static_cast<int>(wavelength)), wavelength, exposureTime,
-                                 wcs};
+              return Description{std::move(file), std::move(image), width, height};
           }(),
           reference, steps) {}
 
 RegisteredImage::RegisteredImage(Description d, const SunWcs& reference, const std::string& steps)
-    : path_(d.path),
+    : path_(d.image.path),
       file_(std::move(d.file)),
       width_(d.width),
       height_(d.height),
-      channel_(d.channel),
-      observationTime_(d.wcs.observationTime),
-      exposureTime_(d.exposureTime),
-      alignment_(d.wcs, reference),
+      channel_(d.image.channel),
+      observationTime_(d.image.wcs.observationTime),
+      exposureTime_(d.image.exposureTime),
+      alignment_(d.image.wcs, reference),
       maxX_(static_cast<float>(d.width - 1.001)),
       maxY_(static_cast<float>(d.height - 1.001)) {
     if (width_ < 2 || height_ < 2) {
         throw Error(path_ + ": image too small to be aligned (" + std::to_string(width_) + "x" +
                     std::to_string(height_) + ")");
     }
-    wcs_ = alignment_.alignedWcs(d.wcs);
+    wcs_ = alignment_.alignedWcs(d.image.wcs);
     pixelwise_ = parsePixelwise(steps);
     if (pixelwise_) return;
-    EuvImage image{file_.readDoubleImage(), wcs_, std::move(d.header), d.wavelength, d.exposureTime, d.channel, path_};
-    image.pixels = alignBilinear(image.pixels, alignment_);
+    EuvImage& image = d.image;
+    image.wcs = wcs_;
+    image.pixels = alignBilinear(file_.readDoubleImage(), alignment_);
     preprocess(image, steps);
     preprocessed_ = std::move(image.pixels);
 }
@@ -160,12 +136,7 @@ void RegisteredImage::readWindow(int first, int end, Window& window) const {
     window.rows = sourceEnd - window.first;
     if (window.rows <= 0) return;
     window.pixels.resize(static_cast<std::size_t>(window.rows) * width_);
-    double nullValue = std::numeric_limits<double>::infinity();
-    int anyNull = 0;
-    int status = 0;
-    fits_read_img(file_.handle(), TDOUBLE, static_cast<LONGLONG>(window.first) * width_ + 1,
-                  static_cast<LONGLONG>(window.pixels.size()), &nullValue, window.pixels.data(), &anyNull, &status);
-    file_.check(status, "cannot read image pixels (file truncated or corrupt?)");
+    file_.readDoubleRows(window.first, sourceEnd, window.pixels.data());
 }
 
 void RegisteredImage::outsideWindow(int iy, const Window& window) const {

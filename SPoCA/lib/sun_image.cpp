@@ -2,12 +2,12 @@
 
 #include <fitsio.h>
 
-#include <algorithm>
+#include <cctype>
 #include <cmath>
-#include <thread>
 
 #include "error.hpp"
 #include "fits_file.hpp"
+#include "parallel.hpp"
 
 namespace spoca {
 
@@ -119,8 +119,15 @@ SunWcs readSunWcs(const FitsHeader& h) {
     return wcs;
 }
 
-EuvImage readEuvImage(const std::string& path, ImageType type) {
-    FitsFile file = FitsFile::openImage(path);
+std::string similarityProblem(const SunWcs& a, const SunWcs& b) {
+    const double dx = a.centerX - b.centerX, dy = a.centerY - b.centerY;
+    if (dx * dx + dy * dy > 1) return "Sun center mismatch";
+    if (std::fabs(1 - a.sunRadius / b.sunRadius) > 0.01) return "Sun radius mismatch";
+    return "";
+}
+
+EuvImage readEuvImageHeader(const FitsFile& file, ImageType type) {
+    const std::string& path = file.path();
     EuvImage image;
     image.path = path;
     image.header = file.readHeader();
@@ -139,12 +146,23 @@ EuvImage readEuvImage(const std::string& path, ImageType type) {
     image.exposureTime = image.header.has("EXPTIME") ? image.header.number("EXPTIME") : 1.0;
     image.channel = "AIA_" + std::to_string(static_cast<int>(image.wavelength));
     image.wcs = readSunWcs(image.header);
-    image.pixels = file.readDoubleImage(std::max(1u, std::thread::hardware_concurrency()));
+    return image;
+}
+
+EuvImage readEuvImage(const std::string& path, ImageType type) {
+    const FitsFile file = FitsFile::openImage(path);
+    EuvImage image = readEuvImageHeader(file, type);
+    image.pixels = file.readDoubleImage(defaultThreads());
     return image;
 }
 
 SegmentationMap readSegmentationMap(const std::string& path) {
-    FitsFile file = FitsFile::openImage(path);
+    const FitsFile file = FitsFile::openImage(path);
+    std::string name = file.extensionName();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name != "segmentedmap") {
+        throw Error(path + ": not a segmentation map (its image HDU has no EXTNAME = 'SegmentedMap')");
+    }
     SegmentationMap map;
     map.path = path;
     map.header = file.readHeader();

@@ -10,6 +10,8 @@
 
 namespace spoca {
 
+class FitsFile;
+
 /// How the keywords of an image are interpreted (parameter `imageType`, spec 2.5). Only AIA is
 /// implemented; Unknown resolves to AIA when INSTRUME contains "AIA" and is an error otherwise.
 enum class ImageType { AIA, Unknown };
@@ -30,9 +32,15 @@ struct EuvImage {
     std::string path;
 };
 
-/// Reads an AIA image (spec 2.1 to 2.6). Throws spoca::Error naming the file for a missing file, a file
-/// cfitsio cannot read, an image that is not 2-D, a header without WAVELNTH, CRPIX, CDELT or sun radius.
+/// Reads an AIA image (spec 2.1 to 2.6): readEuvImageHeader() and the pixels. Throws spoca::Error naming
+/// the file for a missing file, a file cfitsio cannot read, an image that is not 2-D, a header without
+/// WAVELNTH, CRPIX, CDELT or sun radius.
 EuvImage readEuvImage(const std::string& path, ImageType type);
+
+/// Everything readEuvImage() reads but the pixels (left empty), from the image HDU of an open file: the
+/// header, the instrument check of `type`, the wavelength, exposure time, channel and solar WCS. For a
+/// caller that reads the pixels itself, e.g. block by block. Throws as readEuvImage() does.
+EuvImage readEuvImageHeader(const FitsFile& file, ImageType type);
 
 /// A segmentation map: class numbers (null = 0) and the solar WCS read from its header.
 struct SegmentationMap {
@@ -42,13 +50,19 @@ struct SegmentationMap {
     std::string path;
 };
 
-/// Reads a segmentation map as 32-bit integers with its WCS (spec 8.3).
+/// Reads a segmentation map as 32-bit integers with its WCS (spec 8.3). Throws spoca::Error naming the
+/// file when its image HDU is not named 'SegmentedMap' (EXTNAME, compared regardless of case, spec 7.2).
 SegmentationMap readSegmentationMap(const std::string& path);
 
 /// The solar WCS from header keywords with the AIA rules of spec 2.4 (also used for maps, spec 8.3).
 /// Throws spoca::Error naming the header's file when CRPIX1/2, CDELT1/2 or the sun radius is missing
 /// (the original continued with zeros, which only produces garbage) or the radius is not positive.
 SunWcs readSunWcs(const FitsHeader& header);
+
+/// The reason why the images of WCS `a` and `b` are not similar (spec 4.2): "Sun center mismatch" when
+/// their centres are more than one pixel apart, else "Sun radius mismatch" when |1 - R_a / R_b| > 0.01;
+/// "" when they are similar.
+std::string similarityProblem(const SunWcs& a, const SunWcs& b);
 
 /// The observation time in seconds since 1970 (UTC, seconds truncated) of a date text such as
 /// "2011-03-19T10:54:01.34"; 0 when the text is empty or cannot be parsed.

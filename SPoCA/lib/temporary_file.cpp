@@ -1,23 +1,22 @@
 #include "temporary_file.hpp"
 
-#include <cerrno>
-#include <fstream>
-#include <string>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
 #include "error.hpp"
+#include "file_paths.hpp"
 
 namespace spoca {
 
 TemporaryFile::TemporaryFile(const std::string& finalPath) : finalPath_(finalPath) {
-    const auto slash = finalPath.rfind('/');
-    const std::string folder = slash == std::string::npos ? "" : finalPath.substr(0, slash + 1);
-    const std::string name = slash == std::string::npos ? finalPath : finalPath.substr(slash + 1);
-    path_ = folder + "." + name + ".XXXXXX.tmp";
+    path_ = folderOf(finalPath) + "." + baseName(finalPath) + ".XXXXXX.tmp";
     fd_ = ::mkstemps(&path_[0], 4);
     if (fd_ < 0) throw Error(finalPath + ": cannot create a file in its folder: " + std::strerror(errno));
 }
@@ -25,6 +24,19 @@ TemporaryFile::TemporaryFile(const std::string& finalPath) : finalPath_(finalPat
 TemporaryFile::~TemporaryFile() {
     if (fd_ >= 0) ::close(fd_);
     if (!committed_) ::unlink(path_.c_str());
+}
+
+void TemporaryFile::write(const std::string& text) {
+    if (fd_ < 0) throw Error(finalPath_ + ": cannot write: the temporary file is already closed");
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+        } else if (n == 0 || errno != EINTR) {
+            throw Error(finalPath_ + ": cannot write: " + (n == 0 ? "nothing written" : std::strerror(errno)));
+        }
+    }
 }
 
 void TemporaryFile::close() {
@@ -62,6 +74,12 @@ void TemporaryFile::commit() {
         throw Error(finalPath_ + ": cannot rename the written file into place: " + std::strerror(errno));
     }
     committed_ = true;
+}
+
+void writeFileAtomically(const std::string& path, const std::string& text) {
+    TemporaryFile temporary(path);
+    temporary.write(text);
+    temporary.commit();
 }
 
 }  // namespace spoca

@@ -1,4 +1,4 @@
-// A temporary file next to an output file, renamed onto it once complete (atomic replacement).
+// Atomic file replacement: a temporary file next to an output file, renamed onto it once complete.
 #pragma once
 
 #include <string>
@@ -6,8 +6,9 @@
 namespace spoca {
 
 /// Creates an empty file ".<name>.XXXXXX.tmp" (hidden, unique) in the folder of `finalPath`. commit()
-/// renames it to `finalPath`, atomically replacing any existing file; if commit() is never reached
-/// (error, exception) the destructor removes it. Throws spoca::Error naming `finalPath` on failure.
+/// renames it to `finalPath`, atomically replacing any existing file, so readers see the old file or the
+/// complete new one, never a partial one; if commit() is never reached (error, exception) the destructor
+/// removes it. Throws spoca::Error "<finalPath>: <problem>" on failure.
 class TemporaryFile {
 public:
     explicit TemporaryFile(const std::string& finalPath);
@@ -16,8 +17,8 @@ public:
     TemporaryFile& operator=(const TemporaryFile&) = delete;
 
     const std::string& path() const { return path_; }
-    /// The open descriptor of the file (-1 once closed).
-    int descriptor() const { return fd_; }
+    /// Appends all of `text` to the file through its open descriptor.
+    void write(const std::string& text);
     /// Closes the descriptor, e.g. before another library writes the file by name.
     void close();
     /// Removes the empty file so that a library refusing to overwrite can create it again.
@@ -31,5 +32,8 @@ private:
     int fd_ = -1;
     bool committed_ = false;
 };
+
+/// Replaces the file `path` by `text` atomically (a TemporaryFile written, then committed).
+void writeFileAtomically(const std::string& path, const std::string& text);
 
 }  // namespace spoca

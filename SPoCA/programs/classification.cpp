@@ -11,7 +11,6 @@
 #include <limits>
 #include <optional>
 #include <string>
-#include <sys/stat.h>
 #include <type_traits>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "../lib/centers_history.hpp"
 #include "../lib/channel_stack.hpp"
 #include "../lib/error.hpp"
+#include "../lib/file_paths.hpp"
 #include "../lib/hfcm.hpp"
 #include "../lib/histogram.hpp"
 #include "../lib/initial_centers.hpp"
@@ -143,11 +143,6 @@ Settings readSettings(const Arguments& a) {
     return s;
 }
 
-bool isDirectory(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
-}
-
 std::string timeText(std::time_t time) {
     std::tm parts{};
     gmtime_r(&time, &parts);
@@ -171,13 +166,6 @@ EuvImage loadImage(const std::string& path, const Settings& s) {
     return image;
 }
 
-std::string similarityProblem(const SunWcs& a, const SunWcs& b) {
-    const double dx = a.centerX - b.centerX, dy = a.centerY - b.centerY;
-    if (dx * dx + dy * dy > 1) return "Sun center mismatch";
-    if (std::fabs(1 - a.sunRadius / b.sunRadius) > 0.01) return "Sun radius mismatch";
-    return "";
-}
-
 std::vector<std::string> description() {
     return {"This Program does classification and segmentation.", "Version: 3.0",
             "Author: Benjamin Mampaey, benjamin.mampaey@sidc.be (original SPoCA); this is the spoca4staff re-implementation",
@@ -189,8 +177,8 @@ std::vector<std::string> description() {
 /// returns whether it is a directory.
 bool checkOutputLocation(const std::string& output) {
     if (isDirectory(output)) return true;
-    const auto slash = output.rfind('/');
-    const std::string folder = slash == std::string::npos ? "./" : output.substr(0, slash + 1);
+    std::string folder = folderOf(output);
+    if (folder.empty()) folder = "./";
     if (!isDirectory(folder)) throw Error(folder + " is not a directory! (output " + output + ")");
     return false;
 }
@@ -342,12 +330,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const spoca::Error& e) {
-        std::cerr << "Error : " << e.what() << "\n";
-    } catch (const std::exception& e) {
-        std::cerr << "Error : unexpected failure: " << e.what() << "\n";
-    }
-    return 1;
+    return spoca::runReportingErrors(run, argc, argv, "Error : ");
 }

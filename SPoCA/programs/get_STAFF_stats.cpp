@@ -4,104 +4,41 @@
 // Usage: get_STAFF_stats.x [options] CHSegmentedMap ARSegmentedMap fitsFile [fitsFile ...]
 // One CSV per image. Exit status 0 on success, 1 when the run cannot start or an image could not be used.
 
-#include <sys/stat.h>
-
 #include <array>
-#include <cctype>
 #include <future>
 #include <iostream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <fitsio.h>
-
 #include "../lib/arguments.hpp"
-#include "../lib/atomic_text_file.hpp"
 #include "../lib/error.hpp"
-#include "../lib/fits_file.hpp"
+#include "../lib/file_paths.hpp"
 #include "../lib/header_template.hpp"
+#include "../lib/parallel.hpp"
 #include "../lib/registered_image.hpp"
 #include "../lib/staff_regions.hpp"
 #include "../lib/staff_statistics.hpp"
 #include "../lib/sun_image.hpp"
+#include "../lib/temporary_file.hpp"
 
 namespace {
 
 using namespace spoca;
 
-bool isDirectory(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
-}
-
-bool isRegularFile(const std::string& path) {
-    struct stat info {};
-    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
-}
-
-/// S(path) of spec 8.2: the base name without its last suffix.
-std::string stem(const std::string& path) {
-    const auto slash = path.rfind('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    const auto dot = base.rfind('.');
-    if (dot != std::string::npos) base.erase(dot);
-    return base;
-}
-
-/// The directory part of a path, up to and including its last '/'; "" when it has none.
-std::string directoryOf(const std::string& path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
-}
-
-/// Reads a segmentation map, first checking that the file is one: EXTNAME 'SegmentedMap' (spec 7.2), compared
-/// without regard to case as FITS extension names are.
-SegmentationMap readMap(const std::string& path) {
-    {
-        const FitsFile file = FitsFile::openImage(path);
-        char extname[FLEN_VALUE] = "";
-        int status = 0;
-        if (fits_read_key(file.handle(), TSTRING, "EXTNAME", extname, nullptr, &status)) {
-            fits_clear_errmsg();
-            extname[0] = '\0';
-        }
-        std::string name = cleanKeywordValue(extname);
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (name != "segmentedmap") {
-            throw Error(path + ": not a segmentation map (its image HDU has no EXTNAME = 'SegmentedMap')");
-        }
-    }
-    return readSegmentationMap(path);
-}
-
 /// The CH map and, unless its path is the same, the AR map, read at the same time (spec 8.4).
 /// The CH map's error is reported first when both fail.
 std::pair<SegmentationMap, std::optional<SegmentationMap>> readMaps(const std::string& chPath,
                                                                     const std::string& arPath) {
-    std::optional<SegmentationMap> ar;
-    std::exception_ptr arFailure;
-    std::thread reader;
-    if (arPath != chPath) {
-        reader = std::thread([&] {
-            try {
-                ar = readMap(arPath);
-            } catch (...) {
-                arFailure = std::current_exception();
-            }
-        });
-    }
-    std::exception_ptr chFailure;
     SegmentationMap ch;
-    try {
-        ch = readMap(chPath);
-    } catch (...) {
-        chFailure = std::current_exception();
-    }
-    if (reader.joinable()) reader.join();
-    if (chFailure) std::rethrow_exception(chFailure);
-    if (arFailure) std::rethrow_exception(arFailure);
+    std::optional<SegmentationMap> ar;
+    runTasks(arPath == chPath ? 1u : 2u, [&](unsigned task) {
+        if (task == 0) {
+            ch = readSegmentationMap(chPath);
+        } else {
+            ar = readSegmentationMap(arPath);
+        }
+    });
     return {std::move(ch), std::move(ar)};
 }
 
@@ -113,25 +50,13 @@ std::array<RegionStatistics, StaffRegions::rowCount> computeRows(const StaffRegi
     for (std::size_t r = 1; r < values.size(); ++r) {
         if (values[r].size() > values[largest].size()) largest = r;
     }
-    std::exception_ptr failure;
-    std::thread worker([&] {
-        try {
-            rows[largest] = regionStatistics(values[largest], regions.areas(largest), regions.fillingFactor(largest));
-        } catch (...) {
-            failure = std::current_exception();
+    runTasks(2, [&](unsigned task) {
+        for (std::size_t r = 0; r < values.size(); ++r) {
+            if ((r == largest) == (task == 1)) {
+                rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
+            }
         }
     });
-    std::exception_ptr mainFailure;
-    try {
-        for (std::size_t r = 0; r < values.size(); ++r) {
-            if (r != largest) rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
-        }
-    } catch (...) {
-        mainFailure = std::current_exception();
-    }
-    worker.join();
-    if (mainFailure) std::rethrow_exception(mainFailure);
-    if (failure) std::rethrow_exception(failure);
     return rows;
 }
 
@@ -143,7 +68,6 @@ struct Settings {
     std::string arPath;
     std::string output;
     bool outputIsDirectory;
-    unsigned umask;  ///< read before any thread starts
 };
 
 /// The CSV of an image whose statistics are computed in the background while the next image is read.
@@ -154,13 +78,13 @@ struct PendingCsv {
 
 /// Writes the pending CSV, if any, once its statistics are done. Quirk Q10: a CSV that cannot be written
 /// is reported on stderr, and the exit status is not changed.
-void writePending(std::optional<PendingCsv>& pending, unsigned umask) {
+void writePending(std::optional<PendingCsv>& pending) {
     if (!pending) return;
     const std::string text = pending->text.get();
     const std::string name = pending->name;
     pending.reset();
     try {
-        writeTextFileAtomically(name, text, umask);
+        writeFileAtomically(name, text);
     } catch (const Error& e) {
         std::cerr << "Error: " << e.what() << "\n";
     }
@@ -177,16 +101,7 @@ void processImage(const std::string& path, const StaffRegions& regions, const Se
                     " pixels but the maps are " + std::to_string(regions.width()) + "x" +
                     std::to_string(regions.height()));
     }
-    const SunWcs& ch = regions.chWcs();
-    const SunWcs& aligned = image.wcs();
-    const double dx = ch.centerX - aligned.centerX;
-    const double dy = ch.centerY - aligned.centerY;
-    std::string mismatch;
-    if (dx * dx + dy * dy > 1) {
-        mismatch = "Sun center mismatch";
-    } else if (std::fabs(1 - ch.sunRadius / aligned.sunRadius) > 0.01) {
-        mismatch = "Sun radius mismatch";
-    }
+    const std::string mismatch = similarityProblem(regions.chWcs(), image.wcs());
     if (!mismatch.empty()) {
         std::cerr << "Warning: image " << path << " and the CHSegmentedMap " << settings.chPath
                   << " are not similar: " << mismatch << "\n";
@@ -195,11 +110,11 @@ void processImage(const std::string& path, const StaffRegions& regions, const Se
     // The statistics of the previous image run while this one is read, so both images' values are held
     // for a while; when that would take too much memory, the previous CSV is finished first.
     constexpr std::size_t overlapBudget = std::size_t{190} << 20;
-    if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) writePending(pending, settings.umask);
+    if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) writePending(pending);
     auto values = regions.emptyValues();
     image.forEachBlock(
         [&regions, &values](int first, int end, const auto& value) { regions.collect(first, end, value, values); });
-    writePending(pending, settings.umask);
+    writePending(pending);
     const std::string name = settings.outputIsDirectory
                                  ? settings.output + "/" + stem(settings.chPath) + "_and_" +
                                        stem(settings.arPath) + "_on_" + stem(path) + ".csv"
@@ -252,13 +167,12 @@ int run(int argc, char** argv) {
                       arguments.positional("CHSegmentedMap"),
                       arguments.positional("ARSegmentedMap"),
                       arguments.text("global", "output"),
-                      false,
-                      currentUmask()};
+                      false};
     const unsigned chClass = arguments.natural("global", "CHClass");
     const unsigned arClass = arguments.natural("global", "ARClass");
     settings.outputIsDirectory = isDirectory(settings.output);
     if (!settings.outputIsDirectory) {
-        const std::string directory = directoryOf(settings.output);
+        const std::string directory = folderOf(settings.output);
         if (!directory.empty() && !isDirectory(directory)) {
             std::cerr << "Error : " << directory << " is not a directory!\n";
             return 1;
@@ -292,21 +206,12 @@ int run(int argc, char** argv) {
             status = 1;
         }
     }
-    writePending(pending, settings.umask);
+    writePending(pending);
     return status;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const spoca::Error& e) {
-        std::cerr << "Error: " << e.what() << "\n";
-    } catch (const std::bad_alloc&) {
-        std::cerr << "Error: out of memory\n";
-    } catch (const std::exception& e) {
-        std::cerr << "Error: " << e.what() << "\n";
-    }
-    return 1;
+    return spoca::runReportingErrors(run, argc, argv, "Error: ");
 }

@@ -1,0 +1,47 @@
+"""Compiling a small C++ test driver against the SPoCA library (SPoCA/lib), shared by the library tests.
+
+Not a test file: the test files import it, as ``tests/`` is on ``sys.path`` under pytest's default
+``prepend`` import mode.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+__all__ = ["LIB", "compile_driver"]
+
+#: The library's folder: drivers include its headers by name and link the sources they need from it.
+LIB = Path(__file__).resolve().parents[1] / "SPoCA" / "lib"
+
+#: The flags of SPoCA/common.mk, with warnings as errors.
+FLAGS = ("-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-math-errno", "-pthread")
+
+
+def compile_driver(folder: Path, source: str, library_sources: Sequence[str] = ()) -> Path:
+    """Compile `source` with the library's flags into ``folder/driver`` and return that executable.
+
+    Parameters
+    ----------
+    folder : Path
+        An empty folder for the source and the executable.
+    source : str
+        The driver's C++ text.
+    library_sources : sequence of str
+        The library files to compile with it, e.g. ``["selection.cpp"]`` (header-only parts need none).
+
+    The calling test is skipped when no g++ is installed; a failed compilation raises CalledProcessError.
+    """
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no g++")
+    driver_source = folder / "driver.cpp"
+    driver_source.write_text(source)
+    executable = folder / "driver"
+    subprocess.run([compiler, *FLAGS, f"-I{LIB}", str(driver_source), *(str(LIB / name) for name in library_sources),
+                    "-o", str(executable)], check=True)
+    return executable
