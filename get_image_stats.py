@@ -40,9 +40,7 @@ import csv
 import io
 import logging
 import math
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +50,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from atomic_file import atomic_write
 from configuration import IMAGE_STATS_SECTIONS, Configuration
 from runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
 
@@ -472,26 +471,9 @@ def write_image_stats(image: Path | str, csv_path: Path, hdu: int | None = None,
     or else beside ``csv_path``) and renamed, so that a reader never sees a half-written file.
     """
     text = format_csv(image_statistics(image, hdu))
-    folder = scratch_directory or csv_path.parent
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{csv_path.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(descriptor, 0o666 & ~_umask())
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, csv_path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(csv_path, "w", encoding="utf-8", newline="", scratch_folder=scratch_directory) as stream:
+        stream.write(text)
     return csv_path
-
-
-def _umask() -> int:
-    """The process's file-creation mask (mkstemp creates files readable by their owner only)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def read_image_stats(csv_path: Path) -> dict[str, str] | None:

@@ -32,13 +32,13 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from atomic_file import atomic_write
 from configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
 from ledger import Ledger, Outcome, format_time_step
 from runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
@@ -72,20 +72,6 @@ def _attempt_folder(runner: Runner, output_directory: Path, attempt: Attempt) ->
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _write_atomically(path: Path, text: str, scratch: Path) -> None:
-    """Write ``text`` to ``path`` through a temporary file in ``scratch`` (same file system) and a rename."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=scratch)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class CentersHistory:
@@ -130,7 +116,8 @@ class CentersHistory:
 
     def install(self, content: str, scratch: Path) -> None:
         """Make ``content`` the live history: written in ``scratch`` (same file system), then renamed."""
-        _write_atomically(self.live_file, content, scratch)
+        with atomic_write(self.live_file, "w", encoding="utf-8", scratch_folder=scratch) as stream:
+            stream.write(content)
 
 
 class StaffPipeline:

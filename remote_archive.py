@@ -19,7 +19,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
@@ -28,6 +27,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import tenacity
+
+from atomic_file import atomic_write
 
 __all__ = ["RemoteArchive", "RemoteArchiveError", "USER_AGENT"]
 
@@ -39,8 +40,6 @@ USER_AGENT = (f"spoca4staff/1.0 (SPoCA STAFF statistics pipeline of SDO/AIA imag
 
 _FIRST_READ = 16 * 2880  # bytes of the first Range request: the primary header and an AIA extension header
 _CHUNK = 1 << 20
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class RemoteArchiveError(Exception):
@@ -219,23 +218,17 @@ class RemoteArchive:
 
     def _download(self, url: str, target: Path, verify: Callable[[Path], None]) -> None:
         """One download attempt: a temporary file beside ``target``, checked, then renamed to it."""
-        descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        temporary = Path(name)
-        try:
-            with os.fdopen(descriptor, "wb") as output:
-                body = self._whole_files.pop(url, None)
-                if body is not None:
-                    output.write(body)
-                else:
-                    self._stream(url, output)
+        with atomic_write(target, suffix=".part") as output:
+            body = self._whole_files.pop(url, None)
+            if body is not None:
+                output.write(body)
+            else:
+                self._stream(url, output)
+            output.flush()
             try:
-                verify(temporary)
+                verify(Path(output.name))
             except (ValueError, OSError) as error:
                 raise RemoteArchiveError(f"{url}: the downloaded file is not valid: {error}") from error
-            os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; give it the usual permissions
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     def _stream(self, url: str, output: BinaryIO) -> None:
         """Write the body of a full GET of ``url`` to ``output``; a body shorter than announced is transient."""

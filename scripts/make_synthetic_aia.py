@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,6 +32,12 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/make_synthetic_aia.py``: import the top-level modules
+    sys.path.insert(0, str(_REPO_ROOT))
+
+from atomic_file import atomic_write  # noqa: E402
 
 __all__ = [
     "AIA_WAVELENGTHS",
@@ -71,8 +75,6 @@ _SATURATION = 16383  # DN, the largest value of a level-1 image
 _INT16_BLANK = -32768
 _INT32_BLANK = -2147483648
 _BSCALE = 0.0625
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -467,18 +469,11 @@ def mask_paths(path: Path | str) -> tuple[Path, Path]:
     return path.with_name(stem + ".ar_mask.fits"), path.with_name(stem + ".ch_mask.fits")
 
 
-def _write_atomically(hdus: fits.HDUList, path: Path) -> None:
-    """Write ``hdus`` to a temporary file in the folder of ``path``, then rename it."""
+def _write_fits(hdus: fits.HDUList, path: Path) -> None:
+    """Write ``hdus`` to ``path`` atomically, creating its folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    try:
-        hdus.writeto(temporary, overwrite=True)
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; give it the usual permissions
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        hdus.writeto(stream)
 
 
 def _image_hdus(counts: np.ndarray, invalid: np.ndarray, header: fits.Header, data_format: str) -> fits.HDUList:
@@ -569,11 +564,11 @@ def write_aia_file(path: Path | str, date: datetime | str, wavelength: int, *, s
         header[keyword] = value
     for keyword in drop_keywords:
         header.remove(keyword, ignore_missing=True, remove_all=True)
-    _write_atomically(_image_hdus(image.counts, invalid, header, data_format), path)
+    _write_fits(_image_hdus(image.counts, invalid, header, data_format), path)
     if masks:
         ar_path, ch_path = mask_paths(path)
-        _write_atomically(_mask_hdus(image.ar_mask, image.header, "AR"), ar_path)
-        _write_atomically(_mask_hdus(image.ch_mask, image.header, "CH"), ch_path)
+        _write_fits(_mask_hdus(image.ar_mask, image.header, "AR"), ar_path)
+        _write_fits(_mask_hdus(image.ch_mask, image.header, "CH"), ch_path)
     LOGGER.debug("wrote %s", path)
     return path
 

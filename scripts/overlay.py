@@ -30,7 +30,6 @@ import argparse
 import logging
 import math
 import os
-import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +48,12 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
 import sunpy.visualization.colormaps  # noqa: E402,F401  (registers the sdoaiaNNN colour maps with matplotlib)
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/overlay.py``: import the top-level modules
+    sys.path.insert(0, str(_REPO_ROOT))
+
+from atomic_file import atomic_write  # noqa: E402
 
 __all__ = [
     "AR_COLOUR",
@@ -311,24 +316,6 @@ def _draw(
     return figure
 
 
-def _save_atomically(figure: Figure, png: Path) -> None:
-    """Write the figure as PNG to a temporary file beside ``png`` and rename it into place.
-
-    The temporary file is created with the usual permissions (0666 less the umask), not the 0600 of mkstemp, so
-    that the PNG can be served to operators like any other output.
-    """
-    png.parent.mkdir(parents=True, exist_ok=True)
-    temporary = png.with_name(f".{png.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            figure.savefig(stream, format="png", dpi=_DPI, facecolor=figure.get_facecolor(),
-                           pil_kwargs={"compress_level": 1})
-        os.replace(temporary, png)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_overlay(
     ch_map: str | os.PathLike[str],
     ar_map: str | os.PathLike[str],
@@ -385,7 +372,10 @@ def write_overlay(
     else:
         labels = (f"CH class {ch_class}", f"AR class {ar_class}")
     figure = _draw(display, header, grid, (ch, ar), labels, sun)
-    _save_atomically(figure, png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(png_path) as stream:  # the usual permissions, so that operators can be served the PNG
+        figure.savefig(stream, format="png", dpi=_DPI, facecolor=figure.get_facecolor(),
+                       pil_kwargs={"compress_level": 1})
     LOGGER.debug("wrote overlay %s (%dx%d display pixels, factor %d)", png_path, grid.width, grid.height,
                   grid.factor)
     return png_path

@@ -31,12 +31,10 @@ import html
 import logging
 import os
 import re
-import secrets
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
 
 import matplotlib
 
@@ -46,6 +44,12 @@ import matplotlib.dates as mdates  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/plot_stats.py``: import the top-level modules
+    sys.path.insert(0, str(_REPO_ROOT))
+
+from atomic_file import atomic_write  # noqa: E402
 
 __all__ = [
     "FIGURE_PIXELS",
@@ -275,18 +279,6 @@ def plot_column(frame: pd.DataFrame, column: str, stats_type: str, *, start: dat
     return figure
 
 
-def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path`` (usual permissions), then rename it."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _png_name(stats_type: str, column: str) -> str:
     """File name of the PNG of ``column``: ``<stats type>_<column>.png``, unsafe characters replaced."""
     return f"{stats_type}_{re.sub(r'[^A-Za-z0-9_.-]', '_', column)}.png"
@@ -314,7 +306,8 @@ def write_index(output_directory: Path, pngs: Sequence[Path], title: str, descri
 </html>
 """
     index = Path(output_directory) / "index.html"
-    _write_atomically(index, lambda stream: stream.write(page.encode("utf-8")))
+    with atomic_write(index, "w", encoding="utf-8") as stream:
+        stream.write(page)
     return index
 
 
@@ -352,7 +345,8 @@ def write_plots(series: Mapping[str, str], output_directory: str | os.PathLike[s
     for column in columns:
         figure = plot_column(frame, column, stats_type, start=start, end=end)
         png = output / _png_name(stats_type, column)
-        _write_atomically(png, lambda stream, figure=figure: figure.savefig(stream, format="png", dpi=_DPI))
+        with atomic_write(png) as stream:
+            figure.savefig(stream, format="png", dpi=_DPI)
         pngs.append(png)
     span = f"from {start.isoformat() if start else 'the first date'} to {end.isoformat() if end else 'the last date'}"
     description = (f"{len(frame)} rows from the series " + ", ".join(f"{name} ({pattern})" for name, pattern in

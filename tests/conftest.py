@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -88,3 +89,11 @@ def sunpy_aia_171() -> Path:
     from sunpy.data.test import get_test_filepath
 
     return Path(get_test_filepath("aia_171_level1.fits"))
+
+
+@pytest.fixture
+def umask() -> int:
+    """The process's file-creation mask: outputs must get the usual permissions, 0666 less it (not 0600)."""
+    mask = os.umask(0o022)  # the mask can only be read by setting it
+    os.umask(mask)
+    return mask

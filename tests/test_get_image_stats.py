@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 import warnings
@@ -171,7 +170,7 @@ def test_disk_first_is_a_permutation_that_puts_the_disk_first(size, centre, radi
     assert np.array_equal(np.sort(flat), np.sort(original.reshape(-1)))
 
 
-def test_csv_is_written_atomically_and_replaced(aia_factory, tmp_path):
+def test_csv_is_written_atomically_and_replaced(aia_factory, tmp_path, umask):
     first, second = aia_factory(171, size=128, seed=1), aia_factory(193, size=128, seed=2)
     output = tmp_path / "out" / "x.csv"
     output.parent.mkdir()
@@ -179,8 +178,6 @@ def test_csv_is_written_atomically_and_replaced(aia_factory, tmp_path):
     write_image_stats(second, output)
     assert read_image_stats(output)["WAVELENGTH"] == "193"
     assert [path.name for path in output.parent.iterdir()] == ["x.csv"]
-    umask = os.umask(0o022)
-    os.umask(umask)
     assert output.stat().st_mode & 0o777 == 0o666 & ~umask
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import stat
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -206,7 +205,7 @@ def test_unknown_wavelength_and_format_are_errors(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing left behind
 
 
-def test_archive_layout_quality_and_missing(tmp_path):
+def test_archive_layout_quality_and_missing(tmp_path, umask):
     start = datetime(2026, 3, 20)
     paths = synthetic.make_archive(tmp_path, start, start + timedelta(hours=12), timedelta(hours=6), (171, 193),
                                    size=128, seed=9, quality=synthetic.QUICKLOOK_QUALITY,
@@ -214,8 +213,6 @@ def test_archive_layout_quality_and_missing(tmp_path):
                                    missing=[(start, 171)], masks=True)
     assert len(paths) == 3
     assert sorted(tmp_path.rglob("AIA*_0???.fits")) == sorted(paths)
-    umask = os.umask(0o022)
-    os.umask(umask)
     assert {stat.S_IMODE(path.stat().st_mode) for path in paths} == {0o666 & ~umask}  # not mkstemp's 0o600
     for step in (start, start + timedelta(hours=6)):
         for wavelength in (171, 193):

@@ -8,7 +8,6 @@ converted to display coordinates here with the layout documented in the module.
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -220,7 +219,7 @@ def test_unknown_wavelength_and_no_exptime(scene: dict, tmp_path: Path) -> None:
     assert np.array_equal(grey[:, 0], grey[:, 1]) and np.array_equal(grey[:, 1], grey[:, 2])
 
 
-def test_command_line(scene: dict, tmp_path: Path) -> None:
+def test_command_line(scene: dict, tmp_path: Path, umask: int) -> None:
     png = tmp_path / "sub" / "overlay.png"
     completed = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "overlay.py"), str(scene["ch_map"]), str(scene["ar_map"]),
@@ -231,13 +230,7 @@ def test_command_line(scene: dict, tmp_path: Path) -> None:
         assert picture.format == "PNG"
         assert picture.size == (128, 128 + HEADER_PIXELS)
     assert [path.name for path in png.parent.iterdir()] == ["overlay.png"]
-    assert stat.S_IMODE(png.stat().st_mode) == 0o666 & ~current_umask()  # not mkstemp's 0o600
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    assert stat.S_IMODE(png.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0o600
 
 
 @pytest.mark.parametrize("problem", ["not_fits", "no_crpix", "corrupt_image"])

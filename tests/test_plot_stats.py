@@ -8,7 +8,6 @@ back from the matplotlib lines and compared with them, NaN gaps included.
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -164,7 +163,7 @@ def test_several_series_and_foreign_files(staff_folder: Path, image_folder: Path
     np.testing.assert_array_equal(lines["quicklook: CH_ondisc AIA_171"][1], lines["science: CH_ondisc AIA_171"][1])
 
 
-def test_write_plots_pngs_and_page(staff_folder: Path, tmp_path: Path) -> None:
+def test_write_plots_pngs_and_page(staff_folder: Path, tmp_path: Path, umask: int) -> None:
     output = tmp_path / "plots" / "new"
     written = write_plots({"S": str(staff_folder / "*.csv")}, output, columns=["Mean", "FillingFactor"],
                           start=STEPS[0], end=STEPS[-1])
@@ -180,8 +179,6 @@ def test_write_plots_pngs_and_page(staff_folder: Path, tmp_path: Path) -> None:
     assert sources == {"staff_Mean.png", "staff_FillingFactor.png"}
     assert not external
     assert sorted(path.name for path in output.iterdir()) == ["index.html", "staff_FillingFactor.png", "staff_Mean.png"]
-    umask = os.umask(0)
-    os.umask(umask)
     assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o666 & ~umask}  # not mkstemp's 0o600
 
 

@@ -170,7 +170,7 @@ def _cached_files(cache: Path) -> list[Path]:
     return sorted(path for path in cache.rglob("*") if path.is_file()) if cache.exists() else []
 
 
-def test_quality_from_the_file_start_and_only_the_chosen_file_downloaded(server, tmp_path):
+def test_quality_from_the_file_start_and_only_the_chosen_file_downloaded(server, tmp_path, umask):
     bad = _publish(server, 3, QUICKLOOK_QUALITY | 1)
     good = _publish(server, 15, QUICKLOOK_QUALITY)
     later = _publish(server, 40, QUICKLOOK_QUALITY)
@@ -179,8 +179,6 @@ def test_quality_from_the_file_start_and_only_the_chosen_file_downloaded(server,
     assert chosen is not None and chosen.read_bytes() == good.read_bytes()
     assert chosen.name == good.name and chosen.is_relative_to(cache)
     assert _cached_files(cache) == [chosen]
-    umask = os.umask(0o022)
-    os.umask(umask)
     assert stat.S_IMODE(chosen.stat().st_mode) == 0o666 & ~umask
     # the bad file: its start only; the good one: its start, then the whole file; the later one: nothing
     assert server.requests_of(_url_path(server, bad)) == ["bytes=0-46079"]
