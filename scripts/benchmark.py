@@ -6,6 +6,10 @@ repetitions), next to the targets of the issues. The input files are generated o
 page cache. Every run of a classification program starts from the same centres file, restored
 before each repetition, so that every repetition does the same work.
 
+A child's peak memory, as the kernel reports it, is the larger of its own peak and the RSS of the
+process that forked it, so this script keeps its own process small: it imports no numpy and generates
+the images in a separate process.
+
 Run it with ``make bench`` (which builds the programs first) or
 ``python scripts/benchmark.py [--size 4096] [--repeat 5]``.
 """
@@ -27,14 +31,16 @@ from pathlib import Path
 __all__ = ["Measurement", "measure", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from scripts.make_synthetic_aia import write_aia_file  # noqa: E402
-
 LOGGER = logging.getLogger("benchmark")
 BIN = REPO_ROOT / "SPoCA" / "bin"
 CONFIGS = REPO_ROOT / "configs"
 OBSERVATION = datetime(2026, 3, 20, 12, 0, 0)
+GENERATE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from scripts.make_synthetic_aia import write_aia_file
+write_aia_file(sys.argv[2], sys.argv[3], int(sys.argv[4]), size=int(sys.argv[5]), seed=7)
+"""
 
 #: Targets of issues 3, 4 and 5: (seconds, MiB), and the original's figures for reference.
 TARGETS = {
@@ -43,6 +49,7 @@ TARGETS = {
     "ar_segmentation.x (empty centres)": (1.0, 350, "4.41 s, 1140 MiB"),
     "get_STAFF_stats.x": (1.0, 250, "3.29 s, 593 MiB"),
     "get_image_stats (one image)": (0.7, 300, "2 s, 740 MiB"),
+    "overlay (one PNG, 193)": (1.0, None, "none (new)"),
 }
 
 
@@ -95,14 +102,15 @@ def median_of(runs: list[Measurement]) -> Measurement:
 
 
 def prepare_inputs(folder: Path, size: int) -> dict[str, Path]:
-    """Generate the 171 and 193 images once (kept between benchmark runs) and warm the page cache."""
+    """Generate the 171 and 193 images once, in another process (kept between benchmark runs); warm the page cache."""
     folder.mkdir(parents=True, exist_ok=True)
     images = {}
     for wavelength in (171, 193):
         path = folder / f"AIA_{size}_{wavelength:04d}.fits"
         if not path.exists():
             LOGGER.info("generating %s", path)
-            write_aia_file(path, OBSERVATION, wavelength, size=size, seed=7)
+            subprocess.run([sys.executable, "-c", GENERATE, str(REPO_ROOT), str(path), OBSERVATION.isoformat(),
+                            str(wavelength), str(size)], check=True)
         path.read_bytes()
         images[wavelength] = path
     return images
@@ -124,8 +132,9 @@ def run_benchmark(size: int, repeat: int, folder: Path) -> list[tuple[str, Measu
     stats_dir.mkdir()
     stats_command = [str(BIN / "get_STAFF_stats.x"), "--config", str(CONFIGS / "AIA.get_STAFF_stats.config"),
                      "--output", str(stats_dir), str(ch_map), str(ar_map), str(images[171]), str(images[193])]
-    image_stats_command = [sys.executable, str(Path(__file__).with_name("benchmark_image_stats.py")),
-                           str(images[193])]
+    probe = [sys.executable, str(Path(__file__).with_name("benchmark_probe.py"))]
+    image_stats_command = probe + ["image_stats", str(images[193])]
+    overlay_command = probe + ["overlay", str(ch_map), str(ar_map), str(images[193]), str(work / "overlay.png")]
 
     # Warm-up runs: fill the page cache and produce the centres files every timed run starts from.
     measure(ch_command)
@@ -145,13 +154,14 @@ def run_benchmark(size: int, repeat: int, folder: Path) -> list[tuple[str, Measu
     for name, command, before in plans:
         runs = [measure(command, before) for _ in range(repeat)]
         results.append((name, median_of(runs)))
-    results.append(("get_image_stats (one image)", median_of([image_stats(image_stats_command)
-                                                              for _ in range(repeat)])))
+    for name, command in (("get_image_stats (one image)", image_stats_command),
+                          ("overlay (one PNG, 193)", overlay_command)):
+        results.append((name, median_of([probe_figures(command) for _ in range(repeat)])))
     return results
 
 
-def image_stats(command: list[str]) -> Measurement:
-    """Run the image-statistics probe, which reports the figures of the computation itself."""
+def probe_figures(command: list[str]) -> Measurement:
+    """Run a Python probe (``benchmark_probe.py``), which reports the figures of the computation itself."""
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
     wall, cpu, peak = (float(value) for value in output)
     return Measurement(wall, cpu, peak)
@@ -163,9 +173,9 @@ def format_table(results: list[tuple[str, Measurement]], size: int, repeat: int)
              f"{'program':36} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}   {'target':>16}  ok   original"]
     for name, m in results:
         seconds, mib, original = TARGETS[name]
-        ok = "yes" if m.wall <= seconds and m.peak_mib <= mib else "NO"
-        lines.append(f"{name:36} {m.wall:8.3f} {m.cpu:8.3f} {m.peak_mib:9.1f}   "
-                     f"{f'<= {seconds} s, {mib} MiB':>16}  {ok:4} {original}")
+        ok = "yes" if m.wall <= seconds and (mib is None or m.peak_mib <= mib) else "NO"
+        target = f"<= {seconds} s" + (f", {mib} MiB" if mib is not None else "")
+        lines.append(f"{name:36} {m.wall:8.3f} {m.cpu:8.3f} {m.peak_mib:9.1f}   {target:>16}  {ok:4} {original}")
     return "\n".join(lines)
 
 
