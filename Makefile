@@ -6,22 +6,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROGRAMS := ch_segmentation ar_segmentation get_STAFF_stats
 
-.PHONY: all venv cfitsio build demo test lint bench clean
+.PHONY: all system venv build demo test lint bench clean
 
 all: build
 
+system:
+	@scripts/ensure_system_packages.sh
+
 venv: $(VENV)/.installed
 
+# A Debian Python without python3-venv fails to create the venv: install it, then try once more.
 $(VENV)/.installed: requirements.txt
-	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV) || { rm -rf $(VENV) && \
+	    scripts/ensure_system_packages.sh --venv $(PYTHON_FOR_VENV) && $(PYTHON_FOR_VENV) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-cfitsio:
-	@scripts/ensure_cfitsio.sh
-
-build: cfitsio
+build: system
 	@for program in $(PROGRAMS); do $(MAKE) --no-print-directory -C SPoCA -f $$program.mk || exit 1; done
 
 demo: venv build
