@@ -296,7 +296,7 @@ def _partition_statistics(values: np.ndarray, count: int, info: _ImageInfo) -> d
     defined = values[:count]
 
     def order_statistic(rank: int) -> float:
-        stored = defined[rank if increasing else count - 1 - rank]
+        stored = float(defined[rank if increasing else count - 1 - rank]) + 0.0  # 0.0, never -0.0
         return float(_to_physical(np.array([stored], dtype=np.float64), info)[0])
 
     chunks = range(0, count, _CHUNK)

@@ -313,3 +313,31 @@ def test_no_defined_pixel_gives_nan(tmp_path):
     assert np.isnan(stats["DISKTOTL"]) and np.isnan(stats["DISKMEDN"])
     output = write_image_stats(ones, tmp_path / "ones.csv")
     assert read_image_stats(output)["DISKMEAN"] == "nan"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_order_statistics_across_bins_signs_and_zeros(tmp_path, dtype):
+    """Floating-point order statistics come from bins of the bit patterns: values of both signs over many
+    magnitudes, subnormals, both zeros, duplicates and non-finite pixels must give numpy's exact results."""
+    rng = np.random.default_rng(11)
+    magnitudes = 10.0 ** rng.uniform(-30, 30, size=(64, 64))
+    data = (magnitudes * rng.choice([-1.0, 1.0], size=magnitudes.shape)).astype(dtype)
+    data[:8, :] = rng.integers(-3, 4, size=(8, 64))  # many duplicates, among them zeros
+    data[8, :20] = -0.0
+    data[9, :10] = np.finfo(dtype).smallest_subnormal * rng.choice([-1, 1], size=10)
+    data[10, :5], data[10, 5:10], data[10, 10:15] = np.nan, np.inf, -np.inf
+    header = fits.Header({"EXPTIME": 1.0, "CRPIX1": 20.0, "CRPIX2": 40.0, "CDELT1": 1.0, "RSUN_OBS": 25.0,
+                          "WAVELNTH": 171, "DATE-OBS": "2026-03-20T00:00:00.00"})
+    path = tmp_path / "signs.fits"
+    fits.PrimaryHDU(data, header).writeto(path)
+    stats = image_statistics(path)
+    values = data[np.isfinite(data)].astype(np.float64)
+    assert stats["DATAMIN"] == values.min() and stats["DATAMAX"] == values.max()
+    assert stats["DATAMEDN"] == pytest.approx(np.median(values), rel=1e-12, abs=1e-300)
+    for name, p in PERCENTILES.items():
+        assert stats[f"DATA{name}"] == pytest.approx(np.percentile(values, p), rel=1e-12, abs=1e-300), name
+    zeros = np.zeros((8, 8), dtype=dtype)
+    zeros[:4] = -0.0
+    fits.PrimaryHDU(zeros, header).writeto(tmp_path / "zeros.fits")
+    text = get_image_stats.format_csv(image_statistics(tmp_path / "zeros.fits"))
+    assert "-0.000" not in text  # -0.0 and 0.0 are the same value: a zero statistic is written 0.000
