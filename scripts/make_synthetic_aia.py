@@ -3,15 +3,19 @@
 The files look like the ones of the JSOC archives: an empty primary HDU and a RICE tile-compressed int16
 image in HDU 1 (one tile per row, BLANK = -32768) with a full AIA header, laid out like the quicklook
 archive. The images look like the Sun: a disk with limb brightening (EUV) or limb darkening (UV and
-visible), bright active regions, dark coronal holes (two polar ones and a low-latitude one), an off-limb
-corona falling with height, photon noise, a sun centre a few pixels off the image centre and a small roll
-(CROTA2 with a consistent CRPIX). The regions are defined on the sphere, so that every wavelength shows the
-same regions with its own contrast, and they rotate with the differential rotation of the Sun from a
-reference epoch. The true AR and CH masks can be written beside every image.
+visible), a quiet Sun with a supergranular network texture (log-normal-like, skewed towards bright lanes,
+with a per-wavelength contrast), bright active regions with a broad internal brightness distribution
+(bright cores, textured plage, fainter halos), dark coronal holes (two polar ones and a low-latitude one),
+an off-limb corona falling with height, photon noise, a sun centre a few pixels off the image centre and a
+small roll (CROTA2 with a consistent CRPIX). The regions and the textures are defined on the sphere (the
+textures as heliographic maps), so that every wavelength and every image size shows the same Sun with its
+own contrast, and they rotate with the differential rotation of the Sun from a reference epoch. A realistic
+quiet Sun matters: the fuzzy classifiers of SPoCA split a too narrow or featureless intensity distribution
+differently from a real one. The true AR and CH masks can be written beside every image.
 
-Everything is deterministic for a given seed: the regions depend on the seed only, the pointing on the
-seed and the hour of observation (all channels of a time step share it), the photon noise on the seed, the
-observation time and the wavelength.
+Everything is deterministic for a given seed: the regions and textures depend on the seed only, the
+pointing on the seed and the hour of observation (all channels of a time step share it), the photon noise
+on the seed, the observation time and the wavelength.
 
 Example, the demo archive::
 
@@ -22,6 +26,7 @@ Example, the demo archive::
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import sys
@@ -84,7 +89,9 @@ class _Channel:
     ``quiet`` is the quiet-Sun disk-centre rate (DN/s per pixel), ``active`` and ``hole`` the AR and CH
     intensities relative to the quiet Sun, ``limb`` and ``limb_power`` the centre-to-limb variation
     ``1 + limb * (1 - mu) ** limb_power``, ``corona`` the off-limb intensity just above the limb relative to
-    the quiet Sun and ``scale_height`` its e-folding height in solar radii.
+    the quiet Sun, ``scale_height`` its e-folding height in solar radii and ``network`` the contrast of the
+    quiet-Sun network: the standard deviation of the logarithm of the quiet-Sun intensity (about 0.2 in the
+    hot coronal channels, 0.3 to 0.4 in 171, 304 and the UV, almost none in the visible).
     """
 
     quiet: float
@@ -98,19 +105,20 @@ class _Channel:
     instrument: str
     wave_str: str
     offset_seconds: float
+    network: float
 
 
 _CHANNELS: dict[int, _Channel] = {
-    94: _Channel(0.8, 2.901, 15.0, 0.5, 0.4, 3, 0.5, 0.08, "AIA_4", "94_THIN", 11.12),
-    131: _Channel(3.0, 2.901, 8.0, 0.5, 0.4, 3, 0.5, 0.08, "AIA_1", "131_THIN", 6.62),
-    171: _Channel(130.0, 1.999, 5.0, 0.6, 0.6, 3, 0.7, 0.08, "AIA_3", "171_THIN", 9.35),
-    193: _Channel(220.0, 1.999, 6.0, 0.15, 0.6, 3, 0.7, 0.10, "AIA_2", "193_THIN", 4.84),
-    211: _Channel(60.0, 2.901, 8.0, 0.15, 0.6, 3, 0.6, 0.10, "AIA_2", "211_THIN", 9.63),
-    304: _Channel(25.0, 2.901, 3.0, 0.75, 0.2, 3, 0.4, 0.02, "AIA_4", "304_THIN", 5.13),
-    335: _Channel(2.5, 2.901, 15.0, 0.2, 0.8, 3, 0.6, 0.10, "AIA_1", "335_THIN", 2.62),
-    1600: _Channel(40.0, 1.001, 2.5, 0.95, -0.25, 1, 0.0, 0.01, "AIA_3", "1600", 3.12),
-    1700: _Channel(450.0, 1.001, 1.6, 1.0, -0.35, 1, 0.0, 0.01, "AIA_3", "1700", 6.73),
-    4500: _Channel(3000.0, 1.001, 0.95, 1.0, -0.6, 1, 0.0, 0.01, "AIA_3", "4500", 7.52),
+    94: _Channel(0.8, 2.901, 15.0, 0.5, 0.4, 3, 0.5, 0.08, "AIA_4", "94_THIN", 11.12, 0.25),
+    131: _Channel(3.0, 2.901, 8.0, 0.5, 0.4, 3, 0.5, 0.08, "AIA_1", "131_THIN", 6.62, 0.30),
+    171: _Channel(130.0, 1.999, 5.0, 0.6, 0.6, 3, 0.7, 0.08, "AIA_3", "171_THIN", 9.35, 0.22),
+    193: _Channel(220.0, 1.999, 6.0, 0.15, 0.6, 3, 0.7, 0.10, "AIA_2", "193_THIN", 4.84, 0.15),
+    211: _Channel(60.0, 2.901, 8.0, 0.15, 0.6, 3, 0.6, 0.10, "AIA_2", "211_THIN", 9.63, 0.22),
+    304: _Channel(25.0, 2.901, 3.0, 0.75, 0.2, 3, 0.4, 0.02, "AIA_4", "304_THIN", 5.13, 0.38),
+    335: _Channel(2.5, 2.901, 15.0, 0.2, 0.8, 3, 0.6, 0.10, "AIA_1", "335_THIN", 2.62, 0.20),
+    1600: _Channel(40.0, 1.001, 2.5, 0.95, -0.25, 1, 0.0, 0.01, "AIA_3", "1600", 3.12, 0.35),
+    1700: _Channel(450.0, 1.001, 1.6, 1.0, -0.35, 1, 0.0, 0.01, "AIA_3", "1700", 6.73, 0.28),
+    4500: _Channel(3000.0, 1.001, 0.95, 1.0, -0.6, 1, 0.0, 0.01, "AIA_3", "4500", 7.52, 0.03),
 }
 #: The AIA wavelengths (angstrom) the generator knows.
 AIA_WAVELENGTHS = tuple(_CHANNELS)
@@ -236,6 +244,94 @@ def _rotated(region: _Region, days: float) -> _Region:
     return _Region(longitude, region.latitude, region.radius, region.strength)
 
 
+# -------------------------------------------------------------------------------------------- textures
+
+_TEXTURE_STEP = 0.2  # degrees of heliographic longitude and latitude per pixel of the texture maps
+_SUPERGRANULE = 2.5  # degrees, the supergranular cell size (about 30 Mm, 20 arcsec at disk centre)
+_PLAGE = 0.8  # degrees, the size of the bright plage and loop-foot structures inside active regions
+_HALO = 1.5  # radius of the faint plage halo of an active region, relative to its main blob
+_ACTIVE_CONTRAST = 0.5  # standard deviation of the logarithm of the active-region excess brightness
+
+
+def _band_passed(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """White noise filtered around the wavenumber ``1 / scale`` (degrees), standardised (float64)."""
+    k_rows = np.fft.fftfreq(shape[0], d=_TEXTURE_STEP)[:, np.newaxis]
+    k_columns = np.fft.rfftfreq(shape[1], d=_TEXTURE_STEP)[np.newaxis, :]
+    k = np.hypot(k_rows, k_columns) * scale
+    spectrum = np.fft.rfft2(rng.standard_normal(shape)) * (k * np.exp(-k * k))
+    field = np.fft.irfft2(spectrum, s=shape)
+    return (field - field.mean()) / field.std()
+
+
+def _lognormal(field: np.ndarray, contrast: float) -> np.ndarray:
+    """``exp(contrast * field)`` normalised to a mean of 1 over the map (float32)."""
+    modulation = np.exp(contrast * field)
+    return (modulation / modulation.mean()).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _texture_fields(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The quiet-Sun network and the active-region structure of ``seed``: standardised heliographic maps.
+
+    Both are maps of (latitude, longitude) at the epoch, :data:`_TEXTURE_STEP` degrees per pixel, so that the
+    same Sun looks the same at every image size and wavelength. The network is made of bright thin lanes along
+    the borders of supergranular cells (the zero contours of noise band-passed at the cell size), on a weaker
+    large-scale modulation: a skewed field with a bright tail, as the real network. Cells get narrower in
+    longitude towards the poles (a longitude-latitude map); the polar holes hide most of it.
+    """
+    rng = np.random.default_rng([seed, 4])
+    shape = (round(180.0 / _TEXTURE_STEP), round(360.0 / _TEXTURE_STEP))
+    cells = _band_passed(rng, shape, _SUPERGRANULE)
+    lanes = np.exp(-((cells / 0.45) ** 2)) + 0.15 * _band_passed(rng, shape, 4.0 * _SUPERGRANULE)
+    network = (lanes - lanes.mean()) / lanes.std()
+    return network, _band_passed(rng, shape, _PLAGE)
+
+
+@functools.lru_cache(maxsize=8)
+def _texture_map(seed: int, kind: str, contrast: float) -> np.ndarray:
+    """The log-normal modulation map (mean 1) of the network (``kind`` "network") or of the active regions."""
+    network, active = _texture_fields(seed)
+    modulation = _lognormal(network if kind == "network" else active, contrast)
+    modulation.flags.writeable = False
+    return modulation
+
+
+def _textured(disk: _Disk, days: float, textures: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The texture maps seen on the disk at ``days`` after the epoch (float32 images, 1 off the disk).
+
+    Each on-disk pixel is taken back to its heliographic position at the epoch (the differential rotation
+    moves the texture with the regions) and the maps are interpolated bilinearly there. Done by blocks of
+    rows to keep the memory small at 4096 x 4096.
+    """
+    rows, columns = textures[0].shape
+    flat = [texture.ravel() for texture in textures]
+    images = [np.ones((disk.size, disk.size), dtype=np.float32) for _ in textures]
+    step = np.float32(_TEXTURE_STEP)
+    for first in range(0, disk.size, 256):
+        box = (slice(first, min(first + 256, disk.size)), slice(None))
+        inside = disk.on_disk[box]
+        if not inside.any():
+            continue
+        x, y, z = (component[inside] for component in disk.stonyhurst(box))
+        y = np.clip(y, np.float32(-1.0), np.float32(1.0))
+        sin2 = y * y
+        rate = np.float32(14.713 - 0.9856) - np.float32(2.396) * sin2 - np.float32(1.787) * sin2 * sin2
+        longitude = np.degrees(np.arctan2(x, z)) - rate * np.float32(days) + np.float32(180.0)
+        u = np.mod(longitude / step - np.float32(0.5), np.float32(columns))
+        v = np.clip((np.degrees(np.arcsin(y)) + np.float32(90.0)) / step - np.float32(0.5), 0, rows - 1)
+        u0, v0 = np.floor(u), np.floor(v)
+        fu, fv = u - u0, v - v0
+        i0 = u0.astype(np.int32) % columns
+        i1 = (i0 + 1) % columns
+        j0 = v0.astype(np.int32) * columns
+        j1 = np.minimum(v0.astype(np.int32) + 1, rows - 1) * columns
+        for values, image in zip(flat, images, strict=True):
+            top = values.take(j0 + i0) * (1 - fu) + values.take(j0 + i1) * fu
+            bottom = values.take(j1 + i0) * (1 - fu) + values.take(j1 + i1) * fu
+            image[box][inside] = top * (1 - fv) + bottom * fv
+    return images
+
+
 # ------------------------------------------------------------------------------------------- rendering
 
 
@@ -297,6 +393,33 @@ class _Disk:
         return box, plateau
 
 
+def _draw_active(disk: _Disk, active: Sequence[Sequence[_Region]], days: float, seed: int,
+                 ar_mask: np.ndarray) -> np.ndarray:
+    """The active-region brightness (0 to 4, float32 image) of the groups at ``days``; fills ``ar_mask``.
+
+    Each group gets its own brightness (0.75 to 1 of the strongest), a compact core on its main blob four
+    times as bright as the plateau, and a fainter halo (0.7 of the plateau, :data:`_HALO` times wider): with
+    the plage texture this spreads the active-region intensities over a long bright tail, from about twice
+    the quiet Sun to tens of times, as on the real Sun. The mask is where a blob's or halo's plateau is at
+    least half its height (the cores lie inside their blob's mask), i.e. the region as drawn, halo included.
+    """
+    brightness = np.zeros((disk.size, disk.size), dtype=np.float32)  # groups do not overlap
+    factors = np.random.default_rng([seed, 5]).uniform(0.75, 1.0, len(active))
+    for group, factor in zip(active, factors, strict=True):
+        main = group[0]
+        core = _Region(main.longitude, main.latitude, 0.5 * main.radius, 4.0)
+        halo = _Region(main.longitude, main.latitude, _HALO * main.radius, 0.7)
+        for blob in (*group, core, halo):
+            shaped = disk.profile(_rotated(blob, days), sharpness=4)
+            if shaped is None:
+                continue
+            box, plateau = shaped
+            np.maximum(brightness[box], np.float32(factor * blob.strength) * plateau, out=brightness[box])
+            if blob is not core:
+                ar_mask[box] |= (plateau >= 0.5).astype(np.uint8)
+    return brightness
+
+
 def _pointing(seed: int, date: datetime, size: int) -> tuple[float, float, float]:
     """Sun-centre offset (pixels) and roll (degrees), shared by all channels of the same hour."""
     hour = date.replace(minute=0, second=0, microsecond=0)
@@ -332,7 +455,7 @@ def render_sun(date: datetime | str, wavelength: int, *, size: int = 1024, seed:
     size
         Image side in pixels; the pixel scale is that of a 4096 image binned to ``size``.
     seed
-        Seeds the regions, the pointing and the noise.
+        Seeds the regions, the textures, the pointing and the noise.
     rotation_epoch
         Time at which the regions are at their seeded Stonyhurst positions; they rotate from there.
         ``None``: the observation time itself (no rotation).
@@ -370,14 +493,11 @@ def render_sun(date: datetime | str, wavelength: int, *, size: int = 1024, seed:
             box, plateau = shaped
             rate[box] *= 1.0 - np.float32(1.0 - channel.hole) * plateau
             ch_mask[box] |= (plateau >= 0.5).astype(np.uint8)
-    brightness = np.zeros((size, size), dtype=np.float32)  # active regions, 0 to 1 (they do not overlap)
-    for blob in (blob for group in active for blob in group):
-        shaped = disk.profile(_rotated(blob, days), sharpness=4)
-        if shaped is not None:
-            box, plateau = shaped
-            np.maximum(brightness[box], np.float32(blob.strength) * plateau, out=brightness[box])
-            ar_mask[box] |= (plateau >= 0.5).astype(np.uint8)
-    rate += quiet * np.float32(channel.active - 1.0) * brightness
+    network, structure = _textured(disk, days, (_texture_map(seed, "network", channel.network),
+                                               _texture_map(seed, "active", _ACTIVE_CONTRAST)))
+    rate *= 1.0 + (network - 1.0) * disk.mu  # the network fades towards the limb (line of sight, foreshortening)
+    brightness = _draw_active(disk, active, days, seed, ar_mask)
+    rate += quiet * np.float32(channel.active - 1.0) * brightness * structure
     rng = np.random.default_rng([seed, 3, int(wavelength), round(_unix_seconds(date) * 1000) % 2**62])
     counts = np.clip(_noisy(rate * np.float32(channel.exptime), rng), 0, _SATURATION)
     header = _header(date, int(wavelength), channel, ephemeris, size, cdelt, rsun_obs, centre, roll)

@@ -130,6 +130,70 @@ def test_same_regions_at_every_wavelength(aia_factory):
         assert np.array_equal(masks[wavelength][1], masks[171][1])
 
 
+def _far_quiet_sun(image: synthetic.SyntheticImage, margin: int) -> np.ndarray:
+    """Inner-disk pixels (r < 0.6 R) farther than ``margin`` pixels (square) from every AR and CH mask pixel."""
+    regions = (image.ar_mask > 0) | (image.ch_mask > 0)
+    grown = regions.copy()
+    for axis in (0, 1):
+        spread = grown.copy()
+        for shift in range(1, margin + 1):
+            spread |= np.roll(grown, shift, axis=axis) | np.roll(grown, -shift, axis=axis)
+        grown = spread
+    rows, columns = np.indices(regions.shape)
+    radius = np.hypot(columns - image.centre[0], rows - image.centre[1]) / image.radius
+    return (radius < 0.6) & ~grown
+
+
+def _log_quiet(date: datetime, wavelength: int, size: int) -> tuple[np.ndarray, synthetic.SyntheticImage]:
+    image = synthetic.render_sun(date, wavelength, size=size, seed=0, centre_offset=(0.0, 0.0), roll=0.0)
+    return np.log(np.maximum(image.counts, 1.0).astype(np.float64)), image
+
+
+def test_quiet_sun_has_a_skewed_network_texture():
+    """The quiet Sun is not a smooth disc: a log-normal-like, spatially correlated, per-wavelength network."""
+    widths = {}
+    for wavelength in (193, 171, 304):
+        logs, image = _log_quiet(OBSERVATION, wavelength, 512)
+        quiet = _far_quiet_sun(image, 25)
+        assert quiet.sum() > 5000
+        values = logs[quiet]
+        widths[wavelength] = values.std()
+        linear = np.exp(values)
+        skewness = np.mean((linear - linear.mean()) ** 3) / linear.std() ** 3
+        assert skewness > 0.3, "a bright tail (the network), as real quiet-Sun histograms"
+        near = quiet[:, :-1] & quiet[:, 1:]  # neighbours 5 arcsec apart: mostly in the same lane or cell
+        assert np.corrcoef(logs[:, :-1][near], logs[:, 1:][near])[0, 1] > 0.4
+        far = quiet[:, :-40] & quiet[:, 40:]  # 190 arcsec apart: independent cells
+        assert abs(np.corrcoef(logs[:, :-40][far], logs[:, 40:][far])[0, 1]) < 0.15
+    # photon noise alone gives about 0.01 at 512 in 193: the width is the network's, weakest in the hot channel
+    assert 0.08 < widths[193] < 0.3
+    assert widths[193] < widths[171] < widths[304] < 0.6
+
+
+def test_same_quiet_sun_at_every_size_and_wavelength():
+    """The texture lives on the sphere: a 2048 image binned 4x4 shows the 512 image's network, 171 that of 193."""
+    small, image = _log_quiet(OBSERVATION, 193, 512)
+    large = synthetic.render_sun(OBSERVATION, 193, size=2048, seed=0, centre_offset=(0.0, 0.0), roll=0.0)
+    binned = np.log(large.counts.astype(np.float64).reshape(512, 4, 512, 4).mean(axis=(1, 3)))
+    quiet = _far_quiet_sun(image, 25)
+    assert np.corrcoef(small[quiet], binned[quiet])[0, 1] > 0.9
+    other, _ = _log_quiet(OBSERVATION, 171, 512)
+    assert np.corrcoef(small[quiet], other[quiet])[0, 1] > 0.8
+    seeded = synthetic.render_sun(OBSERVATION, 193, size=512, seed=1, centre_offset=(0.0, 0.0), roll=0.0)
+    assert abs(np.corrcoef(small[quiet], np.log(seeded.counts[quiet].astype(np.float64)))[0, 1]) < 0.5
+
+
+def test_active_regions_have_a_broad_bright_tail():
+    """Bright cores, plage and fainter halos: the AR intensities spread over a decade above the quiet Sun."""
+    image = synthetic.render_sun(OBSERVATION, 193, size=512, seed=0)
+    quiet = np.median(image.counts[_far_quiet_sun(image, 25)])
+    inside = image.counts[image.ar_mask > 0] / quiet
+    low, median, high = np.percentile(inside, [10, 50, 99])
+    assert low > 1.5, "the whole mask is brighter than the quiet Sun"
+    assert high > 10 and high / low > 5
+    assert 2 < median < 6
+
+
 @pytest.mark.parametrize("wavelength", [1700, 304])
 def test_header_centre_and_radius_match_the_drawn_disk(aia_factory, wavelength):
     """Measure the disk on the image (threshold, centroid, area) and compare with the header."""
