@@ -44,21 +44,17 @@ void sortCentres(std::vector<Feature<N>>& centres) {
     });
 }
 
-/// Sorts centres and lets each eta follow its centre (spec 5.1 joint sort).
+/// Sorts centres and lets each eta follow its centre (spec 5.1 joint sort): each sorted centre takes the eta of
+/// the first centre of the unsorted list that is exactly equal to it, even when an earlier sorted centre took
+/// that one already, so two equal centres both get the eta of the first of them.
 template <std::size_t N>
 void sortCentresAndEta(std::vector<Feature<N>>& centres, std::vector<double>& eta) {
     std::vector<Feature<N>> sorted = centres;
     sortCentres(sorted);
-    std::vector<bool> taken(centres.size(), false);
     std::vector<double> sortedEta(eta.size(), 0.0);
     for (std::size_t k = 0; k < sorted.size(); ++k) {
-        for (std::size_t j = 0; j < centres.size(); ++j) {
-            if (!taken[j] && centres[j] == sorted[k]) {
-                taken[j] = true;
-                sortedEta[k] = eta[j];
-                break;
-            }
-        }
+        const auto first = std::find(centres.begin(), centres.end(), sorted[k]);
+        sortedEta[k] = eta[static_cast<std::size_t>(first - centres.begin())];
     }
     centres = std::move(sorted);
     eta = std::move(sortedEta);

@@ -15,12 +15,14 @@
 namespace spoca {
 
 /// The distinct bin centres h_p = floor(v_p/b_p)*b_p + b_p/2 of the valid pixels, in lexicographic order,
-/// with the number of pixels in each.
+/// with the number of pixels in each and the scan index (j * W' + i) of the first pixel of each, which gives the
+/// bins' first-occurrence order (spec 5.2, needed by the "random" initialisation of 5.5).
 template <std::size_t N>
 struct Histogram {
     Feature<N> binSize{};
     std::vector<Feature<N>> bins;
-    std::vector<double> counts;  ///< pixel count of each bin, as double (spec 10.1)
+    std::vector<double> counts;             ///< pixel count of each bin, as double (spec 10.1)
+    std::vector<std::uint64_t> firstScan;   ///< scan index of the first pixel of each bin, when recorded
     std::size_t size() const { return bins.size(); }
 };
 
@@ -32,30 +34,33 @@ namespace detail {
 /// their exact bin centre instead.
 constexpr double maxIndex = 1099511627776.0;  // 2^40
 
-/// An open-addressing table counting keys of K 64-bit words.
+/// An open-addressing table counting keys of K 64-bit words, with the smallest scan index seen for each.
 template <std::size_t K>
 class KeyCounter {
 public:
     using Key = std::array<std::uint64_t, K>;
-    KeyCounter() : keys_(1024), counts_(1024, 0) {}
+    KeyCounter() : keys_(1024), counts_(1024, 0), firsts_(1024, 0) {}
 
-    void add(const Key& key, std::uint64_t count = 1) {
+    void add(const Key& key, std::uint64_t first, std::uint64_t count = 1) {
         const std::size_t mask = counts_.size() - 1;
         std::size_t slot = hash(key) & mask;
         while (counts_[slot] != 0 && !equal(keys_[slot], key)) slot = (slot + 1) & mask;
         if (counts_[slot] == 0) {
             keys_[slot] = key;
             counts_[slot] = count;
+            firsts_[slot] = first;
             if (++used_ * 2 > counts_.size()) grow();
             return;
         }
         counts_[slot] += count;
+        firsts_[slot] = std::min(firsts_[slot], first);
     }
 
+    /// Calls f(key, count, first scan index) for every key.
     template <typename F>
     void forEach(F f) const {
         for (std::size_t s = 0; s < counts_.size(); ++s) {
-            if (counts_[s]) f(keys_[s], counts_[s]);
+            if (counts_[s]) f(keys_[s], counts_[s], firsts_[s]);
         }
     }
 
@@ -76,30 +81,38 @@ private:
     void grow() {
         std::vector<Key> keys(keys_.size() * 2);
         std::vector<std::uint64_t> counts(counts_.size() * 2, 0);
+        std::vector<std::uint64_t> firsts(firsts_.size() * 2, 0);
         std::swap(keys, keys_);
         std::swap(counts, counts_);
+        std::swap(firsts, firsts_);
         used_ = 0;
         for (std::size_t s = 0; s < counts.size(); ++s) {
-            if (counts[s]) add(keys[s], counts[s]);
+            if (counts[s]) add(keys[s], firsts[s], counts[s]);
         }
     }
 
     std::vector<Key> keys_;
     std::vector<std::uint64_t> counts_;
+    std::vector<std::uint64_t> firsts_;
     std::size_t used_ = 0;
 };
 
 /// Counts of bin indices in a dense window of 2^(bits*N) bins (2^17 for one channel, 2^20 for two)
 /// placed around the first indices seen; indices outside the window are refused (the caller hashes them).
+/// When `recordFirst`, it also keeps the scan index of the first pixel of each bin, as an offset from
+/// `firstScan`, the scan index where this counter starts (pixels must then be added in scan order).
 template <std::size_t N>
 class DenseCounter {
 public:
     static constexpr unsigned bits = N == 1 ? 17 : 20 / static_cast<unsigned>(N);
     static constexpr std::int64_t side = std::int64_t{1} << bits;
 
-    bool add(const std::array<std::int64_t, N>& index) {
+    DenseCounter(bool recordFirst = false, std::uint64_t firstScan = 0) : record_(recordFirst), start_(firstScan) {}
+
+    bool add(const std::array<std::int64_t, N>& index, std::uint64_t scan) {
         if (counts_.empty()) {
             counts_.assign(std::size_t{1} << (bits * N), 0);
+            if (record_) firsts_.assign(counts_.size(), 0);
             for (std::size_t p = 0; p < N; ++p) base_[p] = index[p] - side / 4;
         }
         std::uint64_t cell = 0;
@@ -108,11 +121,11 @@ public:
             if (offset >= static_cast<std::uint64_t>(side)) return false;
             cell = (cell << bits) | offset;
         }
-        ++counts_[cell];
+        if (counts_[cell]++ == 0 && record_) firsts_[cell] = static_cast<std::uint32_t>(scan - start_);
         return true;
     }
 
-    /// Calls f(index, count) for every non-empty bin.
+    /// Calls f(index, count, first scan index) for every non-empty bin.
     template <typename F>
     void forEach(F f) const {
         for (std::size_t cell = 0; cell < counts_.size(); ++cell) {
@@ -122,13 +135,16 @@ public:
                 const std::size_t shift = bits * (N - 1 - p);
                 index[p] = base_[p] + static_cast<std::int64_t>((cell >> shift) & (static_cast<std::size_t>(side) - 1));
             }
-            f(index, counts_[cell]);
+            f(index, counts_[cell], record_ ? start_ + firsts_[cell] : std::uint64_t{0});
         }
     }
 
 private:
+    bool record_;
+    std::uint64_t start_;
     std::array<std::int64_t, N> base_{};
     std::vector<std::uint32_t> counts_;
+    std::vector<std::uint32_t> firsts_;  // 32-bit offsets: a block of rows holds fewer than 2^32 pixels
 };
 
 /// Counts of bin indices (ordinary values) and of exact bin centres (the rest), for one block of rows.
@@ -138,6 +154,9 @@ struct BinCounts {
     KeyCounter<N> indices;
     KeyCounter<N> centres;
 };
+
+/// The largest number of pixels in a block of rows when first scan indices are recorded (32-bit offsets).
+constexpr std::uint64_t maxBlockPixels = 0xFFFFFFFFull;
 
 }  // namespace detail
 
@@ -150,19 +169,32 @@ inline Feature<N> binCentre(const Feature<N>& x, const Feature<N>& binSize) {
 }
 
 /// Counts the valid pixels of `stack` into bins of size `binSize` (rows split between threads; the counts
-/// are exact integers, so the result does not depend on the split). Throws when a bin size is 0.
+/// are exact integers, so the result does not depend on the split). With `recordFirstScan`, also records the
+/// scan index of each bin's first pixel (Histogram::firstScan), which only the "random" initialisation needs.
+/// Throws when a bin size is 0.
 template <std::size_t N>
-Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binSize, unsigned threads = 0) {
+Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binSize, bool recordFirstScan = false,
+                            unsigned threads = 0) {
     for (const double b : binSize) {
         if (b == 0) throw Error("binSize cannot be 0.");
     }
     const unsigned tasks = threads ? threads : defaultThreads();
-    std::vector<detail::BinCounts<N>> counts(tasks);
     const int rowsPerTask = (stack.height() + static_cast<int>(tasks) - 1) / static_cast<int>(tasks);
+    const auto width = static_cast<std::uint64_t>(stack.width());
+    if (recordFirstScan && width * static_cast<std::uint64_t>(rowsPerTask) > detail::maxBlockPixels) {
+        throw Error("the image is too large to record the histogram's first-occurrence order");
+    }
+    std::vector<detail::BinCounts<N>> counts;
+    counts.reserve(tasks);
+    for (unsigned t = 0; t < tasks; ++t) {
+        counts.push_back({detail::DenseCounter<N>(recordFirstScan, width * t * static_cast<std::uint64_t>(rowsPerTask)),
+                          {}, {}});
+    }
     runTasks(tasks, [&](unsigned t) {
         const int first = static_cast<int>(t) * rowsPerTask;
         const int end = std::min(stack.height(), first + rowsPerTask);
-        stack.forEachValid(first, end, [&](int, int, const Feature<N>& x) {
+        stack.forEachValid(first, end, [&](int j, int i, const Feature<N>& x) {
+            const std::uint64_t scan = static_cast<std::uint64_t>(j) * width + static_cast<std::uint64_t>(i);
             typename detail::KeyCounter<N>::Key key;
             std::array<std::int64_t, N> index;
             bool ordinary = true;
@@ -176,47 +208,56 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
                 key[p] = static_cast<std::uint64_t>(f);
             }
             if (ordinary) {
-                if (!counts[t].dense.add(index)) counts[t].indices.add(key);
+                if (!counts[t].dense.add(index, scan)) counts[t].indices.add(key, scan);
             } else {
                 const Feature<N> h = binCentre(x, binSize);
                 std::memcpy(key.data(), h.data(), sizeof key);
-                counts[t].centres.add(key);
+                counts[t].centres.add(key, scan);
             }
         });
     });
     // Merge: ordinary indices become their exact centres; centres are then merged by exact bit pattern.
     detail::KeyCounter<N> total;
     for (const auto& c : counts) {
-        c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n) {
+        c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n, std::uint64_t scan) {
             typename detail::KeyCounter<N>::Key key;
             Feature<N> h;
             for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
             std::memcpy(key.data(), h.data(), sizeof key);
-            total.add(key, n);
+            total.add(key, scan, n);
         });
-        c.indices.forEach([&](const auto& index, std::uint64_t n) {
+        c.indices.forEach([&](const auto& index, std::uint64_t n, std::uint64_t scan) {
             typename detail::KeyCounter<N>::Key key;
             Feature<N> h;
             for (std::size_t p = 0; p < N; ++p) {
                 h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
             }
             std::memcpy(key.data(), h.data(), sizeof key);
-            total.add(key, n);
+            total.add(key, scan, n);
         });
-        c.centres.forEach([&](const auto& key, std::uint64_t n) { total.add(key, n); });
+        c.centres.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) { total.add(key, scan, n); });
     }
-    std::vector<std::pair<Feature<N>, std::uint64_t>> entries;
-    total.forEach([&](const auto& key, std::uint64_t n) {
+    struct Entry {
+        Feature<N> centre;
+        std::uint64_t count;
+        std::uint64_t firstScan;
+    };
+    std::vector<Entry> entries;
+    total.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) {
         Feature<N> h;
         std::memcpy(h.data(), key.data(), sizeof key);
-        entries.emplace_back(h, n);
+        entries.push_back({h, n, scan});
     });
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.centre < b.centre; });
     Histogram<N> histogram;
     histogram.binSize = binSize;
-    for (const auto& [key, n] : entries) {
-        histogram.bins.push_back(key);
-        histogram.counts.push_back(static_cast<double>(n));
+    histogram.bins.reserve(entries.size());
+    histogram.counts.reserve(entries.size());
+    histogram.firstScan.reserve(entries.size());
+    for (const Entry& e : entries) {
+        histogram.bins.push_back(e.centre);
+        histogram.counts.push_back(static_cast<double>(e.count));
+        if (recordFirstScan) histogram.firstScan.push_back(e.firstScan);
     }
     return histogram;
 }

@@ -1,44 +1,58 @@
 // The deterministic "random" initialisation of the class centres from the histogram (spec 5.5).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <numeric>
 #include <vector>
 
+#include "error.hpp"
 #include "feature.hpp"
 #include "histogram.hpp"
+#include "red_black_tree.hpp"
 
 namespace spoca {
 
-/// The "random" initialisation of spec 5.5: deterministic, with a cumulative position k that walks past
-/// the end of the histogram as in the original (quirk Q4), whose past-the-end reads are reproduced:
-/// * N = 2 (spec 5.5): k >= nb gives (0, b_0) when k - nb is even and the last bin when it is odd;
-/// * N = 1: the spec's rule (0) does not reproduce the original's section-12 results; the out-of-range
-///   centres take the last bins instead, the last out-of-range centre the last bin, the one before it
-///   the bin before, and so on. This reproduces section 12 exactly.
+/// The length L (2 or 3) of the cycle that the original's walk repeats past the end of its bins (spec 5.5,
+/// quirk Q4): 3 when, in the red-black tree of the bins inserted in their first-occurrence order, the node of
+/// the largest bin has a left child, otherwise 2. The tree is simulated on the bins' ranks in sorted order.
+template <std::size_t N>
+unsigned pastTheEndCycle(const Histogram<N>& h) {
+    if (h.firstScan.size() != h.size()) throw Error("the histogram was built without its first-occurrence order");
+    std::vector<std::uint64_t> ranks(h.size());
+    std::iota(ranks.begin(), ranks.end(), std::uint64_t{0});
+    std::sort(ranks.begin(), ranks.end(),
+              [&](std::uint64_t a, std::uint64_t b) { return h.firstScan[a] < h.firstScan[b]; });
+    return largestHasLeftChild(ranks) ? 3 : 2;
+}
+
+/// The "random" initialisation of spec 5.5: deterministic, with a cumulative position k that walks past the
+/// end of the sorted bins as the original does. Past the end (k >= nb) the walk repeats a cycle of length L
+/// (pastTheEndCycle): with r = (k - nb) mod L, r = 0 gives the end vector ((0) for one channel, (0, b_0) for
+/// two), r = 1 with L = 3 the second-largest bin, otherwise the largest bin. The centres are then sorted.
 template <std::size_t N>
 std::vector<Feature<N>> initialCentres(const Histogram<N>& h, unsigned C) {
-    std::vector<Feature<N>> B(C);
     const std::size_t nb = h.size();
-    std::vector<std::size_t> positions(C);
+    std::vector<Feature<N>> B(C);
+    unsigned cycle = 0;  // computed on the first position past the end
     std::size_t k = 0;
-    std::size_t outside = 0;
     for (unsigned i = 0; i < C; ++i) {
         k += static_cast<unsigned>((i + 0.5) * (static_cast<double>(nb) / C));
-        positions[i] = k;
-        if (k >= nb) ++outside;
-    }
-    std::size_t outsideSeen = 0;
-    for (unsigned i = 0; i < C; ++i) {
-        const std::size_t position = positions[i];
-        if (position < nb) {
-            B[i] = h.bins[position];
-        } else if constexpr (N == 1) {
-            const std::size_t fromEnd = outside - 1 - outsideSeen++;
-            B[i] = h.bins[fromEnd < nb ? nb - 1 - fromEnd : 0];
+        if (k < nb) {
+            B[i] = h.bins[k];
+            continue;
+        }
+        if (cycle == 0) cycle = pastTheEndCycle(h);
+        const std::size_t r = (k - nb) % cycle;
+        if (r == 0) {
+            Feature<N> end{};  // the original reads a subnormal here, equivalent to 0 in every use (spec 5.5)
+            if constexpr (N > 1) end[1] = h.binSize[0];
+            B[i] = end;
+        } else if (r == 1 && cycle == 3) {
+            B[i] = h.bins[nb - 2];
         } else {
-            Feature<N> end{};
-            end[1] = h.binSize[0];
-            B[i] = (position - nb) % 2 == 0 ? end : h.bins[nb - 1];
+            B[i] = h.bins[nb - 1];
         }
     }
     sortCentres(B);

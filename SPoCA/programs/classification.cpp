@@ -313,7 +313,8 @@ int run(int argc, char** argv) {
     std::array<const Image<double>*, N> ordered;
     for (std::size_t p = 0; p < N; ++p) ordered[p] = &images[init.order[p]].pixels;
     const ChannelStack<N> stack(ordered);
-    const Histogram<N> histogram = buildHistogram(stack, s.binSize);
+    // Without centres to start from, the initialisation needs the bins' first-occurrence order (spec 5.5).
+    const Histogram<N> histogram = buildHistogram(stack, s.binSize, init.centres.empty());
     if (histogram.size() == 0) throw Error(s.files[0] + ": no valid pixel to classify after preprocessing");
 
     const RunData data{s, images, init, stack, histogram, directoryMode ? directoryModePath(s, images) : s.output};
