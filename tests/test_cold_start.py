@@ -99,7 +99,7 @@ def map_summary(path: Path) -> tuple[dict[int, int], str, int]:
         pixels = np.asarray(hdus[1].data).astype(">i4")
         bins = hdus[1].header["CNBRBINS"]
     values, counts = np.unique(pixels, return_counts=True)
-    return dict(zip(values.tolist(), counts.tolist())), hashlib.md5(pixels.tobytes()).hexdigest(), bins
+    return dict(zip(values.tolist(), counts.tolist(), strict=True)), hashlib.md5(pixels.tobytes()).hexdigest(), bins
 
 
 @pytest.mark.parametrize("case", CH_CASES + AR_CASES)
@@ -216,7 +216,8 @@ def test_tree_simulation_matches_libstdcxx_set_on_many_insertion_orders(tree_dri
     result = subprocess.run([str(tree_driver)], input=text, capture_output=True, text=True, check=True, timeout=120)
     answers = [tuple(map(int, line.split())) for line in result.stdout.splitlines()]
     assert len(answers) == len(orders)
-    mismatches = [order[:12] for order, (ours, theirs, same) in zip(orders, answers) if ours != theirs or not same]
+    mismatches = [order[:12] for order, (ours, theirs, same) in zip(orders, answers, strict=True)
+                  if ours != theirs or not same]
     assert mismatches == []
     # both answers occur, so the comparison says something about each
     assert {ours for ours, _, _ in answers} == {0, 1}

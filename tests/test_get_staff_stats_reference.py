@@ -1,0 +1,93 @@
+"""get_staff_stats.py from a cold start reproduces what the original pipeline writes (spec section 12).
+
+A configuration whose CH segmentation reads the 171 image and whose AR segmentation reads 171 and the
+"relabelled 193" copy of the shared sample makes the pipeline run, at each time step, exactly the commands of
+spec section 12 (the pattern has no date in it, so every step finds the same files). Two time steps from no
+centres history are then the two runs of section 12: the centres files, the maps and the STAFF CSV of the
+second step must be the original's, byte for byte. The script is run with the original's command line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_classification import AR_CENTERS, CH_CENTERS, MAPS, SAMPLE, relabel
+from test_cold_start import map_summary
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = REPO_ROOT / "configs"
+
+# Spec section 12: get_STAFF_stats.x on ch_map2, ar_map2 and the sample.
+SECTION12_CSV = """\
+Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor
+AIA_171,AR_all,2011-03-19T10:54:01,184.130484,2361.658651,433.599420,359.259172,291.339372,504.006799,46074.640062,2.389150,7.941906,18800437.249731,130035.025769,144992.968456,0.059420
+AIA_171,CH_central_meridian,2011-03-19T10:54:01,33.756734,65.950657,43.192046,40.539338,38.820245,46.259229,45.639156,1.222972,0.445176,32825.955028,2279.264272,4315.854098,0.005807
+AIA_171,CH_ondisc,2011-03-19T10:54:01,28.255637,106.771301,43.346932,40.539338,38.007583,46.196716,89.294128,2.709353,11.858483,79801.701689,5521.217797,11448.682764,0.003633
+AIA_171,AR_ondisc,2011-03-19T10:54:01,257.395100,1862.277774,402.877714,349.632252,291.308116,468.843534,24960.871938,2.369986,9.212093,12347396.180538,91914.330814,144992.968456,0.060482
+AIA_171,QS_ondisc,2011-03-19T10:54:01,40.976925,4715.503243,163.556955,145.310239,111.365968,186.005858,15909.667130,9.302484,133.777467,77565086.703548,1422257.906906,2693393.345933,0.935885
+"""  # noqa: E501
+
+
+@pytest.fixture
+def section12_configuration(tmp_path: Path, shared_data: Path, spoca_programs: dict[str, Path]) -> Path:
+    """An archive of the sample (171) and its relabelled copy (193), and an ini running section 12's commands."""
+    sample = shared_data / SAMPLE
+    if not sample.is_file():
+        pytest.skip(f"no shared sample {sample}")
+    archive = tmp_path / "archive"
+    (archive / "0171").mkdir(parents=True)
+    (archive / "0193").mkdir()
+    shutil.copyfile(sample, archive / "0171" / SAMPLE)
+    relabel(sample, archive / "0193" / "relabel_0193.fits")
+    output = tmp_path / "output"
+    ini = tmp_path / "section12.ini"
+    ini.write_text(f"""\
+[SDO_DATA]
+aia_file_pattern = {archive}/{{wavelength:04d}}/*.fits
+hdu = 0
+ignore_quality_bits = 0, 1, 2, 3, 4, 8, 30
+[CH_SEGMENTATION]
+executable = {spoca_programs['ch_segmentation']}
+config_file = {CONFIGS / 'AIA.CH_segmentation.config'}
+centers_file = {output}/ch_centers.txt
+wavelengths = 171
+output_directory = {output}/ch_segmentation_maps/
+[AR_SEGMENTATION]
+executable = {spoca_programs['ar_segmentation']}
+config_file = {CONFIGS / 'AIA.AR_segmentation.config'}
+centers_file = {output}/ar_centers.txt
+wavelengths = 171, 193
+output_directory = {output}/ar_segmentation_maps/
+[STAFF_STATS]
+executable = {spoca_programs['get_STAFF_stats']}
+config_file = {CONFIGS / 'AIA.get_STAFF_stats.config'}
+wavelengths = 171
+output_directory = {output}/staff_stats/
+[IMAGE_STATS]
+wavelengths = 171
+output_directory = {output}/image_stats/
+hdu = 0
+""")
+    return ini
+
+
+def test_a_cold_start_day_reproduces_the_original_results(section12_configuration: Path) -> None:
+    output = section12_configuration.parent / "output"
+    # The original's command line: -c INI -s DATE -e DATE -i HOURS; two time steps.
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "get_staff_stats.py"), "-c", str(section12_configuration),
+                             "-s", "2011-03-19T00:00:00", "-e", "2011-03-19T12:00:00", "-i", "6"],
+                            capture_output=True, text=True, check=False, timeout=600, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert (output / "ch_centers.txt").read_text() == CH_CENTERS
+    assert (output / "ar_centers.txt").read_text() == AR_CENTERS
+    for kind, folder in (("ch", "ch_segmentation_maps"), ("ar", "ar_segmentation_maps")):
+        for run, step in ((1, "20110319_000000"), (2, "20110319_060000")):
+            assert map_summary(output / folder / f"{step}.SegmentedMap.fits") == MAPS[f"{kind}_map{run}"], (kind, run)
+    csv = output / "staff_stats" / (
+        "20110319_060000.SegmentedMap_and_20110319_060000.SegmentedMap_on_AIA20110319_105400_0171.csv")
+    assert csv.read_text() == SECTION12_CSV
