@@ -13,6 +13,10 @@ their header in HDU 1 and uncompressed ones in HDU 0, so ``hdu = 0`` works for b
 be read (not FITS, truncated, no QUALITY) is logged as a warning with the reason and skipped; every rejected
 candidate is logged with its quality errors, so that the pipeline's log says why a time step was skipped.
 
+The observation time of an AIA file is decided here, once, for every module that needs it (image statistics,
+overlays, logs): :func:`observation_time` gives the header's raw ``T_OBS`` string, as the original
+spoca4staff wrote it, and :func:`observation_datetime` the same instant as a naive UTC datetime.
+
 As a script: ``python sdo_data.py DATE WAVELENGTH [--aia-file-pattern P] ...`` prints the chosen file, or
 says why none was found.
 """
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from astropy.io import fits
+from astropy.time import Time
 
 if TYPE_CHECKING:
     from remote_archive import RemoteArchive
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
     "FitsStructureError",
+    "OBSERVATION_TIME_KEYWORDS",
     "QUALITY_BITS",
     "SdoData",
     "SdoDataError",
@@ -47,6 +53,8 @@ __all__ = [
     "get_quality_errors",
     "iter_fits_headers",
     "main",
+    "observation_datetime",
+    "observation_time",
     "quality_from_headers",
 ]
 
@@ -216,6 +224,61 @@ def get_quality_errors(quality: int) -> set[str]:
         if quality & (1 << bit):
             errors.add(f"bit {bit}: {QUALITY_BITS.get(bit, 'unknown quality bit')}")
     return errors
+
+
+# ------------------------------------------------------------------------------- observation time
+
+#: The header keywords giving the observation time of an AIA file, in order of preference (see
+#: :func:`observation_time`).
+OBSERVATION_TIME_KEYWORDS = ("T_OBS", "DATE-OBS", "DATE_OBS")
+
+
+def observation_time(header: fits.Header) -> str:
+    """The observation time of an AIA file: its header's raw ``T_OBS`` string, e.g. ``2012-07-01T00:00:01.34Z``.
+
+    ``T_OBS`` is the middle of the exposure, in UTC with a ``Z``; it is what the original spoca4staff wrote
+    as the ``DATE_OBS`` of the image statistics. When a header has no (or an empty) ``T_OBS``, as some
+    non-JSOC files, the raw ``DATE-OBS`` (the start of the exposure) is used, then ``DATE_OBS``. The string
+    is returned as it is in the header, only stripped of surrounding blanks.
+
+    Parameters
+    ----------
+    header
+        The header of the image HDU (HDU 1 of a RICE-compressed SDO file).
+
+    Raises
+    ------
+    SdoDataError
+        When none of :data:`OBSERVATION_TIME_KEYWORDS` has a non-empty string value.
+    """
+    for keyword in OBSERVATION_TIME_KEYWORDS:
+        value = header.get(keyword)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    raise SdoDataError(f"no {', '.join(OBSERVATION_TIME_KEYWORDS[:-1])} or {OBSERVATION_TIME_KEYWORDS[-1]} keyword")
+
+
+def observation_datetime(header: fits.Header) -> datetime:
+    """The observation time of :func:`observation_time` as a naive UTC datetime.
+
+    The ISO 8601 string is taken as UTC (a trailing ``Z`` is accepted, an offset is converted). What
+    :meth:`datetime.datetime.fromisoformat` cannot read, such as a leap second (``...T23:59:60.34Z``), is
+    parsed by :class:`astropy.time.Time`; a leap second then becomes the first instant of the next day.
+
+    Raises
+    ------
+    SdoDataError
+        When there is no observation time, or it is not an ISO 8601 date.
+    """
+    text = observation_time(header)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        try:
+            return Time(text.rstrip("Zz"), scale="utc").to_datetime(leap_second_strict="silent")
+        except ValueError as error:
+            raise SdoDataError(f"observation time {text!r} is not an ISO 8601 date") from error
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 # ------------------------------------------------------------------------------------------ SdoData
