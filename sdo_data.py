@@ -60,10 +60,11 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-#: The JSOC quicklook archive, as mounted at the ROB (the default of the command line).
+#: The JSOC quicklook archive, as mounted at the ROB (the default of the command line): any file of the hour,
+#: as in the original's ``configs/AIA.quicklook.ini``.
 DEFAULT_AIA_FILE_PATTERN = (
     "/data/SDO/public/AIA_quicklook/{wavelength:04d}/{date.year:04d}/{date.month:02d}/{date.day:02d}/"
-    "H{date.hour:02d}00/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits"
+    "H{date.hour:02d}00/AIA.{date.year:04d}{date.month:02d}{date.day:02d}_{date.hour:02d}*.{wavelength:04d}.*.fits"
 )
 
 #: Meaning of the bits of the SDO QUALITY keyword (AIA and HMI level 1 and 1.5).
@@ -497,30 +498,25 @@ def _is_url(pattern: str) -> bool:
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def _parse_date(text: str) -> datetime:
-    try:
-        date = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {text!r}") from None
-    return date.astimezone(timezone.utc).replace(tzinfo=None) if date.tzinfo else date
-
-
 def _parser() -> argparse.ArgumentParser:
+    from runner import parse_date  # the scripts' one date parser (imported here: runner imports this module)
+
     parser = argparse.ArgumentParser(
         description="Find the first good-quality AIA file of a wavelength at a time step and print its path "
-                    "(downloaded into the cache for an http(s) pattern). When there is none, say why: which "
-                    "candidates were found and which QUALITY bits rejected them. Exit status 0 when a file was "
-                    "found, 1 when none was.")
-    parser.add_argument("date", type=_parse_date, metavar="DATE", help="time step, ISO 8601 UTC, e.g. 2026-03-20T12:00")
+                    "(downloaded into the cache for an http(s) pattern). When there is none, print \"No file "
+                    "found!\", as the original, and say on stderr why: which candidates were found and which "
+                    "QUALITY bits rejected them. Exit status 0 when a file was found, 1 when none was.")
+    parser.add_argument("date", type=parse_date, metavar="DATE",
+                        help="time step, ISO 8601, UTC unless an offset is given, e.g. 2026-03-20T12:00")
     parser.add_argument("wavelength", type=int, metavar="WAVELENGTH", help="AIA wavelength in angstrom, e.g. 193")
-    parser.add_argument("--aia-file-pattern", default=DEFAULT_AIA_FILE_PATTERN,
+    parser.add_argument("-A", "--aia-file-pattern", default=DEFAULT_AIA_FILE_PATTERN,
                         help="file pattern or http(s) URL pattern, with {date} and {wavelength} in Python format "
                              "syntax and shell wildcards (default: the quicklook archive, %(default)s)")
-    parser.add_argument("--ignore-quality-bits", type=int, nargs="*", default=[], metavar="BIT",
+    parser.add_argument("-I", "--ignore-quality-bits", type=int, nargs="*", default=[], metavar="BIT",
                         help="QUALITY bits that do not reject a file, e.g. 30 for quicklook files")
-    parser.add_argument("--hdu", type=int, default=None,
+    parser.add_argument("-H", "--hdu", type=int, default=None,
                         help="HDU holding QUALITY (default: the first HDU that has it)")
-    parser.add_argument("--quality-keyword", default=None, help="keyword holding the quality (default QUALITY)")
+    parser.add_argument("-K", "--quality-keyword", default=None, help="keyword holding the quality (default QUALITY)")
     parser.add_argument("--cache-directory", type=Path, default=None,
                         help="remote archives: folder of the downloaded files (default ~/.cache/spoca4staff/sdo_data)")
     parser.add_argument("--http-timeout", type=float, default=60.0, help="remote archives: seconds (default 60)")
@@ -548,11 +544,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if selection.chosen is not None:
         print(selection.chosen)
         return 0
-    print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.")
+    print("No file found!")
+    print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.",
+          file=sys.stderr)
     if not selection.rejected:
-        print(f"No file matches {selection.pattern}")
+        print(f"No file matches {selection.pattern}", file=sys.stderr)
     for candidate, reason in selection.rejected:
-        print(f"  {candidate}: {reason}")
+        print(f"  {candidate}: {reason}", file=sys.stderr)
     return 1
 
 

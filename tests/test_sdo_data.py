@@ -217,11 +217,24 @@ def test_cli_says_why_nothing_was_found(tmp_path, repo_root):
     bad = _write(tmp_path, 3, QUICKLOOK_QUALITY | (1 << 9) | (1 << 8))
     result = _cli(repo_root, "2026-03-20T12:00:00Z", "193", "--aia-file-pattern", str(tmp_path / ARCHIVE_PATTERN))
     assert result.returncode == 1
-    assert "No good-quality file for AIA 193 at 2026-03-20T12:00:00" in result.stdout
-    line = next(line for line in result.stdout.splitlines() if bad.name in line)
+    assert result.stdout == "No file found!\n"  # the original's output
+    assert "No good-quality file for AIA 193 at 2026-03-20T12:00:00" in result.stderr
+    line = next(line for line in result.stderr.splitlines() if bad.name in line)
     assert "bit 8: MISSVALS > 0" in line and "bit 9: MISSVALS > 1%" in line and "bit 30: quicklook image" in line
     empty = _cli(repo_root, "2026-03-21T00:00", "193", "--aia-file-pattern", str(tmp_path / ARCHIVE_PATTERN))
-    assert empty.returncode == 1 and "No file matches" in empty.stdout
+    assert empty.returncode == 1 and empty.stdout == "No file found!\n" and "No file matches" in empty.stderr
+
+
+def test_cli_original_short_options(tmp_path, repo_root):
+    """The original's ``sdo_data.py DATE WAVELENGTH -A PATTERN -I BIT ... -H N -K KEYWORD``."""
+    pattern = str(tmp_path / ARCHIVE_PATTERN)
+    no_limb_fit = _write(tmp_path, 3, QUICKLOOK_QUALITY | (1 << 4))
+    good = _write(tmp_path, 15, QUICKLOOK_QUALITY)
+    result = _cli(repo_root, "2026-03-20T12:00:00", "193", "-A", pattern, "-I", "30", "-H", "0", "-K", "QUALITY")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{good}\n"
+    result = _cli(repo_root, "2026-03-20T12:00:00", "193", "-A", pattern, "-I", "4", "30", "-H", "1")
+    assert result.stdout == f"{no_limb_fit}\n"
 
 
 def test_cli_bad_arguments(repo_root, tmp_path):
