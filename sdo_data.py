@@ -14,8 +14,9 @@ be read (not FITS, truncated, no QUALITY) is logged as a warning with the reason
 candidate is logged with its quality errors, so that the pipeline's log says why a time step was skipped.
 
 The observation time of an AIA file is decided here, once, for every module that needs it (image statistics,
-overlays, logs): :func:`observation_time` gives the header's raw ``T_OBS`` string, as the original
-spoca4staff wrote it, and :func:`observation_datetime` the same instant as a naive UTC datetime.
+overlay titles, and any log line that gives the time of an image): :func:`observation_time` gives the
+header's raw ``T_OBS`` string, as the original spoca4staff wrote it, and :func:`observation_datetime` the same
+instant as a naive UTC datetime.
 
 As a script: ``python sdo_data.py DATE WAVELENGTH [--aia-file-pattern P] ...`` prints the chosen file, or
 says why none was found.
