@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
+import get_image_stats
+import get_staff_stats
 from configuration import IMAGE_STATS_SECTIONS, load_configuration
 from ledger import Ledger, Outcome
+from runner import normalise_verbose_arguments
 from scripts.make_synthetic_aia import QUICKLOOK_QUALITY, observation_time, write_aia_file
 from sdo_data import SdoData
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
@@ -306,3 +309,23 @@ def test_new_forms_keep_working(original_ini, original_archive):
     # A bare -v followed by something that is not a level: DEBUG, and "LOUD" is an extra argument.
     extra = _run("get_image_stats.py", str(ini), "-v", "LOUD", "-s", "2026-03-20")
     assert extra.returncode == 2 and "unrecognized arguments: LOUD" in extra.stderr
+
+
+@pytest.mark.parametrize(("argv", "level", "config"), [
+    (["-c", "a.ini", "-v", "DEBUG"], "DEBUG", None),
+    (["--config-file", "a.ini", "--verbose", "ERROR"], "ERROR", None),
+    (["-c", "a.ini", "-v", "INFO", "-s", "2026-03-20"], "INFO", None),
+    (["-c", "a.ini"], "INFO", None),
+    (["a.ini", "-v"], "DEBUG", "a.ini"),
+    (["-v", "a.ini"], "DEBUG", "a.ini"),
+    (["--verbose", "a.ini", "-s", "2026-03-20"], "DEBUG", "a.ini"),
+    (["a.ini", "-v", "-s", "2026-03-20"], "DEBUG", "a.ini"),
+    (["a.ini", "--verbose=error"], "ERROR", "a.ini"),
+])
+def test_verbose_level_or_bare_flag(argv, level, config):
+    """``-v LEVEL`` as the original; a bare ``-v`` means DEBUG, even right before the positional ini."""
+    for parser in (get_staff_stats.build_parser(), get_image_stats.build_parser()):
+        args = parser.parse_args(normalise_verbose_arguments(argv))
+        assert args.verbose == level
+        assert args.config == (Path(config) if config else None)
+        assert args.config_file == (None if config else Path("a.ini"))
