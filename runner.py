@@ -18,7 +18,7 @@ A script's main looks like this::
     parser = argparse.ArgumentParser(description=..., epilog=EXIT_STATUS_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalise_verbose_arguments(argv))
     if not setup_logging(args.verbose, args.log_file):
         return ExitStatus.USAGE
     configuration = load_configuration(config_path(parser, args), sections)   # ConfigurationError -> 2
@@ -70,8 +70,10 @@ __all__ = [
     "RunLock",
     "Attempt",
     "Runner",
+    "LOG_LEVELS",
     "add_run_arguments",
     "config_path",
+    "normalise_verbose_arguments",
     "setup_logging",
     "parse_date",
     "time_steps",
@@ -159,6 +161,34 @@ def _positive_hours(text: str) -> float:
     return value
 
 
+#: The levels of ``--verbose LEVEL``, the original scripts' choices (a bare ``-v`` means DEBUG).
+LOG_LEVELS = ("DEBUG", "INFO", "ERROR")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    return level
+
+
+def normalise_verbose_arguments(argv: Sequence[str]) -> list[str]:
+    """``argv`` with each bare ``-v``/``--verbose`` that is not followed by a level written ``--verbose=DEBUG``.
+
+    ``--verbose LEVEL`` is the original scripts' option; a bare ``-v`` (at the end, or before another option)
+    means DEBUG. Rewriting the bare flag keeps ``script.py -v configs/AIA.quicklook.ini`` unambiguous: the ini
+    file is not taken as the level. Arguments after ``--`` are left alone.
+    """
+    arguments = list(argv)
+    for index, argument in enumerate(arguments):
+        if argument == "--":
+            break
+        following = arguments[index + 1] if index + 1 < len(arguments) else None
+        if argument in ("-v", "--verbose") and (following is None or following.strip().upper() not in LOG_LEVELS):
+            arguments[index] = "--verbose=DEBUG"
+    return arguments
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by the pipeline scripts to ``parser``.
 
@@ -191,8 +221,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                                  "their reasons, then exit without running anything")
     operations.add_argument("--log-file", type=Path, metavar="FILE",
                             help="also append the log to FILE (the progress bar is shown only on a terminal)")
-    operations.add_argument("-v", "--verbose", action="store_true",
-                            help="log debug messages too (e.g. the time steps skipped because already done)")
+    operations.add_argument("-v", "--verbose", nargs="?", const="DEBUG", default="INFO", type=_log_level,
+                            metavar="LEVEL",
+                            help="log level, as in the original scripts: DEBUG (debug messages too, e.g. the time "
+                                 "steps skipped because already done), INFO (the default) or ERROR (errors only); "
+                                 "a bare -v, not followed by a level, means DEBUG")
 
 
 def config_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
@@ -205,8 +238,13 @@ def config_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Pa
     return path
 
 
-def setup_logging(verbose: bool = False, log_file: Path | None = None) -> bool:
-    """Log to stderr (and append to ``log_file``), UTC time stamps; return ``False`` if the file cannot be opened."""
+def setup_logging(verbose: bool | str = False, log_file: Path | None = None) -> bool:
+    """Log to stderr (and append to ``log_file``), UTC time stamps; return ``False`` if the file cannot be opened.
+
+    ``verbose`` is a level of :data:`LOG_LEVELS` (``--verbose LEVEL``), or a bool: ``True`` for DEBUG,
+    ``False`` for INFO.
+    """
+    level = ("DEBUG" if verbose else "INFO") if isinstance(verbose, bool) else _log_level(verbose)
     formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -219,7 +257,7 @@ def setup_logging(verbose: bool = False, log_file: Path | None = None) -> bool:
             problem = f"cannot open the log file {log_file}: {error.strerror or error}"
     for handler in handlers:
         handler.setFormatter(formatter)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers, force=True)
+    logging.basicConfig(level=getattr(logging, level), handlers=handlers, force=True)
     if problem:
         LOGGER.error(problem)
     return problem is None
@@ -669,7 +707,7 @@ def run_script(parser: argparse.ArgumentParser, argv: Sequence[str] | None, sect
         :data:`ExitStatus.USAGE` for a logging or configuration problem (nothing is run), else the status of
         :func:`execute`.
     """
-    args = parser.parse_args(argv)
+    args = parser.parse_args(normalise_verbose_arguments(sys.argv[1:] if argv is None else argv))
     if not setup_logging(args.verbose, args.log_file):
         return ExitStatus.USAGE
     try:

@@ -13,6 +13,11 @@ their header in HDU 1 and uncompressed ones in HDU 0, so ``hdu = 0`` works for b
 be read (not FITS, truncated, no QUALITY) is logged as a warning with the reason and skipped; every rejected
 candidate is logged with its quality errors, so that the pipeline's log says why a time step was skipped.
 
+The observation time of an AIA file is decided here, once, for every module that needs it (image statistics,
+overlay titles, and any log line that gives the time of an image): :func:`observation_time` gives the
+header's raw ``T_OBS`` string, as the original spoca4staff wrote it, and :func:`observation_datetime` the same
+instant as a naive UTC datetime.
+
 As a script: ``python sdo_data.py DATE WAVELENGTH [--aia-file-pattern P] ...`` prints the chosen file, or
 says why none was found.
 """
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from astropy.io import fits
+from astropy.time import Time
 
 if TYPE_CHECKING:
     from remote_archive import RemoteArchive
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
     "FitsStructureError",
+    "OBSERVATION_TIME_KEYWORDS",
     "QUALITY_BITS",
     "SdoData",
     "SdoDataError",
@@ -47,15 +54,18 @@ __all__ = [
     "get_quality_errors",
     "iter_fits_headers",
     "main",
+    "observation_datetime",
+    "observation_time",
     "quality_from_headers",
 ]
 
 LOGGER = logging.getLogger(__name__)
 
-#: The JSOC quicklook archive, as mounted at the ROB (the default of the command line).
+#: The JSOC quicklook archive, as mounted at the ROB (the default of the command line): any file of the hour,
+#: as in the original's ``configs/AIA.quicklook.ini``.
 DEFAULT_AIA_FILE_PATTERN = (
     "/data/SDO/public/AIA_quicklook/{wavelength:04d}/{date.year:04d}/{date.month:02d}/{date.day:02d}/"
-    "H{date.hour:02d}00/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits"
+    "H{date.hour:02d}00/AIA.{date.year:04d}{date.month:02d}{date.day:02d}_{date.hour:02d}*.{wavelength:04d}.*.fits"
 )
 
 #: Meaning of the bits of the SDO QUALITY keyword (AIA and HMI level 1 and 1.5).
@@ -216,6 +226,61 @@ def get_quality_errors(quality: int) -> set[str]:
         if quality & (1 << bit):
             errors.add(f"bit {bit}: {QUALITY_BITS.get(bit, 'unknown quality bit')}")
     return errors
+
+
+# ------------------------------------------------------------------------------- observation time
+
+#: The header keywords giving the observation time of an AIA file, in order of preference (see
+#: :func:`observation_time`).
+OBSERVATION_TIME_KEYWORDS = ("T_OBS", "DATE-OBS", "DATE_OBS")
+
+
+def observation_time(header: fits.Header) -> str:
+    """The observation time of an AIA file: its header's raw ``T_OBS`` string, e.g. ``2012-07-01T00:00:01.34Z``.
+
+    ``T_OBS`` is the middle of the exposure, in UTC with a ``Z``; it is what the original spoca4staff wrote
+    as the ``DATE_OBS`` of the image statistics. When a header has no (or an empty) ``T_OBS``, as some
+    non-JSOC files, the raw ``DATE-OBS`` (the start of the exposure) is used, then ``DATE_OBS``. The string
+    is returned as it is in the header, only stripped of surrounding blanks.
+
+    Parameters
+    ----------
+    header
+        The header of the image HDU (HDU 1 of a RICE-compressed SDO file).
+
+    Raises
+    ------
+    SdoDataError
+        When none of :data:`OBSERVATION_TIME_KEYWORDS` has a non-empty string value.
+    """
+    for keyword in OBSERVATION_TIME_KEYWORDS:
+        value = header.get(keyword)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    raise SdoDataError(f"no {', '.join(OBSERVATION_TIME_KEYWORDS[:-1])} or {OBSERVATION_TIME_KEYWORDS[-1]} keyword")
+
+
+def observation_datetime(header: fits.Header) -> datetime:
+    """The observation time of :func:`observation_time` as a naive UTC datetime.
+
+    The ISO 8601 string is taken as UTC (a trailing ``Z`` is accepted, an offset is converted). What
+    :meth:`datetime.datetime.fromisoformat` cannot read, such as a leap second (``...T23:59:60.34Z``), is
+    parsed by :class:`astropy.time.Time`; a leap second then becomes the first instant of the next day.
+
+    Raises
+    ------
+    SdoDataError
+        When there is no observation time, or it is not an ISO 8601 date.
+    """
+    text = observation_time(header)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        try:
+            return Time(text.rstrip("Zz"), scale="utc").to_datetime(leap_second_strict="silent")
+        except ValueError as error:
+            raise SdoDataError(f"observation time {text!r} is not an ISO 8601 date") from error
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 # ------------------------------------------------------------------------------------------ SdoData
@@ -434,30 +499,25 @@ def _is_url(pattern: str) -> bool:
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def _parse_date(text: str) -> datetime:
-    try:
-        date = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {text!r}") from None
-    return date.astimezone(timezone.utc).replace(tzinfo=None) if date.tzinfo else date
-
-
 def _parser() -> argparse.ArgumentParser:
+    from runner import parse_date  # the scripts' one date parser (imported here: runner imports this module)
+
     parser = argparse.ArgumentParser(
         description="Find the first good-quality AIA file of a wavelength at a time step and print its path "
-                    "(downloaded into the cache for an http(s) pattern). When there is none, say why: which "
-                    "candidates were found and which QUALITY bits rejected them. Exit status 0 when a file was "
-                    "found, 1 when none was.")
-    parser.add_argument("date", type=_parse_date, metavar="DATE", help="time step, ISO 8601 UTC, e.g. 2026-03-20T12:00")
+                    "(downloaded into the cache for an http(s) pattern). When there is none, print \"No file "
+                    "found!\", as the original, and say on stderr why: which candidates were found and which "
+                    "QUALITY bits rejected them. Exit status 0 when a file was found, 1 when none was.")
+    parser.add_argument("date", type=parse_date, metavar="DATE",
+                        help="time step, ISO 8601, UTC unless an offset is given, e.g. 2026-03-20T12:00")
     parser.add_argument("wavelength", type=int, metavar="WAVELENGTH", help="AIA wavelength in angstrom, e.g. 193")
-    parser.add_argument("--aia-file-pattern", default=DEFAULT_AIA_FILE_PATTERN,
+    parser.add_argument("-A", "--aia-file-pattern", default=DEFAULT_AIA_FILE_PATTERN,
                         help="file pattern or http(s) URL pattern, with {date} and {wavelength} in Python format "
                              "syntax and shell wildcards (default: the quicklook archive, %(default)s)")
-    parser.add_argument("--ignore-quality-bits", type=int, nargs="*", default=[], metavar="BIT",
+    parser.add_argument("-I", "--ignore-quality-bits", type=int, nargs="*", default=[], metavar="BIT",
                         help="QUALITY bits that do not reject a file, e.g. 30 for quicklook files")
-    parser.add_argument("--hdu", type=int, default=None,
+    parser.add_argument("-H", "--hdu", type=int, default=None,
                         help="HDU holding QUALITY (default: the first HDU that has it)")
-    parser.add_argument("--quality-keyword", default=None, help="keyword holding the quality (default QUALITY)")
+    parser.add_argument("-K", "--quality-keyword", default=None, help="keyword holding the quality (default QUALITY)")
     parser.add_argument("--cache-directory", type=Path, default=None,
                         help="remote archives: folder of the downloaded files (default ~/.cache/spoca4staff/sdo_data)")
     parser.add_argument("--http-timeout", type=float, default=60.0, help="remote archives: seconds (default 60)")
@@ -485,11 +545,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if selection.chosen is not None:
         print(selection.chosen)
         return 0
-    print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.")
+    print("No file found!")
+    print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.",
+          file=sys.stderr)
     if not selection.rejected:
-        print(f"No file matches {selection.pattern}")
+        print(f"No file matches {selection.pattern}", file=sys.stderr)
     for candidate, reason in selection.rejected:
-        print(f"  {candidate}: {reason}")
+        print(f"  {candidate}: {reason}", file=sys.stderr)
     return 1
 
 

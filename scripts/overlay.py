@@ -230,16 +230,19 @@ def _on_disc(sun: _SunGrid, grid: DisplayGrid) -> np.ndarray:
 
 
 def _observation_time(header: fits.Header) -> str:
-    """Observation time from T_OBS, else DATE-OBS, else DATE_OBS, as ``YYYY-MM-DD HH:MM:SS UTC``."""
-    for key in ("T_OBS", "DATE-OBS", "DATE_OBS"):
-        value = header.get(key)
-        if isinstance(value, str) and value.strip():
-            text = value.strip().rstrip("Z")
-            try:
-                return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S UTC")
-            except ValueError:
-                return text
-    return "unknown time"
+    """The observation time of :func:`sdo_data.observation_time` (T_OBS, else DATE-OBS, else DATE_OBS), as
+    ``YYYY-MM-DD HH:MM:SS UTC``; the raw string when it is not a date, ``unknown time`` when there is none."""
+    from sdo_data import SdoDataError, observation_datetime, observation_time
+
+    try:
+        text = observation_time(header)
+    except SdoDataError:
+        return "unknown time"
+    try:
+        when: datetime = observation_datetime(header)
+    except SdoDataError:
+        return text.rstrip("Z")
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _colour_map(header: fits.Header) -> tuple[mcolors.Colormap, str]:

@@ -43,7 +43,8 @@ def reference_statistics(path: Path) -> dict[str, object]:
     data = data / header["EXPTIME"]
     x0, y0 = header["CRPIX1"] - 1, header["CRPIX2"] - 1
     radius = header["RSUN_OBS"] / header["CDELT1"]
-    date_obs = header["DATE-OBS"]
+    # The original's DATE_OBS: the raw T_OBS string; hand-made headers without it fall back to DATE-OBS.
+    date_obs = header["T_OBS"] if "T_OBS" in header else header["DATE-OBS"]
     wavelength = int(header["WAVELNTH"])
     rows, columns = np.indices(data.shape)
     on_disk = np.hypot(columns - x0, rows - y0) <= radius
@@ -139,6 +140,39 @@ def test_real_aia_sample(shared_data, tmp_path):
     """The shared real AIA 171 image: int32 with BSCALE, 1024x1024, a header with an unparsable card."""
     image = shared_data / "AIA20110319_105400_0171.fits"
     assert_matches_reference(write_image_stats(image, tmp_path / "real.csv", hdu=0), image)
+
+
+def test_date_obs_is_the_raw_t_obs_of_the_real_sample(shared_data, tmp_path):
+    """The original's DATE_OBS: T_OBS as written in the header (middle of the exposure, with its Z), not DATE-OBS."""
+    image = shared_data / "AIA20110319_105400_0171.fits"
+    header, row = read_csv(write_image_stats(image, tmp_path / "real.csv", hdu=0))
+    assert row[header.index("DATE_OBS")] == "2011-03-19T10:54:01.34Z"
+
+
+def test_date_obs_is_the_raw_t_obs_of_synthetic_files(aia_factory, tmp_path):
+    for wavelength, date in ((171, datetime(2012, 7, 1, 0, 0, 0, 340000)), (4500, datetime(2026, 3, 20, 6, 0, 9))):
+        image = aia_factory(wavelength, date, size=64, data_format="int16")
+        t_obs = fits.getval(image, "T_OBS")
+        assert t_obs != fits.getval(image, "DATE-OBS") and t_obs.endswith("Z")
+        header, row = read_csv(write_image_stats(image, tmp_path / f"{wavelength}.csv"))
+        assert row[header.index("DATE_OBS")] == t_obs
+    original_example = aia_factory(171, datetime(2012, 7, 1, 0, 0, 0, 340000), size=64,
+                                   header_overrides={"T_OBS": "2012-07-01T00:00:01.34Z"})
+    assert image_statistics(original_example)["DATE_OBS"] == "2012-07-01T00:00:01.34Z"
+
+
+def test_date_obs_falls_back_to_date_obs_keywords(aia_factory):
+    """Without T_OBS: the raw DATE-OBS, then DATE_OBS; without any of the three, one clear error."""
+    no_t_obs = aia_factory(193, size=64, drop_keywords=("T_OBS",), header_overrides={"DATE_OBS": "2001-01-01T00:00"})
+    assert image_statistics(no_t_obs)["DATE_OBS"] == fits.getval(no_t_obs, "DATE-OBS", 1) == "2026-03-20T00:00:09.00"
+    only_underscore = aia_factory(193, size=64, name="underscore.fits", drop_keywords=("T_OBS", "DATE-OBS"),
+                                  header_overrides={"DATE_OBS": "2026-03-20T00:00:10.34Z"})
+    assert image_statistics(only_underscore)["DATE_OBS"] == "2026-03-20T00:00:10.34Z"
+    empty_t_obs = aia_factory(193, size=64, name="empty.fits", header_overrides={"T_OBS": ""})
+    assert image_statistics(empty_t_obs)["DATE_OBS"] == "2026-03-20T00:00:09.00"
+    none = aia_factory(193, size=64, name="none.fits", drop_keywords=("T_OBS", "DATE-OBS"))
+    with pytest.raises(ImageStatsError, match=f"^{none}: no T_OBS, DATE-OBS or DATE_OBS keyword$"):
+        image_statistics(none)
 
 
 def test_sunpy_aia_test_file(sunpy_aia_171, tmp_path):

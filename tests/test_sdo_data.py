@@ -12,7 +12,14 @@ import pytest
 from astropy.io import fits
 
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, QUICKLOOK_QUALITY, archive_path, write_aia_file
-from sdo_data import SdoData, SdoDataError, check_fits_file, get_quality_errors
+from sdo_data import (
+    SdoData,
+    SdoDataError,
+    check_fits_file,
+    get_quality_errors,
+    observation_datetime,
+    observation_time,
+)
 
 STEP = datetime(2026, 3, 20, 12, 0)
 
@@ -165,6 +172,33 @@ def test_real_sample_is_a_good_quicklook_file(shared_data):
     assert SdoData(pattern, hdu=0).get_AIA_file(datetime(2011, 3, 19, 10, 54), 171) is None
 
 
+@pytest.mark.parametrize(("cards", "raw", "instant"), [
+    ({"T_OBS": "2012-07-01T00:00:01.34Z", "DATE-OBS": "2012-07-01T00:00:00.34", "DATE_OBS": "2012-07-01"},
+     "2012-07-01T00:00:01.34Z", datetime(2012, 7, 1, 0, 0, 1, 340000)),
+    ({"DATE-OBS": "2012-07-01T00:00:00.34", "DATE_OBS": "2012-07-02"}, "2012-07-01T00:00:00.34",
+     datetime(2012, 7, 1, 0, 0, 0, 340000)),
+    ({"T_OBS": " ", "DATE_OBS": "2012-07-01T02:00:00+02:00"}, "2012-07-01T02:00:00+02:00", datetime(2012, 7, 1)),
+    ({"T_OBS": "2016-12-31T23:59:60.34Z"}, "2016-12-31T23:59:60.34Z", datetime(2017, 1, 1, 0, 0, 0, 340000)),
+])
+def test_observation_time_is_t_obs_then_date_obs(cards, raw, instant):
+    header = fits.Header(cards)
+    assert observation_time(header) == raw
+    assert observation_datetime(header) == instant and observation_datetime(header).tzinfo is None
+
+
+def test_observation_time_of_the_real_sample(shared_data):
+    header = fits.getheader(shared_data / "AIA20110319_105400_0171.fits")
+    assert observation_time(header) == "2011-03-19T10:54:01.34Z"
+    assert observation_datetime(header) == datetime(2011, 3, 19, 10, 54, 1, 340000)
+
+
+def test_no_observation_time_is_one_clear_error():
+    with pytest.raises(SdoDataError, match="^no T_OBS, DATE-OBS or DATE_OBS keyword$"):
+        observation_time(fits.Header({"DATE": "2012-07-01T00:14:00"}))
+    with pytest.raises(SdoDataError, match="'yesterday' is not an ISO 8601 date"):
+        observation_datetime(fits.Header({"T_OBS": "yesterday"}))
+
+
 def _cli(repo_root: Path, *arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(repo_root / "sdo_data.py"), *arguments], capture_output=True,
                           text=True, check=False, cwd=repo_root, timeout=120)
@@ -183,11 +217,24 @@ def test_cli_says_why_nothing_was_found(tmp_path, repo_root):
     bad = _write(tmp_path, 3, QUICKLOOK_QUALITY | (1 << 9) | (1 << 8))
     result = _cli(repo_root, "2026-03-20T12:00:00Z", "193", "--aia-file-pattern", str(tmp_path / ARCHIVE_PATTERN))
     assert result.returncode == 1
-    assert "No good-quality file for AIA 193 at 2026-03-20T12:00:00" in result.stdout
-    line = next(line for line in result.stdout.splitlines() if bad.name in line)
+    assert result.stdout == "No file found!\n"  # the original's output
+    assert "No good-quality file for AIA 193 at 2026-03-20T12:00:00" in result.stderr
+    line = next(line for line in result.stderr.splitlines() if bad.name in line)
     assert "bit 8: MISSVALS > 0" in line and "bit 9: MISSVALS > 1%" in line and "bit 30: quicklook image" in line
     empty = _cli(repo_root, "2026-03-21T00:00", "193", "--aia-file-pattern", str(tmp_path / ARCHIVE_PATTERN))
-    assert empty.returncode == 1 and "No file matches" in empty.stdout
+    assert empty.returncode == 1 and empty.stdout == "No file found!\n" and "No file matches" in empty.stderr
+
+
+def test_cli_original_short_options(tmp_path, repo_root):
+    """The original's ``sdo_data.py DATE WAVELENGTH -A PATTERN -I BIT ... -H N -K KEYWORD``."""
+    pattern = str(tmp_path / ARCHIVE_PATTERN)
+    no_limb_fit = _write(tmp_path, 3, QUICKLOOK_QUALITY | (1 << 4))
+    good = _write(tmp_path, 15, QUICKLOOK_QUALITY)
+    result = _cli(repo_root, "2026-03-20T12:00:00", "193", "-A", pattern, "-I", "30", "-H", "0", "-K", "QUALITY")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{good}\n"
+    result = _cli(repo_root, "2026-03-20T12:00:00", "193", "-A", pattern, "-I", "4", "30", "-H", "1")
+    assert result.stdout == f"{no_limb_fit}\n"
 
 
 def test_cli_bad_arguments(repo_root, tmp_path):
