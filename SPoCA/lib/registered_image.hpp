@@ -26,8 +26,10 @@ namespace spoca {
 class RegisteredImage {
 public:
     /// Opens `path` and reads its header. Throws spoca::Error naming the file when it cannot be read or
-    /// its header lacks what spec 2.4 requires, or for a division by a zero exposure time or a bad step.
-    RegisteredImage(const std::string& path, ImageType type, const SunWcs& reference, const std::string& steps);
+    /// its header lacks what spec 2.4 requires, when it is larger than `bound` (before any pixel is read), or
+    /// for a bad step.
+    RegisteredImage(const std::string& path, ImageType type, const SunWcs& reference, const std::string& steps,
+                    const MemoryBound& bound);
 
     int width() const { return width_; }
     int height() const { return height_; }
