@@ -134,7 +134,9 @@ bool processImage(const std::string& path, const StaffRegions& regions, const Se
     if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) written = writePending(pending);
     auto values = regions.emptyValues();
     image.forEachBlock(
-        [&regions, &values](int first, int end, const auto& value) { regions.collect(first, end, value, values); });
+        [&regions, &values](int first, int end, const auto& rowValues) {
+            regions.collect(first, end, rowValues, values);
+        });
     written = writePending(pending) && written;
     const std::string name = settings.outputIsDirectory
                                  ? settings.output + "/" + stem(settings.chPath) + "_and_" +
