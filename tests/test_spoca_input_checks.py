@@ -81,20 +81,22 @@ def test_staff_stats_rejects_a_bad_exptime_and_does_the_other_images(tmp_path: P
 # ------------------------------------------------------------------------------------ WCS of the maps
 
 
-def test_map_of_an_image_without_crota2_is_refused(tmp_path: Path, aia_factory,
+@pytest.mark.parametrize("broken", ["CH", "AR"])
+def test_map_of_an_image_without_crota2_is_refused(broken: str, tmp_path: Path, aia_factory,
                                                    spoca_programs: dict[str, Path]) -> None:
     """The classification writes the map exactly as the original does ('nan' CD cards, spec 2.4 and 7.4); the
     statistics refuse it instead of reading 'nan' as 0 and putting every pixel at the disc centre."""
-    image_193 = aia_factory(193, size=64, drop_keywords=("CROTA2",))
-    image_171 = aia_factory(171, size=64)
+    image_193 = aia_factory(193, size=64, drop_keywords=("CROTA2",) if broken == "CH" else ())
+    image_171 = aia_factory(171, size=64, drop_keywords=("CROTA2",) if broken == "AR" else ())
     ch_map, ar_map = tmp_path / "ch.fits", tmp_path / "ar.fits"
     assert classify(spoca_programs["ch_segmentation"], CH_CONFIG, ch_map, image_193).returncode == 0
     assert classify(spoca_programs["ar_segmentation"], AR_CONFIG, ar_map, image_171, image_193).returncode == 0
-    assert fits.getheader(ch_map, 1)["CD1_1"] == "nan"
+    named = ch_map if broken == "CH" else ar_map
+    assert fits.getheader(named, 1)["CD1_1"] == "nan"
     result = run(spoca_programs["get_STAFF_stats"], "--config", STATS_CONFIG, "--output", tmp_path, ch_map, ar_map,
                  image_171, image_193)
     line = one_error_line(result)
-    assert line.startswith(f"Error: {ch_map}: unusable WCS: CD1_1 = 'nan' is not a number"), line
+    assert line.startswith(f"Error: {named}: unusable WCS: CD1_1 = 'nan' is not a number"), line
     assert list(tmp_path.glob("*.csv")) == []
 
 
