@@ -5,6 +5,7 @@
 # (NUMBERCHANNELS) never share an object file; the binary goes to bin/$(PROGRAM).x.
 
 CORE_LIB_SOURCES = lib/arguments.cpp lib/error.cpp lib/file_paths.cpp lib/fits_file.cpp lib/header.cpp lib/header_values.cpp lib/temporary_file.cpp \
+                   lib/input_checks.cpp lib/memory_bound.cpp \
                    lib/preprocessing.cpp lib/selection.cpp lib/sun_image.cpp
 
 CXXFLAGS += -std=c++17 -O2 -Wall -Wextra -ffp-contract=off -fno-math-errno -pthread

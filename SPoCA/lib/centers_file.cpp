@@ -1,6 +1,8 @@
 #include "centers_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fcntl.h>
 #include <sstream>
@@ -79,17 +81,37 @@ bool readLine(std::istream& in, bool withEta, CentersLine& line) {
 
 }  // namespace
 
-std::vector<CentersLine> parseCentersLines(const std::string& text, bool withEta, std::size_t maxLines,
-                                           std::string* error) {
+namespace {
+
+bool allFiniteNumbers(const CentersLine& line) {
+    auto finite = [](double v) { return std::isfinite(v); };
+    for (const auto& centre : line.centres) {
+        if (!std::all_of(centre.begin(), centre.end(), finite)) return false;
+    }
+    return std::all_of(line.eta.begin(), line.eta.end(), finite);
+}
+
+}  // namespace
+
+std::vector<CentersLine> readCentersLines(const std::string& path, const std::string& text, bool withEta,
+                                          std::size_t maxLines) {
     std::vector<CentersLine> lines;
     std::istringstream in(text);
     while (lines.size() < maxLines) {
         in >> std::ws;
         if (in.peek() == std::char_traits<char>::eof()) break;
+        const auto start = static_cast<std::size_t>(in.tellg());
+        const std::string lineNumber =
+            std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(start), '\n'));
         CentersLine line;
         if (!readLine(in, withEta, line) || (withEta && line.eta.size() != line.centres.size())) {
-            if (error) *error = "could not read class centers on line " + std::to_string(lines.size() + 1);
-            break;
+            throw Error(path + ": line " + lineNumber + ": damaged class centers line (truncated or not of the form "
+                        "[channels]\t[(centre),...]" + (withEta ? "\t[eta,...]" : "") + ")");
+        }
+        if (!allFiniteNumbers(line)) throw Error(path + ": line " + lineNumber + ": class centers that are not finite");
+        if (!lines.empty() && line.centres.size() != lines[0].centres.size()) {
+            throw Error(path + ": line " + lineNumber + ": " + std::to_string(line.centres.size()) +
+                        " classes, but line 1 has " + std::to_string(lines[0].centres.size()));
         }
         lines.push_back(std::move(line));
     }

@@ -43,29 +43,36 @@ inline std::vector<double> upperMedians(std::vector<std::vector<double>> columns
 }
 
 /// The median centres and eta that the attribution uses after a centres-file update.
+/// `fileText` is the centres file's new content, which the caller writes once the map is written.
 template <std::size_t N>
 struct MedianCentres {
     std::vector<Feature<N>> centres;
     std::vector<double> eta;
+    std::string fileText;
 };
 
-/// Spec 6.2 step 3: reads up to `previous` lines of history from the file's content (a line with other
-/// channels or fewer classes ends the history, with a message on `messages`, quirk Q9), puts this run's
-/// raw centres (and eta, for a possibilistic classifier: `withEta`) in front, rewrites the file with at
-/// most previous+1 lines, newest first, and returns the per-component upper medians. A file that cannot
-/// be written is reported on `messages` and the run goes on (quirk Q10).
+/// Spec 6.2 step 3: reads up to `previous` lines of history from the file's content (a damaged line, or one
+/// with another class count than this run's, throws spoca::Error naming the file and the line, issue 12; a
+/// line with other channels ends the history, with a message on `messages`, quirk Q9), puts this run's
+/// raw centres (and eta, for a possibilistic classifier: `withEta`) in front, and returns the per-component
+/// upper medians with the file's new content: at most previous+1 lines, newest first. The caller writes it
+/// (CentersFile::write) after the map, so that a map that cannot be written leaves the file as it was;
+/// a file that cannot be written then stops the program (issue 12; quirk Q10 only reported it).
 template <std::size_t N>
 MedianCentres<N> updateCentresHistory(CentersFile& file, unsigned previous, const std::vector<std::string>& channels,
                                       const std::vector<Feature<N>>& B, const std::vector<double>& eta,
                                       bool withEta, std::ostream& messages) {
     std::vector<CentersLine> history;
     if (!file.content().empty()) {
-        std::string problem;
-        history = parseCentersLines(file.content(), withEta, previous, &problem);
-        if (!problem.empty()) messages << "Error : " << problem << " in class centers file " << file.path() << "\n";
+        history = readCentersLines(file.path(), file.content(), withEta, previous);
         for (std::size_t k = 0; k < history.size(); ++k) {
-            if (history[k].channels != channels || history[k].centres.size() < B.size()) {
-                messages << "Error : channels or classes mismatch on line " << k + 1 << " of class centers file "
+            if (history[k].centres.size() != B.size()) {
+                throw Error(file.path() + ": line " + std::to_string(k + 1) + ": " +
+                            std::to_string(history[k].centres.size()) + " classes, but this run has " +
+                            std::to_string(B.size()));
+            }
+            if (history[k].channels != channels) {
+                messages << "Error : channels mismatch on line " << k + 1 << " of class centers file "
                          << file.path() << "; it and the older lines are dropped\n";
                 history.resize(k);
                 break;
@@ -83,16 +90,12 @@ MedianCentres<N> updateCentresHistory(CentersFile& file, unsigned previous, cons
         for (std::size_t i = 0; i < eta.size(); ++i) etaColumns[i].push_back(line.eta[i]);
     }
     const std::vector<double> centreMedians = upperMedians(std::move(centreColumns));
-    MedianCentres<N> median{std::vector<Feature<N>>(B.size()), upperMedians(std::move(etaColumns))};
+    MedianCentres<N> median{std::vector<Feature<N>>(B.size()), upperMedians(std::move(etaColumns)), {}};
     for (std::size_t i = 0; i < B.size(); ++i) {
         for (std::size_t p = 0; p < N; ++p) median.centres[i][p] = centreMedians[i * N + p];
     }
-    std::string text;
-    for (std::size_t k = 0; k < history.size() && k <= previous; ++k) text += formatCentersLine(history[k], withEta);
-    try {
-        file.write(text);
-    } catch (const Error& e) {
-        messages << "Warning: " << e.what() << "\n";
+    for (std::size_t k = 0; k < history.size() && k <= previous; ++k) {
+        median.fileText += formatCentersLine(history[k], withEta);
     }
     return median;
 }

@@ -57,13 +57,14 @@ FitsFile FitsFile::openImage(const std::string& path) {
     return file;
 }
 
-FitsFile FitsFile::create(const std::string& path) {
+FitsFile FitsFile::create(const std::string& path, const std::string& shownAs) {
+    const std::string& name = shownAs.empty() ? path : shownAs;
     fitsfile* fptr = nullptr;
     int status = 0;
     if (fits_create_diskfile(&fptr, path.c_str(), &status)) {
-        throw Error(path + ": cannot create FITS file (" + cfitsioMessage(status) + ")");
+        throw Error(name + ": cannot create FITS file (" + cfitsioMessage(status) + ")");
     }
-    return FitsFile(fptr, path);
+    return FitsFile(fptr, name);
 }
 
 FitsFile::FitsFile(FitsFile&& other) noexcept : fptr_(other.fptr_), path_(std::move(other.path_)) {
@@ -113,7 +114,10 @@ std::pair<int, int> FitsFile::imageSize() const {
     fits_get_img_size(fptr_, 2, naxes, &status);
     check(status, "cannot read image dimensions");
     if (naxes[0] <= 0 || naxes[1] <= 0) throw Error(path_ + ": image is empty");
-    if (naxes[0] > std::numeric_limits<int>::max() / naxes[1]) throw Error(path_ + ": image is too large");
+    if (naxes[0] > std::numeric_limits<int>::max() / naxes[1]) {
+        throw Error(path_ + ": image of " + std::to_string(naxes[0]) + "x" + std::to_string(naxes[1]) +
+                    " pixels is too large");
+    }
     return {static_cast<int>(naxes[0]), static_cast<int>(naxes[1])};
 }
 

@@ -20,8 +20,9 @@ public:
     /// path is not a regular file, "<path>: not a FITS file ..." when cfitsio cannot read it, and an
     /// error when no HDU holds an image.
     static FitsFile openImage(const std::string& path);
-    /// Creates a new, empty file at `path`, which must not exist (use a fresh temporary name).
-    static FitsFile create(const std::string& path);
+    /// Creates a new, empty file at `path`, which must not exist (use a fresh temporary name). Error messages
+    /// name `shownAs` (e.g. the final name of a temporary file) when it is not empty, else `path`.
+    static FitsFile create(const std::string& path, const std::string& shownAs = "");
 
     FitsFile(FitsFile&& other) noexcept;
     FitsFile& operator=(FitsFile&& other) noexcept;

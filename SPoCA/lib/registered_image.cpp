@@ -36,12 +36,13 @@ bool plainNumber(const std::string& text, double& value) {
 }  // namespace
 
 RegisteredImage::RegisteredImage(const std::string& path, ImageType type, const SunWcs& reference,
-                                 const std::string& steps)
+                                 const std::string& steps, const MemoryBound& bound)
     : RegisteredImage(
-          [&path, type] {
+          [&path, type, &bound] {
               FitsFile file = FitsFile::openImage(path);
-              EuvImage image = readEuvImageHeader(file, type);
               const auto [width, height] = file.imageSize();
+              bound.checkImage(path, width, height);
+              EuvImage image = readEuvImageHeader(file, type);
               return Description{std::move(file), std::move(image), width, height};
           }(),
           reference, steps) {}

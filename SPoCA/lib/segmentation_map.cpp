@@ -12,18 +12,50 @@
 
 namespace spoca {
 
+namespace {
+
+/// Writes placeholder CHECKSUM and DATASUM cards in the current HDU, before EXTNAME, so that the cards from
+/// EXTNAME on stay exactly the original's (spec 7.3); writeChecksums() fills them in place.
+void reserveChecksumCards(const FitsFile& file) {
+    int status = 0;
+    fits_write_key_str(file.handle(), const_cast<char*>("CHECKSUM"), "0000000000000000",
+                       const_cast<char*>("HDU checksum"), &status);
+    fits_write_key_str(file.handle(), const_cast<char*>("DATASUM"), "0", const_cast<char*>("data unit checksum"),
+                       &status);
+    file.check(status, "cannot write the checksum keywords");
+}
+
+/// FITS checksums (DATASUM, CHECKSUM) of every HDU, so that a reader can verify a map without
+/// decompressing it. With a compressed map the primary HDU is visited first: leaving HDU 2 finalises the
+/// compressed table (its heap size), whose checksum is then computed on the bytes as they will stay.
+void writeChecksums(const FitsFile& file, bool compressed) {
+    fitsfile* fptr = file.handle();
+    int status = 0;
+    if (compressed) {
+        fits_movabs_hdu(fptr, 1, nullptr, &status);
+        fits_write_chksum(fptr, &status);
+        file.check(status, "cannot write the checksum of the primary HDU");
+        fits_movabs_hdu(fptr, 2, nullptr, &status);
+    }
+    fits_write_chksum(fptr, &status);
+    file.check(status, "cannot write the checksum of the map HDU");
+}
+
+}  // namespace
+
 void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
                           bool compressed, const MapRowProducer& produceRows) {
     TemporaryFile temporary(path);
     temporary.removeForRecreation();  // cfitsio creates the file itself and refuses an existing one
     {
-        FitsFile file = FitsFile::create(temporary.path());
+        FitsFile file = FitsFile::create(temporary.path(), path);
         fitsfile* fptr = file.handle();
         int status = 0;
         if (compressed) fits_set_compression_type(fptr, RICE_1, &status);
         long naxes[2] = {width, height};
         fits_create_img(fptr, LONG_IMG, 2, naxes, &status);
         file.check(status, "cannot create the map image");
+        reserveChecksumCards(file);
         fits_update_key_str(fptr, const_cast<char*>("EXTNAME"), "SegmentedMap", nullptr, &status);
         file.check(status, "cannot write EXTNAME");
         writeHeaderValues(fptr, keywords, path);
@@ -46,6 +78,7 @@ void writeSegmentationMap(const std::string& path, int width, int height, const 
             file.check(status, "cannot write the map pixels");
             std::swap(current, next);
         }
+        writeChecksums(file, compressed);
         file.close();
     }
     temporary.commit();

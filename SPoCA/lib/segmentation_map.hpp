@@ -19,8 +19,11 @@ using MapRowProducer = std::function<void(int firstRow, int endRow, std::int32_t
 /// Writes a width x height map of 32-bit integers to `path`: RICE-compressed in HDU 1 after an empty
 /// primary HDU (row tiles, cfitsio defaults), or uncompressed in the primary HDU when `compressed` is
 /// false; EXTNAME = 'SegmentedMap' followed by `keywords` (spec 7.3, 7.4). The rows are produced and
-/// written a block at a time, so the whole map is never held in memory. The file is written to a
-/// temporary file in the same folder and renamed to `path` once complete.
+/// written a block at a time, so the whole map is never held in memory. Every HDU gets FITS CHECKSUM and
+/// DATASUM cards (in HDU 1 before EXTNAME, so the cards from EXTNAME on are the original's), so that a map can
+/// be verified without decompressing it. The file is written to a temporary file in the same folder, flushed
+/// to disk and renamed to `path` once complete; any cfitsio or file-system failure throws spoca::Error naming
+/// `path`, and no file is left.
 void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
                           bool compressed, const MapRowProducer& produceRows);
 

@@ -22,11 +22,15 @@ double select(std::vector<double>& a, double p) {
         std::swap(a[mid], a[lo + 1]);
         long ll = lo + 1;
         long hh = hi;
+        // a[lo], the pivot, does not move during the scans (they swap elements above lo + 1 only): held in a
+        // local, it is not reloaded after every swap. The comparisons are the same, so is the result.
+        const double pivot = a[lo];
+        double* const v = a.data();
         while (true) {
-            do ++ll; while (ll <= hi && a[lo] > a[ll]);  // capped at hi+1 (spec 10.2)
-            do --hh; while (a[hh] > a[lo]);
+            do ++ll; while (ll <= hi && pivot > v[ll]);  // capped at hi+1 (spec 10.2)
+            do --hh; while (v[hh] > pivot);
             if (hh < ll) break;
-            std::swap(a[ll], a[hh]);
+            std::swap(v[ll], v[hh]);
         }
         std::swap(a[lo], a[hh]);
         if (hh <= k) lo = ll;

@@ -46,10 +46,12 @@ public:
     /// The number of values the five lists of an image can hold together.
     std::size_t valueCapacity() const;
 
-    /// Appends to each row's list the finite values value(i, j) of its pixels in the image rows
-    /// [first, end), in scan order: called for consecutive blocks, this builds the list V of spec 8.7.
-    template <typename Value>
-    void collect(int first, int end, const Value& value, std::array<std::vector<double>, rowCount>& values) const;
+    /// Appends to each row's list the finite values of its pixels in the image rows [first, end), in scan
+    /// order: called for consecutive blocks, this builds the list V of spec 8.7. rowValues(j, columns, count,
+    /// out) must set out[k] to the value of pixel (columns[k], j) (RegisteredImage::forEachBlock).
+    template <typename RowValues>
+    void collect(int first, int end, const RowValues& rowValues,
+                 std::array<std::vector<double>, rowCount>& values) const;
 
 private:
     /// Bits of a pixel's code: AR_all, CH_central_meridian, then the category of rows 2 to 4 (1 to 3).
@@ -74,15 +76,22 @@ private:
     std::shared_future<Summary> summary_;
 };
 
-template <typename Value>
-void StaffRegions::collect(int first, int end, const Value& value,
+template <typename RowValues>
+void StaffRegions::collect(int first, int end, const RowValues& rowValues,
                            std::array<std::vector<double>, rowCount>& values) const {
+    std::vector<int> columns(static_cast<std::size_t>(width_));
+    std::vector<double> rowValue(static_cast<std::size_t>(width_));
     for (int j = first; j < end; ++j) {
         const std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
+        std::size_t count = 0;
         for (int i = 0; i < width_; ++i) {
-            const std::uint8_t c = code[i];
-            if (c == 0) continue;
-            const double v = value(i, j);
+            if (code[i] != 0) columns[count++] = i;
+        }
+        if (count == 0) continue;
+        rowValues(j, columns.data(), count, rowValue.data());
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::uint8_t c = code[columns[k]];
+            const double v = rowValue[k];
             if (!std::isfinite(v)) continue;
             if (c & arAllBit) values[0].push_back(v);
             if (c & centralMeridianBit) values[1].push_back(v);

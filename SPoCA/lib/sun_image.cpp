@@ -7,6 +7,7 @@
 
 #include "error.hpp"
 #include "fits_file.hpp"
+#include "input_checks.hpp"
 #include "parallel.hpp"
 
 namespace spoca {
@@ -143,21 +144,25 @@ EuvImage readEuvImageHeader(const FitsFile& file, ImageType type) {
     }
     if (!image.header.has("WAVELNTH")) throw Error(path + ": header has no WAVELNTH keyword");
     image.wavelength = image.header.number("WAVELNTH");
-    image.exposureTime = image.header.has("EXPTIME") ? image.header.number("EXPTIME") : 1.0;
+    image.exposureTime = checkedExposureTime(image.header);
     image.channel = "AIA_" + std::to_string(static_cast<int>(image.wavelength));
     image.wcs = readSunWcs(image.header);
     return image;
 }
 
-EuvImage readEuvImage(const std::string& path, ImageType type) {
+EuvImage readEuvImage(const std::string& path, ImageType type, const MemoryBound& bound) {
     const FitsFile file = FitsFile::openImage(path);
+    const auto [width, height] = file.imageSize();
+    bound.checkImage(path, width, height);
     EuvImage image = readEuvImageHeader(file, type);
     image.pixels = file.readDoubleImage(defaultThreads());
     return image;
 }
 
-SegmentationMap readSegmentationMap(const std::string& path) {
+SegmentationMap readSegmentationMap(const std::string& path, const MemoryBound& bound) {
     const FitsFile file = FitsFile::openImage(path);
+    const auto [width, height] = file.imageSize();
+    bound.checkImage(path, width, height);
     std::string name = file.extensionName();
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (name != "segmentedmap") {

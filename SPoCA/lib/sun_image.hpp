@@ -6,6 +6,7 @@
 
 #include "header.hpp"
 #include "image.hpp"
+#include "memory_bound.hpp"
 #include "sun_wcs.hpp"
 
 namespace spoca {
@@ -34,12 +35,13 @@ struct EuvImage {
 
 /// Reads an AIA image (spec 2.1 to 2.6): readEuvImageHeader() and the pixels. Throws spoca::Error naming
 /// the file for a missing file, a file cfitsio cannot read, an image that is not 2-D, a header without
-/// WAVELNTH, CRPIX, CDELT or sun radius.
-EuvImage readEuvImage(const std::string& path, ImageType type);
+/// WAVELNTH, CRPIX, CDELT or sun radius, and, before reading its pixels, an image larger than `bound`.
+EuvImage readEuvImage(const std::string& path, ImageType type, const MemoryBound& bound);
 
 /// Everything readEuvImage() reads but the pixels (left empty), from the image HDU of an open file: the
 /// header, the instrument check of `type`, the wavelength, exposure time, channel and solar WCS. For a
-/// caller that reads the pixels itself, e.g. block by block. Throws as readEuvImage() does.
+/// caller that reads the pixels itself, e.g. block by block. Throws as readEuvImage() does, and when EXPTIME
+/// is present but not a positive finite number.
 EuvImage readEuvImageHeader(const FitsFile& file, ImageType type);
 
 /// A segmentation map: class numbers (null = 0) and the solar WCS read from its header.
@@ -51,8 +53,9 @@ struct SegmentationMap {
 };
 
 /// Reads a segmentation map as 32-bit integers with its WCS (spec 8.3). Throws spoca::Error naming the
-/// file when its image HDU is not named 'SegmentedMap' (EXTNAME, compared regardless of case, spec 7.2).
-SegmentationMap readSegmentationMap(const std::string& path);
+/// file when its image HDU is not named 'SegmentedMap' (EXTNAME, compared regardless of case, spec 7.2),
+/// and, before reading its pixels, when the map is larger than `bound`.
+SegmentationMap readSegmentationMap(const std::string& path, const MemoryBound& bound);
 
 /// The solar WCS from header keywords with the AIA rules of spec 2.4 (also used for maps, spec 8.3).
 /// Throws spoca::Error naming the header's file when CRPIX1/2, CDELT1/2 or the sun radius is missing

@@ -63,11 +63,24 @@ mode_t processUmask() {
     return 022;
 }
 
+/// Flushes the file `path` to disk through a descriptor of its own (for a file another library wrote by
+/// name, e.g. cfitsio): a full disk or an I/O error that only shows at write-back is reported here.
+bool syncByName(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool synced = ::fsync(fd) == 0;
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    return synced;
+}
+
 }  // namespace
 
 void TemporaryFile::commit() {
     const mode_t mask = processUmask();
-    const bool ok = (fd_ < 0 || ::fsync(fd_) == 0) && ::chmod(path_.c_str(), 0666 & ~mask) == 0;
+    const bool synced = fd_ >= 0 ? ::fsync(fd_) == 0 : syncByName(path_);
+    const bool ok = synced && ::chmod(path_.c_str(), 0666 & ~mask) == 0;
     if (!ok) throw Error(finalPath_ + ": cannot write: " + std::strerror(errno));
     close();
     if (::rename(path_.c_str(), finalPath_.c_str()) != 0) {

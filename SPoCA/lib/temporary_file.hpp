@@ -23,7 +23,8 @@ public:
     void close();
     /// Removes the empty file so that a library refusing to overwrite can create it again.
     void removeForRecreation();
-    /// Gives the file the mode 0666 less the process umask, flushes it and renames it to the final path.
+    /// Gives the file the mode 0666 less the process umask, flushes it to disk (fsync, through its descriptor
+    /// or, once closed, by name) and renames it to the final path; any failure throws before the rename.
     void commit();
 
 private:

@@ -24,6 +24,7 @@
 #include "../lib/histogram.hpp"
 #include "../lib/initial_centers.hpp"
 #include "../lib/map_header.hpp"
+#include "../lib/memory_bound.hpp"
 #include "../lib/hpcm2.hpp"
 #include "../lib/parallel.hpp"
 #include "../lib/preprocessing.hpp"
@@ -40,6 +41,9 @@ using namespace spoca;
 
 constexpr std::size_t N = NUMBERCHANNELS;
 static_assert(N == 1 || N == 2, "the classification program is built for 1 or 2 channels");
+/// Memory per pixel of one image, for the memory bound: the peak at 4096x4096 is about 9 bytes per pixel
+/// for one channel and 18 for two (make bench), rounded up.
+constexpr double bytesPerImagePixel = 10.0 * N;
 
 void declareParameters(Arguments& a) {
     a.add("global", "type", 'T', "SPoCA2", "The type of classifier to use for the classification.\n"
@@ -152,8 +156,8 @@ std::string timeText(std::time_t time) {
 }
 
 /// Reads and preprocesses one image; rejects an image without any usable pixel.
-EuvImage loadImage(const std::string& path, const Settings& s) {
-    EuvImage image = readEuvImage(path, s.imageType);
+EuvImage loadImage(const std::string& path, const Settings& s, const MemoryBound& bound) {
+    EuvImage image = readEuvImage(path, s.imageType, bound);
     bool usable = false;
     for (const double v : image.pixels.pixels()) {
         if (v != 0 && v != std::numeric_limits<double>::infinity() && !std::isnan(v)) {
@@ -170,7 +174,7 @@ std::vector<std::string> description() {
     return {"This Program does classification and segmentation.", "Version: 3.0",
             "Author: Benjamin Mampaey, benjamin.mampaey@sidc.be (original SPoCA); this is the spoca4staff re-implementation",
             std::string("Compiled on ") + __DATE__ + " with options :", "NUMBERCHANNELS: " + std::to_string(N),
-            "EUVPixelType: d", "Real: d"};
+            "EUVPixelType: d", "Real: d", MemoryBound::helpText()};
 }
 
 /// Fails unless the output is a directory or a file name in an existing directory (spec 4.1 step 2);
@@ -185,9 +189,9 @@ bool checkOutputLocation(const std::string& output) {
 
 /// Reads and preprocesses the images (one thread per image), checks their sizes and warns about
 /// dissimilar ones (spec 4.1 steps 3-4).
-std::vector<EuvImage> loadImages(const Settings& s) {
+std::vector<EuvImage> loadImages(const Settings& s, const MemoryBound& bound) {
     std::vector<EuvImage> images(N);
-    runTasks(static_cast<unsigned>(N), [&](unsigned p) { images[p] = loadImage(s.files[p], s); });
+    runTasks(static_cast<unsigned>(N), [&](unsigned p) { images[p] = loadImage(s.files[p], s, bound); });
     for (std::size_t p = 1; p < N; ++p) {
         const auto& a = images[0].pixels;
         const auto& b = images[p].pixels;
@@ -229,7 +233,9 @@ Initialisation initialise(const CentersFile* file, const std::vector<EuvImage>& 
         for (const auto& image : images) init.channels.push_back(image.channel);
         return init;
     }
-    const auto lines = parseCentersLines(file->content(), false, 1, nullptr);
+    // The lines the history will read are checked now, before any work (issue 12): a damaged one stops the run.
+    const auto lines = readCentersLines(file->path(), file->content(), s.type == "HPCM2",
+                                        std::max(1u, s.numberPreviousCenters));
     if (lines.empty()) throw Error(file->path() + ": could not read class centers from the first line");
     init.channels = lines[0].channels;
     bool match = init.channels.size() == N;
@@ -260,30 +266,11 @@ struct RunData {
     std::string outputPath;
 };
 
-/// Classifies, updates the centres file (then unlocks it) and writes the map (spec 4.1 steps 8-11).
-/// `Classifier` is Hfcm<N> or Hpcm2<N>; the possibilistic one also keeps eta.
+/// Writes the segmentation map of the classifier's final centres (spec 7).
 template <typename Classifier>
-void classifyAndWrite(Classifier& classifier, const RunData& d, std::optional<CentersFile>& centersFile) {
+void writeMap(const Classifier& classifier, const RunData& d) {
     constexpr bool possibilistic = std::is_same_v<Classifier, Hpcm2<N>>;
     const Settings& s = d.settings;
-    classifier.classify(d.histogram, d.init.centres.empty() ? initialCentres(d.histogram, s.numberClasses)
-                                                            : d.init.centres);
-    std::vector<double> eta;
-    if constexpr (possibilistic) eta = classifier.eta();
-    if (!allFinite(classifier.centres(), eta)) {
-        throw Error("the classification of " + s.files[0] + " gave non-finite class centres (check the parameters)");
-    }
-    if (centersFile) {
-        MedianCentres<N> median = updateCentresHistory(*centersFile, s.numberPreviousCenters, d.init.channels,
-                                                       classifier.centres(), eta, possibilistic, std::cerr);
-        if constexpr (possibilistic) {
-            classifier.setCentres(std::move(median.centres), std::move(median.eta));
-        } else {
-            classifier.setCentres(std::move(median.centres));
-        }
-        centersFile.reset();  // unlock: the map does not need the file
-    }
-    if (!s.map) return;
     MapDescription description{s.type, s.preprocessing, s.segmentationType,
                                std::vector<double>(s.binSize.begin(), s.binSize.end()), s.classifier.maxIterations,
                                s.classifier.precision, 0, d.init.channels, {}, possibilistic, {}, s.fcmFuzzifier,
@@ -299,13 +286,47 @@ void classifyAndWrite(Classifier& classifier, const RunData& d, std::optional<Ce
     writeClassMap(d.outputPath, d.stack, classifier, keywords, !s.uncompressed);
 }
 
+/// Classifies, updates the centres history, writes the map, then the centres file (and unlocks it) (spec 4.1
+/// steps 8-11). The original writes the centres file first; writing it last means that a run whose map
+/// cannot be written leaves the history untouched, and a centres file that cannot be written gives exit 1.
+/// `Classifier` is Hfcm<N> or Hpcm2<N>; the possibilistic one also keeps eta.
+template <typename Classifier>
+void classifyAndWrite(Classifier& classifier, const RunData& d, std::optional<CentersFile>& centersFile) {
+    constexpr bool possibilistic = std::is_same_v<Classifier, Hpcm2<N>>;
+    const Settings& s = d.settings;
+    classifier.classify(d.histogram, d.init.centres.empty() ? initialCentres(d.histogram, s.numberClasses)
+                                                            : d.init.centres);
+    std::vector<double> eta;
+    if constexpr (possibilistic) eta = classifier.eta();
+    if (!allFinite(classifier.centres(), eta)) {
+        throw Error("the classification of " + s.files[0] + " gave non-finite class centres (check the parameters)");
+    }
+    std::string centresText;
+    if (centersFile) {
+        MedianCentres<N> median = updateCentresHistory(*centersFile, s.numberPreviousCenters, d.init.channels,
+                                                       classifier.centres(), eta, possibilistic, std::cerr);
+        centresText = std::move(median.fileText);
+        if constexpr (possibilistic) {
+            classifier.setCentres(std::move(median.centres), std::move(median.eta));
+        } else {
+            classifier.setCentres(std::move(median.centres));
+        }
+    }
+    if (s.map) writeMap(classifier, d);
+    if (centersFile) {
+        centersFile->write(centresText);
+        centersFile.reset();  // unlock
+    }
+}
+
+
 int run(int argc, char** argv) {
     Arguments arguments(argc > 0 ? argv[0] : "classification", description());
     declareParameters(arguments);
     if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
     const Settings s = readSettings(arguments);
     const bool directoryMode = checkOutputLocation(s.output);
-    const std::vector<EuvImage> images = loadImages(s);
+    const std::vector<EuvImage> images = loadImages(s, MemoryBound::fromEnvironment(bytesPerImagePixel));
 
     std::optional<CentersFile> centersFile;
     if (s.centersFile) centersFile.emplace(*s.centersFile);

@@ -2,7 +2,8 @@
 // from a CH and an AR segmentation map (spec section 8).
 //
 // Usage: get_STAFF_stats.x [options] CHSegmentedMap ARSegmentedMap fitsFile [fitsFile ...]
-// One CSV per image. Exit status 0 on success, 1 when the run cannot start or an image could not be used.
+// One CSV per image. Exit status 0 on success, 1 when the run cannot start, an image could not be used or a
+// CSV could not be written.
 
 #include <array>
 #include <future>
@@ -15,6 +16,8 @@
 #include "../lib/error.hpp"
 #include "../lib/file_paths.hpp"
 #include "../lib/header_template.hpp"
+#include "../lib/input_checks.hpp"
+#include "../lib/memory_bound.hpp"
 #include "../lib/parallel.hpp"
 #include "../lib/registered_image.hpp"
 #include "../lib/staff_regions.hpp"
@@ -26,17 +29,29 @@ namespace {
 
 using namespace spoca;
 
+/// Memory per pixel of the maps' grid, for the memory bound: the peak at 4096x4096 is about 12 bytes per
+/// pixel (make bench), rounded up.
+constexpr double bytesPerMapPixel = 14.0;
+
+/// Reads a map and checks that its WCS can place its pixels on the Sun (issue 12).
+SegmentationMap readUsableMap(const std::string& path, const MemoryBound& bound) {
+    SegmentationMap map = readSegmentationMap(path, bound);
+    checkUsableMapWcs(map.header, map.wcs);
+    return map;
+}
+
 /// The CH map and, unless its path is the same, the AR map, read at the same time (spec 8.4).
 /// The CH map's error is reported first when both fail.
 std::pair<SegmentationMap, std::optional<SegmentationMap>> readMaps(const std::string& chPath,
-                                                                    const std::string& arPath) {
+                                                                    const std::string& arPath,
+                                                                    const MemoryBound& bound) {
     SegmentationMap ch;
     std::optional<SegmentationMap> ar;
     runTasks(arPath == chPath ? 1u : 2u, [&](unsigned task) {
         if (task == 0) {
-            ch = readSegmentationMap(chPath);
+            ch = readUsableMap(chPath, bound);
         } else {
-            ar = readSegmentationMap(arPath);
+            ar = readUsableMap(arPath, bound);
         }
     });
     return {std::move(ch), std::move(ar)};
@@ -68,6 +83,7 @@ struct Settings {
     std::string arPath;
     std::string output;
     bool outputIsDirectory;
+    MemoryBound memoryBound;
 };
 
 /// The CSV of an image whose statistics are computed in the background while the next image is read.
@@ -76,26 +92,30 @@ struct PendingCsv {
     std::future<std::string> text;
 };
 
-/// Writes the pending CSV, if any, once its statistics are done. Quirk Q10: a CSV that cannot be written
-/// is reported on stderr, and the exit status is not changed.
-void writePending(std::optional<PendingCsv>& pending) {
-    if (!pending) return;
+/// Writes the pending CSV, if any, once its statistics are done; false when it could not be written.
+/// Quirk Q10, deliberately changed (issue 12): the failure is reported on stderr and makes the exit
+/// status 1, the other images are still done; no partial CSV is left.
+bool writePending(std::optional<PendingCsv>& pending) {
+    if (!pending) return true;
     const std::string text = pending->text.get();
     const std::string name = pending->name;
     pending.reset();
     try {
         writeFileAtomically(name, text);
+        return true;
     } catch (const Error& e) {
         std::cerr << "Error: " << e.what() << "\n";
+        return false;
     }
 }
 
 /// Spec 8.6 steps 3 to 7 for one existing image file: reads and aligns the image, collects the values
 /// of the five rows, writes the previous image's CSV, then starts computing this image's statistics
 /// (left in `pending`). Throws spoca::Error when the image cannot be used.
-void processImage(const std::string& path, const StaffRegions& regions, const Settings& settings,
+/// Returns false when the previous image's CSV could not be written.
+bool processImage(const std::string& path, const StaffRegions& regions, const Settings& settings,
                   std::optional<PendingCsv>& pending) {
-    RegisteredImage image(path, settings.imageType, regions.chWcs(), settings.preprocessing);
+    RegisteredImage image(path, settings.imageType, regions.chWcs(), settings.preprocessing, settings.memoryBound);
     if (image.width() != regions.width() || image.height() != regions.height()) {
         throw Error(path + ": the image is " + std::to_string(image.width()) + "x" + std::to_string(image.height()) +
                     " pixels but the maps are " + std::to_string(regions.width()) + "x" +
@@ -110,11 +130,14 @@ void processImage(const std::string& path, const StaffRegions& regions, const Se
     // The statistics of the previous image run while this one is read, so both images' values are held
     // for a while; when that would take too much memory, the previous CSV is finished first.
     constexpr std::size_t overlapBudget = std::size_t{190} << 20;
-    if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) writePending(pending);
+    bool written = true;
+    if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) written = writePending(pending);
     auto values = regions.emptyValues();
     image.forEachBlock(
-        [&regions, &values](int first, int end, const auto& value) { regions.collect(first, end, value, values); });
-    writePending(pending);
+        [&regions, &values](int first, int end, const auto& rowValues) {
+            regions.collect(first, end, rowValues, values);
+        });
+    written = writePending(pending) && written;
     const std::string name = settings.outputIsDirectory
                                  ? settings.output + "/" + stem(settings.chPath) + "_and_" +
                                        stem(settings.arPath) + "_on_" + stem(path) + ".csv"
@@ -129,13 +152,15 @@ void processImage(const std::string& path, const StaffRegions& regions, const Se
         return csv;
     };
     pending = PendingCsv{name, std::async(std::launch::async, std::move(text))};
+    return written;
 }
 
 int run(int argc, char** argv) {
     Arguments arguments("get_STAFF_stats.x",
                         {"This Program computes STAFF stats for EUV images.", "Version: 3.0",
                          "Author: Benjamin Mampaey, benjamin.mampaey@sidc.be",
-                         "Compiled on " __DATE__ " with options :", "EUVPixelType: d", "Real: d"});
+                         "Compiled on " __DATE__ " with options :", "EUVPixelType: d", "Real: d",
+                         MemoryBound::helpText()});
     arguments.add("global", "imageType", 'I', std::string("Unknown"),
                   "The type of the images.\nPossible values: AIA, Unknown (AIA when INSTRUME contains AIA)");
     arguments.add("global", "statsPreprocessing", 'P', std::string("NAR=3"),
@@ -167,7 +192,8 @@ int run(int argc, char** argv) {
                       arguments.positional("CHSegmentedMap"),
                       arguments.positional("ARSegmentedMap"),
                       arguments.text("global", "output"),
-                      false};
+                      false,
+                      MemoryBound::fromEnvironment(bytesPerMapPixel)};
     const unsigned chClass = arguments.natural("global", "CHClass");
     const unsigned arClass = arguments.natural("global", "ARClass");
     settings.outputIsDirectory = isDirectory(settings.output);
@@ -184,7 +210,7 @@ int run(int argc, char** argv) {
     FitsHeader chHeader;
     std::optional<StaffRegions> regions;
     {
-        const auto [ch, ar] = readMaps(settings.chPath, settings.arPath);
+        const auto [ch, ar] = readMaps(settings.chPath, settings.arPath, settings.memoryBound);
         regions.emplace(ch, ar ? &*ar : nullptr, chClass, arClass);
         chHeader = ch.header;
     }
@@ -200,13 +226,13 @@ int run(int argc, char** argv) {
             continue;
         }
         try {
-            processImage(expanded.text, *regions, settings, pending);
+            if (!processImage(expanded.text, *regions, settings, pending)) status = 1;
         } catch (const Error& e) {
             std::cerr << "Error: " << e.what() << "\n";
             status = 1;
         }
     }
-    writePending(pending);
+    if (!writePending(pending)) status = 1;
     return status;
 }
 
