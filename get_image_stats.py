@@ -503,6 +503,9 @@ class _ImageStatsStep:
         images, missing = [], []
         for wavelength in self.settings.wavelengths:
             selection = self.sdo_data.get_AIA_selection(time_step, wavelength)
+            if selection.outage is not None:
+                runner.fail(time_step, STAGE, selection.outage)
+                return
             if selection.chosen is None:
                 missing.append(f"{wavelength}: {selection.reason}")
             else:

@@ -311,7 +311,7 @@ def test_sigterm_stops_the_run_and_records_interrupted(tmp_path: Path) -> None:
 def test_rows_of_a_dead_run_are_marked_interrupted(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         ledger.start(T0, "image_stats")
-    assert _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-20T00:00"], lambda step, runner: None) == \
+    assert _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-20T01:00"], lambda step, runner: None) == \
         ExitStatus.OK
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         (record,) = ledger.attempts()
