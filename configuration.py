@@ -23,8 +23,8 @@ Relative paths are resolved against the folder of the ini file, so a configurati
 directory. A section the pipeline does not know (a typo such as ``[CH_SEGMENTATON]``) is an error, and so is
 an ``output_directory`` that exists but is not a folder. Validation is per need: a script asks only for the
 sections it uses (``get_image_stats.py`` does not need the SPoCA sections), and every problem found is raised
-as one :class:`ConfigurationError` naming the ini file, the section and the key, before any job runs. Output folders are not created at load time but by
-:meth:`Configuration.create_output_directories`, when a run starts.
+as one :class:`ConfigurationError` naming the ini file, the section and the key, before any job runs. Output
+folders are not created at load time but by :meth:`Configuration.create_output_directories`, when a run starts.
 """
 
 from __future__ import annotations
