@@ -46,11 +46,17 @@ from astropy.io import fits
 
 from ledger import OUTAGE
 
+try:  # the error of astropy's tile decompression (a corrupt compressed tile); private, hence the fallback
+    from astropy.io.fits.hdu.compressed._compression import CfitsioException as _CfitsioException
+except ImportError:  # pragma: no cover - another astropy layout
+    _CfitsioException = RuntimeError
+
 if TYPE_CHECKING:
     from remote_archive import RemoteArchive
 
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
+    "FITS_DATA_ERRORS",
     "FitsStructureError",
     "QUALITY_BITS",
     "SdoData",
@@ -95,6 +101,10 @@ QUALITY_BITS: dict[int, str] = {
     30: "quicklook image",
     31: "image not available",
 }
+
+#: What reading the data of a damaged FITS file may raise (astropy, numpy, cfitsio's tile decompression).
+FITS_DATA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError, IndexError,
+                                                     EOFError, RuntimeError, _CfitsioException)
 
 _BLOCK = 2880
 _CARD = 80
@@ -464,7 +474,7 @@ def _check_image_data(path: Path) -> None:
             image.data.sum()
     except FitsStructureError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, MemoryError, RuntimeError) as error:
+    except (*FITS_DATA_ERRORS, MemoryError) as error:
         raise FitsStructureError(f"unreadable image data ({error or type(error).__name__})") from error
 
 

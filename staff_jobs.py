@@ -30,6 +30,7 @@ import numpy as np
 from astropy.io import fits
 
 from job import Job, JobError, JobResult
+from sdo_data import FITS_DATA_ERRORS
 
 __all__ = [
     "SegmentationJob",
@@ -86,8 +87,8 @@ def check_segmentation_map(path: Path) -> str | None:
             if "SEGMENTEDMAP" not in (name.upper() for name in names):
                 return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
             data = hdus["SegmentedMap"].data
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
-        return f"{path} is not a readable FITS file: {error}"
+    except FITS_DATA_ERRORS as error:
+        return f"{path} is not a readable FITS file: {error or type(error).__name__}"
     if data is None or data.ndim != 2:
         return f"{path}: the SegmentedMap HDU does not hold a 2-D image"
     if not np.issubdtype(data.dtype, np.integer):

@@ -8,6 +8,8 @@
   test with make's whole output.
 - ``aia_factory``: writes synthetic AIA files (scripts/make_synthetic_aia.py) under the test's tmp_path.
 - ``sunpy_aia_171``: sunpy's real 128x128 AIA 171 level-1 test file (float64, uncompressed).
+- ``corrupt_tiles``: damages the compressed tiles of a RICE-compressed FITS file in place (headers and size
+  unchanged, so only decompressing the data shows it).
 """
 
 from __future__ import annotations
@@ -97,3 +99,26 @@ def umask() -> int:
     mask = os.umask(0o022)  # the mask can only be read by setting it
     os.umask(mask)
     return mask
+
+
+def _corrupt_tiles(path: Path, hdu: int = 1) -> Path:
+    """Overwrite the heap of compressed HDU ``hdu`` of ``path`` (its tiles) with noise, keeping every header."""
+    import numpy as np
+
+    from sdo_data import _file_reader, iter_fits_headers
+
+    with open(path, "rb") as handle:
+        hdus = list(iter_fits_headers(_file_reader(handle)))
+    header = hdus[hdu].header
+    heap_start = hdus[hdu].data_start + int(header["NAXIS1"]) * int(header["NAXIS2"])
+    content = bytearray(path.read_bytes())
+    noise = np.random.default_rng(0).integers(0, 256, hdus[hdu].data_end - heap_start, dtype=np.uint8)
+    content[heap_start:hdus[hdu].data_end] = noise.tobytes()
+    path.write_bytes(bytes(content))
+    return path
+
+
+@pytest.fixture
+def corrupt_tiles() -> Callable[..., Path]:
+    """``corrupt_tiles(path, hdu=1)``: the compressed tiles of ``path`` damaged in place (see the module notes)."""
+    return _corrupt_tiles
