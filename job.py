@@ -4,8 +4,9 @@
 in a process group of its own, so that a timeout (or an interruption of the pipeline) kills the program and
 every child it started. On Linux the program also gets SIGKILL when the pipeline dies, even by SIGKILL
 (``PR_SET_PDEATHSIG``), so that a hung program never outlives its time-out or its parent. Failures are
-reported as :class:`JobError`; the subclass :class:`TransientJobError` marks those worth retrying (a timeout, a program killed by a signal, an OS error such as a vanished NFS mount),
-as opposed to a program's deterministic error (a non-zero exit status with a message), which would fail again.
+reported as :class:`JobError`; the subclass :class:`TransientJobError` marks those worth retrying (a timeout,
+a program killed by a signal, an OS error such as a vanished NFS mount), as opposed to a program's
+deterministic error (a non-zero exit status with a message), which would fail again.
 
 As a script, ``python job.py EXECUTABLE [PARAM ...]`` runs one program and prints the command, its exit code,
 its output and its error output.
