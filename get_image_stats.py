@@ -198,7 +198,7 @@ def _read_raw(path: Path, hdu: int | None, memory_limit: int) -> tuple[np.ndarra
         if needed > memory_limit:
             raise ImageTooLargeError(
                 f"a {header.get('NAXIS1')}x{header.get('NAXIS2')} image of BITPIX {header.get('BITPIX')} would need "
-                f"{needed / 1024**2:.0f} MiB, more than the memory limit of {memory_limit / 1024**2:.0f} MiB "
+                f"{needed / 1024**2:.1f} MiB, more than the memory limit of {memory_limit / 1024**2:.1f} MiB "
                 "([IMAGE_STATS] memory_limit)")
         info = _image_info(header)
         raw = image_hdu.data
