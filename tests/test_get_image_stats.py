@@ -356,7 +356,7 @@ def test_corrupt_tile_is_an_image_stats_error_naming_the_file(aia_factory, corru
 def test_image_beyond_the_memory_bound_is_refused_before_reading_it(aia_factory, tmp_path):
     image = aia_factory(193)
     with pytest.raises(ImageTooLargeError, match=rf"^{image}: a 256x256 image of BITPIX 16 would need 0.6 MiB, "
-                                                 r"more than the memory limit of 0.5 MiB \(\[IMAGE_STATS\] memory_limit"):
+                                                 r"more than the memory limit of 0.5 MiB \(\[IMAGE_STATS\]"):
         image_statistics(image, memory_limit=512 * 1024)
     # A header announcing 100000x100000 pixels (the file holds none of them): refused from the header alone,
     # with the default bound, before any allocation or read of the data.
