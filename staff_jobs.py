@@ -22,6 +22,7 @@ import csv
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,8 @@ def check_segmentation_map(path: Path) -> str | None:
     Valid means: a readable FITS file with an HDU named ``SegmentedMap`` whose data is a 2-D integer image.
     """
     try:
-        with fits.open(path, memmap=False) as hdus:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdus:
+            warnings.simplefilter("ignore")  # astropy's warnings about a damaged file: the reason says it
             names = [hdu.name for hdu in hdus]
             if "SEGMENTEDMAP" not in (name.upper() for name in names):
                 return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
