@@ -539,7 +539,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Find the first good-quality AIA file of a wavelength at a time step and print its path "
                     "(downloaded into the cache for an http(s) pattern). When there is none, say why: which "
                     "candidates were found and which QUALITY bits rejected them. Exit status 0 when a file was "
-                    "found, 1 when none was.")
+                    "found, 1 when none was (or the archive could not be read).")
     parser.add_argument("date", type=_parse_date, metavar="DATE", help="time step, ISO 8601 UTC, e.g. 2026-03-20T12:00")
     parser.add_argument("wavelength", type=int, metavar="WAVELENGTH", help="AIA wavelength in angstrom, e.g. 193")
     parser.add_argument("--aia-file-pattern", default=DEFAULT_AIA_FILE_PATTERN,
@@ -577,6 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if selection.chosen is not None:
         print(selection.chosen)
         return 0
+    if selection.outage is not None:
+        print(f"sdo_data.py: {selection.outage}", file=sys.stderr)
+        return 1
     print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.")
     if not selection.rejected:
         print(f"No file matches {selection.pattern}")

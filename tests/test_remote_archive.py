@@ -494,3 +494,15 @@ retry_attempts = 1
     assert (tmp_path / "image_stats" / f"{good.stem}.csv").exists()
     assert get_image_stats.main([str(ini), "--status"]) == 0
     assert "no failure waiting for a rerun" in capsys.readouterr().out
+
+
+def test_remote_candidate_whose_data_do_not_decompress_is_rejected(server, tmp_path, corrupt_tiles):
+    damaged = corrupt_tiles(_publish(server, 3, 0))
+    good = _publish(server, 15, 0)
+    sdo = _sdo(server, tmp_path / "cache")
+    chosen = sdo.get_AIA_file(STEP, 193)
+    assert chosen is not None and chosen.read_bytes() == good.read_bytes()
+    (candidate, reason), = sdo.get_AIA_selection(STEP, 193).rejected
+    assert candidate == f"{server.url}{_url_path(server, damaged)}"
+    assert "not valid" in reason and "unreadable image data (decompression error" in reason
+    assert _cached_files(tmp_path / "cache") == [chosen]  # the damaged download was not kept
