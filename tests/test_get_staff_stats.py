@@ -517,6 +517,27 @@ def test_force_after_moving_the_output_folders_starts_from_the_recorded_history(
     assert rerun.centers_before == "step=20260320_000000\n" and not rerun.centers_live
 
 
+def test_full_disk_under_the_centres_file_fails_the_job_in_one_line(tmp_path: Path, small_disk, capsys) -> None:
+    setup = Setup(tmp_path, steps=2)
+    setup.ini.write_text(setup.ini.read_text().replace(f"{setup.output}/centers/", f"{small_disk.path}/"))
+    assert setup.run("-e", (T0 + STEP).isoformat()) == 0
+    live = small_disk.path / "ch_centers.txt"
+    before = live.read_bytes()
+    small_disk.fill()
+    capsys.readouterr()
+    assert setup.run() == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "2026-03-20T06:00:00 ch_segmentation: failed in " in err
+    assert f"{live}: No space left on device" in err
+    failed = setup.attempts(T0 + STEP, "ch_segmentation")
+    assert [record.outcome for record in failed] == [Outcome.FAILED]  # ENOSPC is not retried
+    assert live.read_bytes() == before and not setup.ch_map(T0 + STEP).exists()
+    small_disk.free()
+    assert get_staff_stats.main([str(setup.ini), "--rerun-failed"]) == 0
+    setup.assert_complete(T0 + STEP)
+
+
 def test_program_does_not_outlive_a_sigkilled_pipeline(tmp_path: Path) -> None:
     setup = Setup(tmp_path, steps=1, operations={"job_timeout": 3600})
     setup.behave(ch_segmentation={"20260320_000000": "hang"})
