@@ -363,7 +363,9 @@ class SdoData:
             else:
                 selection = self._select_local(formatted, archive_root(pattern))
             what = f"{instrument}{'' if wavelength is None else f' {wavelength}'} at {date:%Y-%m-%dT%H:%M:%S}"
-            if selection.chosen is None:
+            if selection.outage is not None:
+                LOGGER.info("%s: %s", what, selection.outage)
+            elif selection.chosen is None:
                 LOGGER.info("no good-quality %s file: %s", what, selection.reason)
             else:
                 LOGGER.debug("%s: %s", what, selection.chosen)
