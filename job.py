@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import shlex
@@ -113,18 +114,25 @@ class JobTimeoutError(TransientJobError):
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux only, looked up once), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking the kernel to SIGKILL the child when its parent dies (Linux); None elsewhere.
 
     The parent's pid is taken before the fork: if the parent died between the fork and the ``prctl`` call,
     the child has already been re-parented and kills itself at once.
     """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
+    prctl = _prctl()
+    if prctl is None:
         return None
     parent = os.getpid()
 
