@@ -339,13 +339,14 @@ def test_crash_and_missing_output_fail_their_step_only(tmp_path: Path) -> None:
 
 
 def test_hanging_and_killed_programs_are_retried_then_fail(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, steps=2, operations={"job_timeout": 1})
+    # 5 s: enough for the fakes that work (they import astropy) on a loaded machine, short for the one that hangs.
+    setup = Setup(tmp_path, steps=2, operations={"job_timeout": 5})
     setup.behave(ch_segmentation={"20260320_000000": "hang"}, staff_stats={"20260320_060000": "killed"})
     try:
         assert setup.run() == 1
         hung = setup.attempts(T0, "ch_segmentation")
         assert [record.outcome for record in hung] == [Outcome.FAILED, Outcome.FAILED]
-        assert all("timed out after 1 s" in record.reason for record in hung)
+        assert all("timed out after 5 s" in record.reason for record in hung)
         assert not _alive(int((setup.fakes / "ch_segmentation.20260320_000000.pid").read_text()))
         killed = setup.attempts(T0 + STEP, "staff_stats")
         assert [record.outcome for record in killed] == [Outcome.FAILED, Outcome.FAILED]
