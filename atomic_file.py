@@ -62,7 +62,8 @@ def atomic_write(
     -----
     At the end of the block the file is flushed, ``fsync``-ed (so that the rename never exposes a file whose
     data is not on disk yet), closed and renamed to ``path``. On any exception, including
-    ``KeyboardInterrupt``, the temporary file is removed and ``path`` is left as it was.
+    ``KeyboardInterrupt``, the temporary file is removed and ``path`` is left as it was. An OS error that does
+    not name its file (a write or ``fsync`` failing on a full disk) is raised again naming ``path``.
 
     Examples
     --------
@@ -81,6 +82,11 @@ def atomic_write(
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.filename is None and error.errno is not None:  # a failed write or fsync does not say which file
+            raise type(error)(error.errno, error.strerror, str(target)) from error
+        raise
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -12,23 +12,25 @@ commented example.
 ``[STAFF_STATS]``
     ``executable``, ``config_file``, ``wavelengths``, ``output_directory``.
 ``[IMAGE_STATS]``
-    ``wavelengths``, ``output_directory``; optional ``hdu``.
+    ``wavelengths``, ``output_directory``; optional ``hdu`` and ``memory_limit``.
 ``[OPERATIONS]`` (optional, every key optional)
     ``ledger``, ``lock_file``, ``look_back_hours``, ``interval_hours``, ``job_timeout``, ``retry_attempts``,
-    ``retry_initial_delay``, ``retry_max_delay``.
+    ``retry_initial_delay``, ``retry_max_delay``, ``ledger_timeout``.
 ``[OVERLAYS]`` (optional; overlays are drawn only when the section is present)
     ``output_directory``.
 
 Relative paths are resolved against the folder of the ini file, so a configuration works from any working
-directory. Validation is per need: a script asks only for the sections it uses (``get_image_stats.py`` does not
-need the SPoCA sections), and every problem found is raised as one :class:`ConfigurationError` naming the ini
-file, the section and the key, before any job runs. Output folders are not created at load time but by
-:meth:`Configuration.create_output_directories`, when a run starts.
+directory. A section the pipeline does not know (a typo such as ``[CH_SEGMENTATON]``) is an error, and so is
+an ``output_directory`` that exists but is not a folder. Validation is per need: a script asks only for the
+sections it uses (``get_image_stats.py`` does not need the SPoCA sections), and every problem found is raised
+as one :class:`ConfigurationError` naming the ini file, the section and the key, before any job runs. Output
+folders are not created at load time but by :meth:`Configuration.create_output_directories`, when a run starts.
 """
 
 from __future__ import annotations
 
 import configparser
+import difflib
 import logging
 import math
 import os
@@ -139,19 +141,22 @@ class StaffStatsConfig:
 class ImageStatsConfig:
     """``[IMAGE_STATS]``: the wavelengths summarised by ``get_image_stats.py``, where and from which HDU.
 
-    ``hdu`` is ``None`` when not given: the first HDU holding a 2-D image is used.
+    ``hdu`` is ``None`` when not given: the first HDU holding a 2-D image is used. ``memory_limit`` (bytes) is
+    the most memory an image may need; ``None``: the default of :data:`get_image_stats.DEFAULT_MEMORY_LIMIT`.
     """
 
     wavelengths: tuple[int, ...]
     output_directory: Path
     hdu: int | None = None
+    memory_limit: int | None = None
 
 
 @dataclass(frozen=True)
 class OperationsConfig:
     """``[OPERATIONS]``: ledger, lock, time window, job timeout and retries of transient failures.
 
-    Times are in hours for the window and the interval, in seconds for the timeout and the retry delays.
+    Times are in hours for the window and the interval, in seconds for the timeout, the retry delays and
+    ``ledger_timeout`` (how long to wait for another process's write to the ledger before giving up).
     """
 
     ledger: Path
@@ -162,6 +167,7 @@ class OperationsConfig:
     retry_attempts: int = 3
     retry_initial_delay: float = 10.0
     retry_max_delay: float = 300.0
+    ledger_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,13 @@ class _SectionReader:
             return None
         return _resolve(self.folder, text)
 
+    def output_folder(self, key: str = "output_directory") -> Path:
+        """A folder the pipeline writes into: it may not exist yet, but must not be anything else."""
+        path = self.path(key)
+        if path.exists() and not path.is_dir():
+            raise self.error(key, f"{path} exists and is not a folder")
+        return path
+
     def existing_file(self, key: str, executable: bool = False) -> Path:
         path = self.path(key)
         if not path.exists():
@@ -375,7 +388,7 @@ def _read_segmentation(reader: _SectionReader, channels: int) -> SegmentationCon
         config_file=reader.existing_file("config_file"),
         centers_file=reader.path("centers_file"),
         wavelengths=reader.wavelengths(count=channels),
-        output_directory=reader.path("output_directory"),
+        output_directory=reader.output_folder(),
     )
 
 
@@ -384,15 +397,16 @@ def _read_staff_stats(reader: _SectionReader) -> StaffStatsConfig:
         executable=reader.existing_file("executable", executable=True),
         config_file=reader.existing_file("config_file"),
         wavelengths=reader.wavelengths(),
-        output_directory=reader.path("output_directory"),
+        output_directory=reader.output_folder(),
     )
 
 
 def _read_image_stats(reader: _SectionReader) -> ImageStatsConfig:
     return ImageStatsConfig(
         wavelengths=reader.wavelengths(),
-        output_directory=reader.path("output_directory"),
+        output_directory=reader.output_folder(),
         hdu=reader.integer("hdu", minimum=0, required=False),
+        memory_limit=reader.size("memory_limit"),
     )
 
 
@@ -408,6 +422,7 @@ def _read_operations(reader: _SectionReader, beside: Path) -> OperationsConfig:
                                  defaults.retry_attempts),
         retry_initial_delay=reader.number("retry_initial_delay", defaults.retry_initial_delay, positive=False),
         retry_max_delay=reader.number("retry_max_delay", defaults.retry_max_delay, positive=False),
+        ledger_timeout=reader.number("ledger_timeout", defaults.ledger_timeout),
     )
 
 
@@ -440,9 +455,9 @@ _KNOWN_KEYS = {
     "CH_SEGMENTATION": {"executable", "config_file", "centers_file", "wavelengths", "output_directory"},
     "AR_SEGMENTATION": {"executable", "config_file", "centers_file", "wavelengths", "output_directory"},
     "STAFF_STATS": {"executable", "config_file", "wavelengths", "output_directory"},
-    "IMAGE_STATS": {"wavelengths", "output_directory", "hdu"},
+    "IMAGE_STATS": {"wavelengths", "output_directory", "hdu", "memory_limit"},
     "OPERATIONS": {"ledger", "lock_file", "look_back_hours", "interval_hours", "job_timeout", "retry_attempts",
-                   "retry_initial_delay", "retry_max_delay"},
+                   "retry_initial_delay", "retry_max_delay", "ledger_timeout"},
     "OVERLAYS": {"output_directory"},
 }
 
@@ -454,6 +469,19 @@ def _warn_unknown_keys(ini_file: Path, parser: configparser.ConfigParser, sectio
             for key in sorted(set(parser.options(section)) - _KNOWN_KEYS[section] - set(parser.defaults())):
                 LOGGER.warning("%s: [%s] %s: unknown key, ignored (known keys: %s)", ini_file, section, key,
                                ", ".join(sorted(_KNOWN_KEYS[section])))
+
+
+def _check_section_names(ini_file: Path, parser: configparser.ConfigParser) -> None:
+    """Raise :class:`ConfigurationError` for a section the pipeline does not know (a typo, most likely).
+
+    A misspelt section would otherwise be ignored, and the real one reported missing or, worse for an
+    optional section such as ``[OPERATIONS]``, silently replaced by its defaults.
+    """
+    for section in parser.sections():
+        if section not in _KNOWN_SECTIONS:
+            close = difflib.get_close_matches(section.upper(), _KNOWN_SECTIONS, n=1)
+            hint = f"did you mean [{close[0]}]?" if close else f"known sections: {', '.join(_KNOWN_SECTIONS)}"
+            raise ConfigurationError(ini_file, section, None, f"unknown section ({hint})")
 
 
 _READERS: dict[str, Callable[[_SectionReader], Any]] = {
@@ -499,8 +527,12 @@ def load_configuration(ini_file: Path | str, sections: Iterable[str] = ()) -> Co
             parser.read_file(stream)
     except OSError as error:
         raise ConfigurationError(ini_file, None, None, f"cannot read the file: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigurationError(ini_file, None, None, f"not UTF-8 text (byte {error.object[error.start]:#04x} at "
+                                                       f"position {error.start}): save it as UTF-8") from None
     except configparser.Error as error:
         raise ConfigurationError(ini_file, None, None, f"not a valid ini file: {error.message}") from error
+    _check_section_names(ini_file, parser)
     loaded: dict[str, Any] = {}
     for name in sections:
         if not parser.has_section(name):
@@ -510,7 +542,7 @@ def load_configuration(ini_file: Path | str, sections: Iterable[str] = ()) -> Co
     operations = _read_operations(_SectionReader(ini_file, parser, "OPERATIONS"), beside)
     _warn_unknown_keys(ini_file, parser, (*sections, "OPERATIONS", "OVERLAYS"))
     if parser.has_section("OVERLAYS"):
-        loaded["overlays"] = OverlaysConfig(_SectionReader(ini_file, parser, "OVERLAYS").path("output_directory"))
+        loaded["overlays"] = OverlaysConfig(_SectionReader(ini_file, parser, "OVERLAYS").output_folder())
     return Configuration(path=ini_file, operations=operations, **loaded)
 
 

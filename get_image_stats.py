@@ -55,13 +55,15 @@ from astropy.io import fits
 from atomic_file import atomic_write
 from configuration import IMAGE_STATS_SECTIONS, Configuration
 from runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
-from sdo_data import SdoDataError, observation_time
+from sdo_data import FITS_DATA_ERRORS, SdoDataError, observation_time
 
 __all__ = [
     "PERCENTILES",
     "COLUMNS",
     "STAGE",
     "ImageStatsError",
+    "ImageTooLargeError",
+    "DEFAULT_MEMORY_LIMIT",
     "image_statistics",
     "format_csv",
     "write_image_stats",
@@ -87,8 +89,19 @@ _CHUNK = 1 << 20
 _MAX_BINS = 1 << 24
 
 
+#: The most memory (bytes) an image may need, by default: its stored pixels plus one float64 copy. 2 GiB is
+#: comfortably above a 4096x4096 AIA image (160 MiB for 16-bit pixels) and refuses what would swap or be
+#: killed by the kernel, e.g. a damaged header announcing 100000x100000 pixels.
+DEFAULT_MEMORY_LIMIT = 2 * 1024**3
+
+
 class ImageStatsError(ValueError):
     """An image that cannot be summarised: unreadable, no 2-D image, missing or bad keywords."""
+
+
+class ImageTooLargeError(ImageStatsError):
+    """An image whose size would need more memory than the bound (refused before allocating), or that did not
+    fit in memory."""
 
 
 def _image_hdu(hdus: fits.HDUList, hdu: int | None) -> fits.hdu.base.ExtensionHDU:
@@ -163,15 +176,33 @@ def _image_info(header: fits.Header) -> _ImageInfo:
     )
 
 
-def _read_raw(path: Path, hdu: int | None) -> tuple[np.ndarray, _ImageInfo]:
+def _memory_needed(header: fits.Header) -> int:
+    """Bytes the statistics of an image need at most, from its header: the stored pixels and a float64 copy."""
+    try:
+        pixels = math.prod(int(header.get(f"NAXIS{axis}", 0)) for axis in (1, 2))
+        itemsize = abs(int(header.get("BITPIX", 8))) // 8
+    except (TypeError, ValueError):
+        raise ImageStatsError("NAXIS1, NAXIS2 or BITPIX is not an integer") from None
+    return pixels * (itemsize + 8)
+
+
+def _read_raw(path: Path, hdu: int | None, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
     """The stored (unscaled) pixels, as a writable 2-D array in native byte order, and the header facts.
 
-    The file is closed when this returns; the pixels are read once and not copied (big-endian data of
-    uncompressed files are byte-swapped in place).
+    The size is read from the header first: an image that would need more than ``memory_limit`` bytes is
+    refused before any pixel is read. The file is closed when this returns; the pixels are read once and not
+    copied (big-endian data of uncompressed files are byte-swapped in place).
     """
     with fits.open(path, do_not_scale_image_data=True, memmap=False) as hdus:
         image_hdu = _image_hdu(hdus, hdu)
-        info = _image_info(image_hdu.header)
+        header = image_hdu.header
+        needed = _memory_needed(header)
+        if needed > memory_limit:
+            raise ImageTooLargeError(
+                f"a {header.get('NAXIS1')}x{header.get('NAXIS2')} image of BITPIX {header.get('BITPIX')} would need "
+                f"{needed / 1024**2:.1f} MiB, more than the memory limit of {memory_limit / 1024**2:.1f} MiB "
+                "([IMAGE_STATS] memory_limit)")
+        info = _image_info(header)
         raw = image_hdu.data
     if raw is None or raw.ndim != 2:
         raise ImageStatsError("the image HDU has no 2-D data")
@@ -406,7 +437,8 @@ def _prefixed(prefix: str, stats: dict[str, float] | None) -> dict[str, float]:
     return {f"{prefix}{name}": value for name, value in stats.items()}
 
 
-def image_statistics(path: Path | str, hdu: int | None = None) -> dict[str, float | int | str]:
+def image_statistics(path: Path | str, hdu: int | None = None,
+                     memory_limit: int | None = None) -> dict[str, float | int | str]:
     """The statistics of one AIA image, keyed by CSV column (see :data:`COLUMNS`).
 
     Integer images (the SDO archives) are summarised from a histogram of their stored values, which gives the
@@ -420,12 +452,17 @@ def image_statistics(path: Path | str, hdu: int | None = None) -> dict[str, floa
     hdu
         The HDU holding the image; when ``None``, or when it has no 2-D image (HDU 0 of a compressed file),
         the first HDU that holds one.
+    memory_limit
+        The most memory (bytes) the image may need, checked from its header before reading any pixel
+        (default :data:`DEFAULT_MEMORY_LIMIT`).
 
     Raises
     ------
+    ImageTooLargeError
+        When the image would need more than ``memory_limit``, or did not fit in memory; names the file.
     ImageStatsError
-        When the file is not a readable FITS image or lacks a keyword needed (EXPTIME, CRPIX1/2, CDELT1,
-        RSUN_OBS, WAVELNTH, a date); the message names the file.
+        When the file is not a readable FITS image (a corrupt compressed tile included) or lacks a keyword
+        needed (EXPTIME, CRPIX1/2, CDELT1, RSUN_OBS, WAVELNTH, a date); the message names the file.
     OSError
         With an ``errno``, when the system fails to read the file (e.g. it vanished): a transient failure.
     """
@@ -433,19 +470,24 @@ def image_statistics(path: Path | str, hdu: int | None = None) -> dict[str, floa
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            stored, info = _read_raw(path, hdu)
+            stored, info = _read_raw(path, hdu, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
         for warning in caught:  # e.g. a BLANK keyword in a float image: harmless, kept for debugging
             LOGGER.debug("%s: %s", path, warning.message)
     except ImageStatsError as error:
-        raise ImageStatsError(f"{path}: {error}") from None
+        raise type(error)(f"{path}: {error}") from None
+    except MemoryError:
+        raise ImageTooLargeError(f"{path}: not enough memory to read the image") from None
     except OSError as error:
         if error.errno is not None:  # a system error (vanished file or mount): may not happen again
             raise
         raise ImageStatsError(f"{path}: cannot read the image: {error}") from error
-    except (ValueError, TypeError, KeyError, IndexError, EOFError) as error:
-        raise ImageStatsError(f"{path}: cannot read the image: {error}") from error
-    disk_count = _disk_first(stored, info.cx, info.cy, info.radius)
-    stats = _statistics(stored.reshape(-1), disk_count, info)
+    except FITS_DATA_ERRORS as error:
+        raise ImageStatsError(f"{path}: cannot read the image: {error or type(error).__name__}") from error
+    try:
+        disk_count = _disk_first(stored, info.cx, info.cy, info.radius)
+        stats = _statistics(stored.reshape(-1), disk_count, info)
+    except MemoryError:
+        raise ImageTooLargeError(f"{path}: not enough memory for the statistics of the image") from None
     return stats | {"DATE_OBS": info.date_obs, "WAVELENGTH": info.wavelength}
 
 
@@ -467,28 +509,48 @@ def image_stats_path(output_directory: Path, image: Path | str) -> Path:
 
 
 def write_image_stats(image: Path | str, csv_path: Path, hdu: int | None = None,
-                      scratch_directory: Path | None = None) -> Path:
+                      scratch_directory: Path | None = None, memory_limit: int | None = None) -> Path:
     """Compute the statistics of ``image`` and write them atomically to ``csv_path``.
 
     The CSV is written to a temporary file (in ``scratch_directory``, which must be on the same file system,
-    or else beside ``csv_path``) and renamed, so that a reader never sees a half-written file.
+    or else beside ``csv_path``) and renamed, so that a reader never sees a half-written file. ``memory_limit``
+    is that of :func:`image_statistics`.
     """
-    text = format_csv(image_statistics(image, hdu))
+    text = format_csv(image_statistics(image, hdu, memory_limit))
     with atomic_write(csv_path, "w", encoding="utf-8", newline="", scratch_folder=scratch_directory) as stream:
         stream.write(text)
     return csv_path
 
 
 def read_image_stats(csv_path: Path) -> dict[str, str] | None:
-    """The row of an image-statistics CSV as strings, or ``None`` when the file is missing or not valid."""
+    """The row of an image-statistics CSV as strings, or ``None`` when the file is missing or not valid.
+
+    Valid means: the header line of :data:`COLUMNS` and one row of as many fields, numbers where numbers
+    are expected. An existing file that is not valid (damaged) is said in a warning: it is then recomputed.
+    """
     try:
         with csv_path.open(newline="", encoding="utf-8") as stream:
             rows = list(csv.reader(stream))
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except FileNotFoundError:
         return None
-    if len(rows) != 2 or tuple(rows[0]) != COLUMNS or len(rows[1]) != len(COLUMNS):
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        LOGGER.warning("existing image statistics %s cannot be read (%s): computing them again", csv_path, error)
+        return None
+    if len(rows) != 2 or tuple(rows[0]) != COLUMNS or len(rows[1]) != len(COLUMNS) or not _numbers(rows[1]):
+        LOGGER.warning("existing image statistics %s are damaged: computing them again", csv_path)
         return None
     return dict(zip(COLUMNS, rows[1], strict=True))
+
+
+def _numbers(row: Sequence[str]) -> bool:
+    """Whether the fields of a row are numbers where :data:`COLUMNS` expects numbers (all but DATE_OBS)."""
+    try:
+        for column, value in zip(COLUMNS, row, strict=True):
+            if column != "DATE_OBS":
+                float(value)
+    except ValueError:
+        return False
+    return True
 
 
 class _ImageStatsStep:
@@ -506,6 +568,9 @@ class _ImageStatsStep:
         images, missing = [], []
         for wavelength in self.settings.wavelengths:
             selection = self.sdo_data.get_AIA_selection(time_step, wavelength)
+            if selection.outage is not None:
+                runner.fail(time_step, STAGE, selection.outage)
+                return
             if selection.chosen is None:
                 missing.append(f"{wavelength}: {selection.reason}")
             else:
@@ -531,7 +596,7 @@ class _ImageStatsStep:
             if output in written or (not runner.force and read_image_stats(output) is not None):
                 continue
             try:
-                write_image_stats(image, output, self.settings.hdu, scratch)
+                write_image_stats(image, output, self.settings.hdu, scratch, self.settings.memory_limit)
             except ImageStatsError as error:
                 LOGGER.warning("%s", error)
                 problems.append(str(error))

@@ -81,6 +81,8 @@ class CentersHistory:
     ----------
     live_file
         The centres file of the ini (``centers_file``), used by the current runs.
+    stage
+        The ledger stage of the program (``ch_segmentation`` or ``ar_segmentation``): its recorded histories.
 
     Notes
     -----
@@ -94,15 +96,20 @@ class CentersHistory:
     (the program then makes its "random" initial centres).
     """
 
-    def __init__(self, live_file: Path):
+    def __init__(self, live_file: Path, stage: str):
         self.live_file = Path(live_file)
+        self.stage = stage
 
     def start(self, ledger: Ledger, time_step: datetime) -> tuple[str, bool]:
-        """The history ``time_step`` starts from, and whether its result becomes the live history."""
-        head = ledger.centers_head(self.live_file)
+        """The history ``time_step`` starts from, and whether its result becomes the live history.
+
+        The ledger is asked by stage, not by the path of the centres file, so that moving a configuration's
+        folders (and updating its ini) keeps every recorded history.
+        """
+        head = ledger.centers_head(self.live_file, self.stage)
         if head is None or time_step > head:
             return self._live_content(), True
-        recorded = ledger.centers_start(self.live_file, time_step)
+        recorded = ledger.centers_start(self.live_file, time_step, self.stage)
         if recorded is None:
             LOGGER.warning("no centres history recorded before %s for %s: starting from an empty history",
                            format_time_step(time_step), self.live_file)
@@ -130,8 +137,8 @@ class StaffPipeline:
         self.staff = configuration.staff_stats
         self.overlays = configuration.overlays
         self.sdo_data = configuration.make_sdo_data()
-        self.histories = {"ch_segmentation": CentersHistory(self.ch.centers_file),
-                          "ar_segmentation": CentersHistory(self.ar.centers_file)}
+        self.histories = {"ch_segmentation": CentersHistory(self.ch.centers_file, "ch_segmentation"),
+                          "ar_segmentation": CentersHistory(self.ar.centers_file, "ar_segmentation")}
 
     @property
     def output_directories(self) -> list[Path]:
@@ -167,6 +174,10 @@ class StaffPipeline:
         selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
                       for wavelength in section.wavelengths}
         images = [selection.chosen for selection in selections.values()]
+        outage = _outage(selections)
+        if outage is not None:
+            runner.fail(time_step, stage, outage)
+            return None, False
         if None in images:
             runner.skip(time_step, stage, _no_good_file(selections),
                         inputs=[image for image in images if image is not None])
@@ -213,6 +224,10 @@ class StaffPipeline:
         good = {wavelength: selection.chosen for wavelength, selection in selections.items()
                 if selection.chosen is not None}
         images = list(good.values())
+        outage = _outage(selections)
+        if outage is not None:
+            runner.fail(time_step, "staff_stats", outage, inputs=[ch_map, ar_map])
+            return {}
         if not images:
             runner.skip(time_step, "staff_stats", _no_good_file(selections), inputs=[ch_map, ar_map])
             return {}
@@ -231,7 +246,7 @@ class StaffPipeline:
                     os.replace(source, target)
 
         runner.job(time_step, "staff_stats", work, inputs=[ch_map, ar_map, *images], outputs=csvs,
-                   is_complete=None if maps_changed else lambda: all(check_staff_csv(csv) is None for csv in csvs))
+                   is_complete=None if maps_changed else lambda: _valid_csvs(csvs))
         return good
 
     # -- overlays
@@ -259,8 +274,29 @@ def _no_good_file(selections: dict[int, Selection]) -> str:
     return f"no good-quality file for {', '.join(str(wavelength) for wavelength in absent)} ({details})"
 
 
+def _valid_csvs(csvs: Sequence[Path]) -> bool:
+    """Whether every CSV exists and is valid; a damaged one is said (they are then computed again)."""
+    if not all(csv.exists() for csv in csvs):
+        return False
+    problems = [problem for problem in map(check_staff_csv, csvs) if problem is not None]
+    for problem in problems:
+        LOGGER.warning("existing STAFF statistics damaged, computing them again: %s", problem)
+    return not problems
+
+
+def _outage(selections: dict[int, Selection]) -> str | None:
+    """The first archive outage among ``selections`` (the archive could not be read), or None."""
+    return next((selection.outage for selection in selections.values() if selection.outage is not None), None)
+
+
 def _valid_map(path: Path) -> bool:
-    return path.exists() and check_segmentation_map(path) is None
+    """Whether the map exists and is valid; a damaged one is said (it is then made again, and recorded)."""
+    if not path.exists():
+        return False
+    problem = check_segmentation_map(path)
+    if problem is not None:
+        LOGGER.warning("existing map damaged, making it again: %s", problem)
+    return problem is None
 
 
 def build_parser() -> argparse.ArgumentParser:

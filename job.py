@@ -2,9 +2,11 @@
 
 :class:`Job` builds the command ``[executable, --key value ..., positionals ...]`` and runs it without a shell,
 in a process group of its own, so that a timeout (or an interruption of the pipeline) kills the program and
-every child it started. Failures are reported as :class:`JobError`; the subclass :class:`TransientJobError`
-marks those worth retrying (a timeout, a program killed by a signal, an OS error such as a vanished NFS mount),
-as opposed to a program's deterministic error (a non-zero exit status with a message), which would fail again.
+every child it started. On Linux the program also gets SIGKILL when the pipeline dies, even by SIGKILL
+(``PR_SET_PDEATHSIG``), so that a hung program never outlives its time-out or its parent. Failures are
+reported as :class:`JobError`; the subclass :class:`TransientJobError` marks those worth retrying (a timeout,
+a program killed by a signal, an OS error such as a vanished NFS mount), as opposed to a program's
+deterministic error (a non-zero exit status with a message), which would fail again.
 
 As a script, ``python job.py EXECUTABLE [PARAM ...]`` runs one program and prints the command, its exit code,
 its output and its error output.
@@ -13,13 +15,16 @@ its output and its error output.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import functools
 import logging
 import os
 import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -106,6 +111,39 @@ class JobTimeoutError(TransientJobError):
     """The program ran longer than its timeout; it was killed together with its whole process group."""
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux only, looked up once), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking the kernel to SIGKILL the child when its parent dies (Linux); None elsewhere.
+
+    The parent's pid is taken before the fork: if the parent died between the fork and the ``prctl`` call,
+    the child has already been re-parented and kills itself at once.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -157,7 +195,7 @@ class Job:
 
         The program runs in a new session (its own process group); on timeout, or when the caller is
         interrupted (``KeyboardInterrupt``, or any exception raised by a signal handler), the whole group is
-        killed before the exception goes on.
+        killed before the exception goes on. On Linux the program is killed too when this process dies.
 
         Parameters
         ----------
@@ -180,7 +218,8 @@ class Job:
         LOGGER.debug("running %s", self.command_line)
         try:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, start_new_session=True)
+                                       stderr=subprocess.PIPE, start_new_session=True,
+                                       preexec_fn=_die_with_parent())
         except OSError as error:
             raise TransientJobError(command, None, "", f"could not start: {error}") from error
         with process:

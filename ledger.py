@@ -44,12 +44,17 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
-__all__ = ["Outcome", "AttemptRecord", "Ledger", "format_time_step", "parse_time_step", "STDERR_TAIL_CHARS"]
+__all__ = ["Outcome", "AttemptRecord", "Ledger", "LedgerError", "OUTAGE", "format_time_step", "parse_time_step",
+           "STDERR_TAIL_CHARS"]
 
 #: How much of the end of a program's stderr is kept in the ledger.
 STDERR_TAIL_CHARS = 2000
 
 _TIME_STEP_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+#: How the reason of a job that failed because the archive could not be read (an outage, not "no data")
+#: starts, in the ledger and the log; ``--status`` counts these failures apart.
+OUTAGE = "archive unavailable"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -76,6 +81,30 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts (stage, time_step);
 CREATE INDEX IF NOT EXISTS attempts_by_centers ON attempts (centers_file, time_step);
 """
+
+
+class LedgerError(Exception):
+    """The ledger cannot be used: damaged, locked by another process for too long, disk full, read-only.
+
+    The message is one line naming the file, SQLite's own error and, when there is one, what to do. The run
+    cannot go on without its ledger (it would lose the record of what it does), so this error ends the run.
+    """
+
+
+def _ledger_error(path: object, error: BaseException) -> LedgerError:
+    """A :class:`LedgerError` for an error of SQLite (or of the system) on the ledger ``path``."""
+    text = str(error) or type(error).__name__
+    code = getattr(error, "sqlite_errorname", "")
+    if isinstance(error, sqlite3.DatabaseError) and code in ("SQLITE_CORRUPT", "SQLITE_NOTADB", "") and (
+            "malformed" in text or "not a database" in text or "corrupt" in text):
+        return LedgerError(f"ledger {path} is damaged ({text}): move it aside (e.g. mv {path} {path}.damaged) "
+                           "and run again to start a new ledger; the damaged file keeps the earlier records")
+    if "locked" in text or code in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return LedgerError(f"ledger {path} is locked by another process ({text}) for longer than the wait; "
+                           "try again later")
+    if isinstance(error, OSError):
+        text = error.strerror or text
+    return LedgerError(f"ledger {path}: {text}")
 
 
 class Outcome(str, Enum):
@@ -169,16 +198,36 @@ class Ledger:
 
     def __init__(self, path: os.PathLike | str, timeout: float = 60.0) -> None:
         self.path = path if str(path) == ":memory:" else Path(path)
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        self._connection.row_factory = sqlite3.Row
-        self._connection.execute("PRAGMA synchronous=FULL")
-        self._connection.executescript(_SCHEMA)
+        self._connection: sqlite3.Connection | None = None
+        try:
+            if isinstance(self.path, Path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            self._connection.row_factory = sqlite3.Row
+            self._connection.execute("PRAGMA synchronous=FULL")
+            self._connection.executescript(_SCHEMA)
+            self._connection.execute("SELECT COUNT(*) FROM attempts").fetchone()
+        except (sqlite3.Error, OSError) as error:
+            self.close()
+            raise _ledger_error(self.path, error) from error
 
     def close(self) -> None:
         """Close the database connection."""
-        self._connection.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """The rows of a query; SQLite's errors become a :class:`LedgerError` naming the file."""
+        try:
+            return self._connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise _ledger_error(self.path, error) from error
+
+    def _read_one(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row | None:
+        """The first row of a query, or ``None``."""
+        rows = self._read(sql, parameters)
+        return rows[0] if rows else None
 
     def __enter__(self) -> Ledger:
         return self
@@ -188,15 +237,33 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction: committed on success, rolled back on any exception (signals included)."""
-        cursor = self._connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        """One write transaction: committed on success, rolled back on any exception (signals included).
+
+        SQLite's errors (disk full, read-only file system, damaged file, locked for longer than the wait)
+        become a :class:`LedgerError`. A ROLLBACK that fails in turn (SQLite may already have rolled back,
+        e.g. after SQLITE_FULL) never hides the error that caused it.
+        """
+        try:
+            cursor = self._connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise _ledger_error(self.path, error) from error
         try:
             yield cursor
-        except BaseException:
-            cursor.execute("ROLLBACK")
+            cursor.execute("COMMIT")
+        except BaseException as error:
+            self._rollback()
+            if isinstance(error, sqlite3.Error):
+                raise _ledger_error(self.path, error) from error
             raise
-        cursor.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so; its own failure is ignored."""
+        try:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -286,27 +353,27 @@ class Ledger:
             clauses.append("stage = ?")
             parameters.append(stage)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._connection.execute(f"SELECT * FROM attempts{where} ORDER BY id", parameters).fetchall()
+        rows = self._read(f"SELECT * FROM attempts{where} ORDER BY id", parameters)
         return [AttemptRecord.from_row(row) for row in rows]
 
     def latest(self, time_step: datetime, stage: str) -> AttemptRecord | None:
         """The latest attempt of a job, or ``None`` when it was never attempted."""
-        row = self._connection.execute(
+        row = self._read_one(
             "SELECT * FROM attempts WHERE time_step = ? AND stage = ? ORDER BY id DESC LIMIT 1",
-            (format_time_step(time_step), stage)).fetchone()
+            (format_time_step(time_step), stage))
         return AttemptRecord.from_row(row) if row is not None else None
 
     def outcome_counts(self, stages: Iterable[str] | None = None) -> dict[str, int]:
         """Number of attempts per outcome (of the given stages only, when given)."""
         where, parameters = _stage_filter(stages)
-        rows = self._connection.execute(
+        rows = self._read(
             f"SELECT outcome, COUNT(*) FROM attempts WHERE {where} GROUP BY outcome ORDER BY outcome", parameters)
         return {outcome: count for outcome, count in rows}
 
     def latest_outcome_counts(self, stages: Iterable[str] | None = None) -> dict[str, int]:
         """Number of jobs (time step and stage) per outcome of their latest attempt."""
         where, parameters = _stage_filter(stages)
-        rows = self._connection.execute(
+        rows = self._read(
             f"SELECT outcome, COUNT(*) FROM attempts WHERE {where} AND id IN"
             " (SELECT MAX(id) FROM attempts GROUP BY time_step, stage) GROUP BY outcome ORDER BY outcome",
             parameters)
@@ -315,50 +382,64 @@ class Ledger:
     def recent_failures(self, limit: int = 10, stages: Iterable[str] | None = None) -> list[AttemptRecord]:
         """The last failed attempt of each job that has not succeeded since, newest first."""
         where, parameters = _stage_filter(stages)
-        rows = self._connection.execute(
+        rows = self._read(
             f"SELECT * FROM attempts AS failure WHERE {where} AND outcome = ? AND NOT EXISTS"
             " (SELECT 1 FROM attempts AS later WHERE later.time_step = failure.time_step"
             "  AND later.stage = failure.stage AND later.outcome IN (?, ?) AND later.id > failure.id)"
             " ORDER BY id DESC LIMIT ?",
-            (*parameters, Outcome.FAILED.value, Outcome.DONE.value, Outcome.FAILED.value, limit)).fetchall()
+            (*parameters, Outcome.FAILED.value, Outcome.DONE.value, Outcome.FAILED.value, limit))
         return [AttemptRecord.from_row(row) for row in rows]
 
     def failed_time_steps(self, stages: Iterable[str]) -> list[datetime]:
         """Time steps with a failed job of ``stages`` and no later success of that job, oldest first."""
         stages = list(stages)
         marks = ", ".join("?" for _ in stages)
-        rows = self._connection.execute(
+        rows = self._read(
             f"SELECT DISTINCT time_step FROM attempts AS failure WHERE outcome = ? AND stage IN ({marks})"
             " AND NOT EXISTS (SELECT 1 FROM attempts AS later WHERE later.time_step = failure.time_step"
             "  AND later.stage = failure.stage AND later.outcome = ? AND later.id > failure.id)"
             " ORDER BY time_step",
-            (Outcome.FAILED.value, *stages, Outcome.DONE.value)).fetchall()
+            (Outcome.FAILED.value, *stages, Outcome.DONE.value))
         return [parse_time_step(time_step) for (time_step,) in rows]
 
     # -- centres history ---------------------------------------------------------------------------
 
-    def centers_head(self, centers_file: os.PathLike | str) -> datetime | None:
-        """The latest time step whose result was installed in the live centres file, or ``None``."""
-        row = self._connection.execute(
-            "SELECT MAX(time_step) FROM attempts WHERE centers_file = ? AND centers_live = 1",
-            (str(centers_file),)).fetchone()
+    def centers_head(self, centers_file: os.PathLike | str, stage: str | None = None) -> datetime | None:
+        """The latest time step whose result was installed in the live centres file, or ``None``.
+
+        With ``stage``, the attempts of that stage are looked up whatever their centres file was called: a
+        ledger belongs to one configuration, whose stage has one centres history, and the absolute path of
+        that file changes when the configuration's folders are moved.
+        """
+        key, parameter = self._centers_key(centers_file, stage)
+        row = self._read_one(f"SELECT MAX(time_step) FROM attempts WHERE {key} AND centers_live = 1", (parameter,))
         return parse_time_step(row[0]) if row[0] is not None else None
 
-    def centers_start(self, centers_file: os.PathLike | str, time_step: datetime) -> str | None:
+    def centers_start(self, centers_file: os.PathLike | str, time_step: datetime,
+                      stage: str | None = None) -> str | None:
         """The centres history recorded as the starting point of ``time_step``, or ``None`` if unknown.
 
         This is the content the first recorded attempt of that time step started from; failing that
         (a step never attempted), the content left by the latest successful earlier time step. ``None``
         means that no history is known before that step: the program then starts from an empty file.
+        ``stage`` is as for :meth:`centers_head`.
         """
         step = format_time_step(time_step)
-        row = self._connection.execute(
-            "SELECT centers_before FROM attempts WHERE centers_file = ? AND time_step = ?"
-            " AND centers_before IS NOT NULL ORDER BY id LIMIT 1", (str(centers_file), step)).fetchone()
+        key, parameter = self._centers_key(centers_file, stage)
+        row = self._read_one(
+            f"SELECT centers_before FROM attempts WHERE {key} AND time_step = ?"
+            " AND centers_before IS NOT NULL ORDER BY id LIMIT 1", (parameter, step))
         if row is not None:
             return row[0]
-        row = self._connection.execute(
-            "SELECT centers_after FROM attempts WHERE centers_file = ? AND time_step < ? AND outcome = ?"
+        row = self._read_one(
+            f"SELECT centers_after FROM attempts WHERE {key} AND time_step < ? AND outcome = ?"
             " AND centers_after IS NOT NULL ORDER BY time_step DESC, id DESC LIMIT 1",
-            (str(centers_file), step, Outcome.DONE.value)).fetchone()
+            (parameter, step, Outcome.DONE.value))
         return row[0] if row is not None else None
+
+    @staticmethod
+    def _centers_key(centers_file: os.PathLike | str, stage: str | None) -> tuple[str, str]:
+        """The WHERE clause selecting the attempts of one centres history: by stage, or by file path."""
+        if stage is not None:
+            return "centers_file IS NOT NULL AND stage = ?", stage
+        return "centers_file = ?", str(centers_file)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import requests
 import tenacity
@@ -143,7 +143,9 @@ class RemoteArchive:
         """The URLs of the files of a folder whose names match the last component of ``url_pattern``, sorted.
 
         Shell-style wildcards are allowed in the last component only. A folder that does not exist (404)
-        has no files.
+        has no files. Only the links of the index page to files of that folder, on the same scheme, host and
+        port, are followed; a name that decodes to something holding ``/``, NUL or ``..`` (a hostile or
+        broken index page) is ignored with a warning.
         """
         folder, _, name_pattern = url_pattern.rpartition("/")
         if any(character in folder for character in "*?["):
@@ -163,15 +165,22 @@ class RemoteArchive:
             return []
         parser = _LinkParser()
         parser.feed(index)
-        folder_path = urlsplit(folder_url).path
+        folder_parts = urlsplit(folder_url)
+        folder_path, origin = folder_parts.path, _origin(folder_parts)
         found = set()
         for link in parser.links:
             url = urljoin(folder_url, link).split("#")[0].split("?")[0]
-            path = urlsplit(url).path
+            parts = urlsplit(url)
+            path = parts.path
             name = path[len(folder_path):]
-            if not path.startswith(folder_path) or not name or "/" in name:
+            if _origin(parts) != origin or not path.startswith(folder_path) or not name or "/" in name:
                 continue  # parent folder, the folder itself (sorting links), subfolders, other sites
-            if fnmatch.fnmatchcase(unquote(name), name_pattern):
+            decoded = unquote(name)
+            if any(text in decoded for text in ("/", "\0", "..")):
+                LOGGER.warning("%s: ignoring the link %r: its name %r holds '/', NUL or '..'", folder_url, link,
+                               decoded)
+                continue
+            if fnmatch.fnmatchcase(decoded, name_pattern):
                 found.add(url)
         return sorted(found)
 
@@ -303,6 +312,19 @@ class _RangeReader:
             raise RemoteArchiveError(f"{url}: asked for bytes from {start}, got them from {first}")
         self.data.extend(body)
         self.complete = (total is not None and len(self.data) >= total) or len(body) < stop - start
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port of a split URL (the scheme's default port when none is given); None if invalid."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
 def _content_range(response: requests.Response, url: str) -> tuple[int, int | None]:

@@ -37,6 +37,7 @@ vanished NFS mount); anything else is deterministic and is not retried.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import itertools
 import logging
@@ -60,13 +61,15 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from configuration import Configuration, ConfigurationError, load_configuration
-from ledger import Ledger, Outcome, format_time_step
+from ledger import OUTAGE, Ledger, LedgerError, Outcome, format_time_step
 
 __all__ = [
     "ExitStatus",
     "EXIT_STATUS_HELP",
     "RunInterrupted",
     "LockBusy",
+    "UsageError",
+    "OUTAGE",
     "RunLock",
     "Attempt",
     "Runner",
@@ -101,7 +104,9 @@ class ExitStatus(IntEnum):
 EXIT_STATUS_HELP = """\
 exit status:
   0    every time step is done, or skipped for lack of good data (no good-quality file, missing input)
-  1    at least one job failed (see --status for which and why; --rerun-failed reruns them)
+  1    at least one job failed (see --status for which and why; --rerun-failed reruns them), the
+       archive was unavailable (an outage, recorded as failed jobs), or the lock or the ledger could
+       not be used (disk full, read-only file system, damaged ledger): one line says which file and why
   2    usage or configuration error (bad option, invalid ini file, missing executable); nothing was run
   3    another run of the same configuration holds the lock; this one did nothing
   130  interrupted by SIGTERM or Ctrl-C: the running program was stopped, the attempt is recorded as
@@ -121,6 +126,14 @@ class LockBusy(Exception):
     """Another run holds the lock of this configuration."""
 
 
+class UsageError(ValueError):
+    """The command line asks for something impossible (e.g. a start date not before the end date): exit 2."""
+
+#: OS errors that do not go away by waiting a few seconds: a retry would fail the same way.
+_PERSISTENT_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                                errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
+
+
 class _Operations(Protocol):
     """What :func:`execute` needs from ``configuration.OperationsConfig``."""
 
@@ -132,6 +145,7 @@ class _Operations(Protocol):
     retry_attempts: int
     retry_initial_delay: float
     retry_max_delay: float
+    ledger_timeout: float
 
 
 # -- command line ---------------------------------------------------------------------------------------
@@ -242,12 +256,16 @@ def setup_logging(verbose: bool | str = False, log_file: Path | None = None) -> 
     """Log to stderr (and append to ``log_file``), UTC time stamps; return ``False`` if the file cannot be opened.
 
     ``verbose`` is a level of :data:`LOG_LEVELS` (``--verbose LEVEL``), or a bool: ``True`` for DEBUG,
-    ``False`` for INFO.
+    ``False`` for INFO. With a log file, standard error carries only the warnings and errors (cron mails only
+    the problems); the file gets everything at the chosen level.
     """
     level = ("DEBUG" if verbose else "INFO") if isinstance(verbose, bool) else _log_level(verbose)
     formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    stderr = logging.StreamHandler(sys.stderr)
+    if log_file is not None:  # under cron, standard error is mailed: only the problems go there
+        stderr.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [stderr]
     problem = None
     if log_file is not None:
         try:
@@ -287,11 +305,19 @@ def select_time_steps(args: argparse.Namespace, look_back_hours: float, interval
     Without ``--start-date`` the window is the ``look_back_hours`` before the end (default now), its first
     step rounded up to a multiple of the interval since the epoch, so that successive cron runs hit the
     same time steps.
+
+    Raises
+    ------
+    UsageError
+        When ``--start-date`` is not before the end (``--end-date``, or now).
     """
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     interval = timedelta(hours=args.interval or interval_hours)
     end = args.end_date or now
     start = args.start_date
+    if start is not None and start >= end:
+        raise UsageError(f"--start-date {start:%Y-%m-%dT%H:%M:%S} is not before "
+                         f"{'--end-date' if args.end_date else 'now'} {end:%Y-%m-%dT%H:%M:%S}: no time step to run")
     if start is None:
         earliest = end - timedelta(hours=look_back_hours)
         start = _EPOCH + math.ceil((earliest - _EPOCH) / interval) * interval
@@ -314,9 +340,16 @@ class RunLock:
         self._file = None
 
     def acquire(self) -> RunLock:
-        """Take the lock or raise :class:`LockBusy` at once, naming the file and the holder's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_file = self.path.open("a+", encoding="utf-8")
+        """Take the lock or raise :class:`LockBusy` at once, naming the file and the holder's pid.
+
+        Raises OSError (with the lock file as its ``filename``) when the lock file cannot be created or
+        written (disk full, read-only file system, no permission).
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_file = self.path.open("a+", encoding="utf-8")
+        except OSError as error:
+            raise _named(error, self.path) from error
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -324,10 +357,14 @@ class RunLock:
             holder = lock_file.read().strip() or "unknown"
             lock_file.close()
             raise LockBusy(f"another run holds the lock {self.path} (pid {holder}); nothing done") from None
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(f"{os.getpid()}\n")
-        lock_file.flush()
+        try:
+            lock_file.seek(0)
+            lock_file.truncate()
+            lock_file.write(f"{os.getpid()}\n")
+            lock_file.flush()
+        except OSError as error:
+            lock_file.close()
+            raise _named(error, self.path) from error
         self._file = lock_file
         return self
 
@@ -369,7 +406,9 @@ def _interruptible() -> Iterator[None]:
 def is_transient(error: BaseException) -> bool:
     """Whether a failure is worth retrying: it says so, or it is a timeout or an OS error with an errno.
 
-    An ``OSError`` without errno (e.g. astropy's "empty or corrupt FITS file") is deterministic.
+    An ``OSError`` without errno (e.g. astropy's "empty or corrupt FITS file") is deterministic, and so are
+    the errors that waiting does not cure: a read-only file system (EROFS), a full disk or quota (ENOSPC,
+    EDQUOT), a permission refused.
     """
     if not isinstance(error, Exception):
         return False
@@ -378,11 +417,20 @@ def is_transient(error: BaseException) -> bool:
         return transient
     if isinstance(error, (subprocess.TimeoutExpired, TimeoutError)):
         return True
-    return isinstance(error, OSError) and error.errno is not None
+    return isinstance(error, OSError) and error.errno is not None and error.errno not in _PERSISTENT_ERRNOS
+
+
+def _named(error: OSError, path: os.PathLike | str) -> OSError:
+    """``error`` with ``path`` as its file name when it has none (``os.write`` and friends do not say)."""
+    if error.filename is not None or error.errno is None:
+        return error
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def _reason(error: BaseException) -> str:
     """A one-line reason for the ledger and the log (without the command line, which has its own column)."""
+    if isinstance(error, OSError) and error.errno is not None and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"[:1000]
     text = str(error).strip()
     command_line = getattr(error, "command_line", None)
     if isinstance(command_line, str):
@@ -450,6 +498,9 @@ class Runner:
         self.force = force
         self.name = name
         self.failures = 0
+        self.done = 0
+        self.skipped = 0
+        self.outages = 0
         self._sleep = sleep
         self._scratch: set[Path] = set()
 
@@ -483,6 +534,7 @@ class Runner:
         if self.force or not is_complete():
             return False
         LOGGER.debug("%s %s: already done, skipped", format_time_step(time_step), stage)
+        self.done += 1
         return True
 
     def skip(self, time_step: datetime, stage: str, reason: str, *, inputs: Iterable[os.PathLike | str] = ()
@@ -496,7 +548,23 @@ class Runner:
         if latest is None or latest.outcome != Outcome.SKIPPED or latest.reason != reason:
             self.ledger.record_skip(time_step, stage, reason, inputs=inputs)
         LOGGER.info("%s %s: skipped (%s)", format_time_step(time_step), stage, reason)
+        self.skipped += 1
         return Outcome.SKIPPED
+
+    def fail(self, time_step: datetime, stage: str, reason: str, *, inputs: Iterable[os.PathLike | str] = ()
+             ) -> Outcome:
+        """Record and log a job that cannot run because the archive is unavailable (an outage, not "no data").
+
+        The job is recorded as failed with ``reason`` (which starts with :data:`OUTAGE`), so that the run
+        exits with status 1, ``--status`` shows it and ``--rerun-failed`` redoes it once the archive is back.
+        """
+        row_id = self.ledger.start(time_step, stage, inputs=inputs,
+                                   attempt=len(self.ledger.attempts(time_step=time_step, stage=stage)) + 1)
+        self.ledger.finish(row_id, Outcome.FAILED, reason=reason)
+        LOGGER.error("%s %s: failed: %s", format_time_step(time_step), stage, reason)
+        self.failures += 1
+        self.outages += 1
+        return Outcome.FAILED
 
     def job(self, time_step: datetime, stage: str, work: Work, *, inputs: Sequence[os.PathLike | str] = (),
             outputs: Sequence[os.PathLike | str] = (), is_complete: Callable[[], bool] | None = None) -> Outcome:
@@ -541,11 +609,14 @@ class Runner:
         numbers = itertools.count(1)
         try:
             retrying(self._attempt, time_step, stage, work, inputs, outputs, numbers)
+        except LedgerError:
+            raise
         except Exception as error:
             self.failures += 1
             LOGGER.error("%s: failed in %.1f s: %s", label, time.monotonic() - started, _reason(error))
             return Outcome.FAILED
         LOGGER.info("%s: done in %.1f s", label, time.monotonic() - started)
+        self.done += 1
         return Outcome.DONE
 
     def _attempt(self, time_step: datetime, stage: str, work: Work, inputs: Sequence[os.PathLike | str],
@@ -557,6 +628,8 @@ class Runner:
         attempt = Attempt(self.ledger, row_id, time_step, stage, number, self.operations.job_timeout)
         try:
             work(attempt)
+        except LedgerError:
+            raise
         except (RunInterrupted, KeyboardInterrupt) as interruption:
             name = getattr(interruption, "signal_name", "SIGINT")
             self.ledger.finish(row_id, Outcome.INTERRUPTED, reason=f"interrupted by {name}")
@@ -574,18 +647,22 @@ class Runner:
     def run(self, steps: Sequence[datetime], process_step: Callable[[datetime, Runner], object]) -> ExitStatus:
         """Call ``process_step(time_step, runner)`` for each step in order, with a progress bar on a terminal.
 
-        An unexpected exception in one step is logged with its traceback and counted as a failure; the run
-        goes on with the next step. :class:`RunInterrupted` propagates.
+        An unexpected exception in one step is logged in one line (its traceback at debug level) and counted
+        as a failure; the run goes on with the next step. :class:`RunInterrupted` and
+        :class:`ledger.LedgerError` (the run cannot go on without its ledger) propagate.
         """
         show_bar = sys.stderr.isatty()
         with logging_redirect_tqdm() if show_bar else nullcontext():
             for step in tqdm(steps, desc=self.name, unit="step", disable=not show_bar):
                 try:
                     process_step(step, self)
-                except Exception:
+                except LedgerError:
+                    raise
+                except Exception as error:
                     self.failures += 1
-                    LOGGER.exception("%s: unexpected error, the rest of this time step is abandoned",
-                                     format_time_step(step))
+                    LOGGER.error("%s: unexpected error, the rest of this time step is abandoned: %s",
+                                 format_time_step(step), _reason(error))
+                    LOGGER.debug("traceback of the unexpected error", exc_info=True)
         return ExitStatus.JOB_FAILED if self.failures else ExitStatus.OK
 
 
@@ -606,6 +683,11 @@ def status_report(ledger: Ledger, stages: Iterable[str], limit: int = 10) -> str
     failures = ledger.recent_failures(limit, stages)
     lines += ["", f"most recent failures not yet rerun successfully ({len(failures)}):" if failures
               else "no failure waiting for a rerun"]
+    outages = [failure for failure in failures if (failure.reason or "").startswith(OUTAGE)]
+    if outages:
+        lines[1:1] = ["", f"ARCHIVE OUTAGE: {len(outages)} job(s) failed because the archive could not be read; "
+                          f"latest: {_shorten(outages[0].reason or '', 300)}",
+                      "  (run with --rerun-failed once the archive is back)"]
     for failure in failures:
         ended = (failure.ended or "?")[:19]
         lines.append(f"  {format_time_step(failure.time_step)}  {failure.stage:<16} ended {ended}Z  "
@@ -647,38 +729,82 @@ def execute(args: argparse.Namespace, operations: _Operations, stages: Sequence[
         For tests: the current time (naive UTC) and the wait between retries.
     """
     if args.status:
-        if not Path(operations.ledger).exists():
-            sys.stdout.write(f"ledger: {operations.ledger}\n(no ledger yet: nothing has run)\n")
-            return ExitStatus.OK
-        with Ledger(operations.ledger) as ledger:
-            sys.stdout.write(status_report(ledger, stages))
-        return ExitStatus.OK
+        return _status(operations, stages)
+    started = time.monotonic()
     try:
         lock = RunLock(operations.lock_file).acquire()
     except LockBusy as busy:
         LOGGER.error("%s", busy)
         return ExitStatus.LOCK_BUSY
-    with lock, Ledger(operations.ledger) as ledger, _interruptible():
-        runner = Runner(ledger, operations, force=args.force, name=name, sleep=sleep)
-        try:
-            abandoned = ledger.mark_abandoned(stages)
-            if abandoned:
-                LOGGER.warning("%d attempt(s) of an earlier run ended without an outcome; recorded as interrupted",
-                               abandoned)
-            runner.clean_scratch(output_directories)
-            steps = _steps_to_run(args, ledger, operations, stages, now)
-            LOGGER.info("%s: %d time step(s) to run%s", name, len(steps),
-                        f" from {format_time_step(steps[0])} to {format_time_step(steps[-1])}" if steps else "")
-            status = runner.run(steps, process_step)
-        except RunInterrupted as interruption:
-            LOGGER.warning("interrupted by %s: the running job was stopped and recorded as interrupted",
-                           interruption.signal_name)
-            status = ExitStatus.INTERRUPTED
-        finally:
-            runner.clean_scratch(output_directories)
+    except OSError as error:
+        LOGGER.error("cannot take the lock %s: %s; nothing done", error.filename or operations.lock_file,
+                     error.strerror or error)
+        return ExitStatus.JOB_FAILED
+    runner = None
+    try:
+        with lock, Ledger(operations.ledger, timeout=operations.ledger_timeout) as ledger, \
+                _interruptible():
+            runner = Runner(ledger, operations, force=args.force, name=name, sleep=sleep)
+            status = _run_steps(args, ledger, operations, stages, process_step, runner, output_directories, now)
+    except LedgerError as error:
+        LOGGER.error("%s", error)
+        return ExitStatus.JOB_FAILED
+    except UsageError as error:
+        LOGGER.error("%s", error)
+        return ExitStatus.USAGE
+    _summary(name, runner, time.monotonic() - started)
     if status == ExitStatus.JOB_FAILED:
         LOGGER.error("%d job(s) failed; see --status, rerun with --rerun-failed", runner.failures)
     return status
+
+
+def _status(operations: _Operations, stages: Sequence[str]) -> ExitStatus:
+    """``--status``: print the report; a damaged or locked ledger is one line and exit status 1."""
+    if not Path(operations.ledger).exists():
+        sys.stdout.write(f"ledger: {operations.ledger}\n(no ledger yet: nothing has run)\n")
+        return ExitStatus.OK
+    try:
+        with Ledger(operations.ledger, timeout=operations.ledger_timeout) as ledger:
+            sys.stdout.write(status_report(ledger, stages))
+    except LedgerError as error:
+        LOGGER.error("%s", error)
+        return ExitStatus.JOB_FAILED
+    return ExitStatus.OK
+
+
+def _run_steps(args: argparse.Namespace, ledger: Ledger, operations: _Operations, stages: Sequence[str],
+               process_step: Callable[[datetime, Runner], object], runner: Runner,
+               output_directories: Iterable[Path], now: datetime | None) -> ExitStatus:
+    """The body of :func:`execute` under the lock: clean-up, the steps, interruptions."""
+    try:
+        abandoned = ledger.mark_abandoned(stages)
+        if abandoned:
+            LOGGER.warning("%d attempt(s) of an earlier run ended without an outcome; recorded as interrupted",
+                           abandoned)
+        runner.clean_scratch(output_directories)
+        steps = _steps_to_run(args, ledger, operations, stages, now)
+        LOGGER.info("%s: %d time step(s) to run%s", runner.name, len(steps),
+                    f" from {format_time_step(steps[0])} to {format_time_step(steps[-1])}" if steps else "")
+        status = runner.run(steps, process_step)
+    except RunInterrupted as interruption:
+        LOGGER.warning("interrupted by %s: the running job was stopped and recorded as interrupted",
+                       interruption.signal_name)
+        status = ExitStatus.INTERRUPTED
+    finally:
+        runner.clean_scratch(output_directories)
+    if status == ExitStatus.OK and runner.skipped and not runner.done:
+        LOGGER.warning("%s: no data at all in the whole window (%d job(s) skipped for lack of good data, none "
+                       "done) although the archive answered: is the archive late or its pattern wrong?",
+                       runner.name, runner.skipped)
+    return status
+
+
+def _summary(name: str, runner: Runner | None, seconds: float) -> None:
+    """The one summary line of a run (in the log file; on standard error only without ``--log-file``)."""
+    if runner is not None:
+        LOGGER.info("%s: summary: %d done, %d skipped, %d failed%s in %.1f s", name, runner.done, runner.skipped,
+                    runner.failures, f" ({runner.outages} for an archive outage)" if runner.outages else "",
+                    seconds)
 
 
 def run_script(parser: argparse.ArgumentParser, argv: Sequence[str] | None, sections: Iterable[str],

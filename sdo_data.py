@@ -11,7 +11,18 @@ QUALITY is read from the raw FITS headers, without loading any data: from the co
 is configured or that HDU lacks the keyword, from the first HDU that has it. RICE-compressed SDO files keep
 their header in HDU 1 and uncompressed ones in HDU 0, so ``hdu = 0`` works for both. A candidate that cannot
 be read (not FITS, truncated, no QUALITY) is logged as a warning with the reason and skipped; every rejected
-candidate is logged with its quality errors, so that the pipeline's log says why a time step was skipped.
+candidate is logged with its quality errors, so that the pipeline's log says why a time step was skipped. A
+candidate of good quality whose image data cannot be read (a corrupt compressed tile) is rejected in the same
+way, and the next candidate is tried.
+
+An outage is not "no data": when the archive itself cannot be read, :attr:`Selection.outage` says why and the
+pipeline fails the job (it is redone by ``--rerun-failed``) instead of skipping it. For a local pattern the
+archive root is the folder before the first replacement field (``/data/SDO/public/AIA_quicklook/`` for
+``/data/SDO/public/AIA_quicklook/{wavelength:04d}/...``): a root that is missing or cannot be listed (an
+unmounted share, a typo, no permission, an I/O error) is an outage, and so is a folder of the formatted pattern
+that exists but cannot be listed; a missing folder below the root (no data for that day) is not. For a remote
+pattern, a folder that cannot be listed after the retries (DNS failure, connection refused, HTTP 5xx) is an
+outage; a 404 is "no data".
 
 The observation time of an AIA file is decided here, once, for every module that needs it (image statistics,
 overlay titles, and any log line that gives the time of an image): :func:`observation_time` gives the
@@ -39,17 +50,26 @@ from typing import TYPE_CHECKING, BinaryIO
 from astropy.io import fits
 from astropy.time import Time
 
+from ledger import OUTAGE
+
+try:  # the error of astropy's tile decompression (a corrupt compressed tile); private, hence the fallback
+    from astropy.io.fits.hdu.compressed._compression import CfitsioException as _CfitsioException
+except ImportError:  # pragma: no cover - another astropy layout
+    _CfitsioException = RuntimeError
+
 if TYPE_CHECKING:
     from remote_archive import RemoteArchive
 
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
+    "FITS_DATA_ERRORS",
     "FitsStructureError",
     "OBSERVATION_TIME_KEYWORDS",
     "QUALITY_BITS",
     "SdoData",
     "SdoDataError",
     "Selection",
+    "archive_root",
     "check_fits_file",
     "get_quality_errors",
     "iter_fits_headers",
@@ -91,6 +111,10 @@ QUALITY_BITS: dict[int, str] = {
     30: "quicklook image",
     31: "image not available",
 }
+
+#: What reading the data of a damaged FITS file may raise (astropy, numpy, cfitsio's tile decompression).
+FITS_DATA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError, IndexError,
+                                                     EOFError, RuntimeError, _CfitsioException)
 
 _BLOCK = 2880
 _CARD = 80
@@ -288,15 +312,22 @@ def observation_datetime(header: fits.Header) -> datetime:
 
 @dataclass
 class Selection:
-    """The outcome of a file search: the pattern looked up, the chosen file and the rejected candidates."""
+    """The outcome of a file search: the pattern looked up, the chosen file and the rejected candidates.
+
+    ``outage`` is set, starting with :data:`ledger.OUTAGE`, when the archive itself could not be read: then
+    nothing is known about the time step, which must fail rather than be skipped.
+    """
 
     pattern: str
     chosen: Path | None = None
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    outage: str | None = None
 
     @property
     def reason(self) -> str:
         """Why nothing was chosen, in one line (empty when a file was chosen)."""
+        if self.outage is not None:
+            return self.outage
         if self.chosen is not None:
             return ""
         if not self.rejected:
@@ -395,9 +426,11 @@ class SdoData:
             if _is_url(formatted):
                 selection = self._select_remote(formatted)
             else:
-                selection = self._select_local(formatted)
+                selection = self._select_local(formatted, archive_root(pattern))
             what = f"{instrument}{'' if wavelength is None else f' {wavelength}'} at {date:%Y-%m-%dT%H:%M:%S}"
-            if selection.chosen is None:
+            if selection.outage is not None:
+                LOGGER.info("%s: %s", what, selection.outage)
+            elif selection.chosen is None:
                 LOGGER.info("no good-quality %s file: %s", what, selection.reason)
             else:
                 LOGGER.debug("%s: %s", what, selection.chosen)
@@ -421,13 +454,27 @@ class SdoData:
             return False
         return True
 
-    def _select_local(self, pattern: str) -> Selection:
-        selection = Selection(pattern)
+    def _select_local(self, pattern: str, root: str) -> Selection:
+        selection = Selection(pattern, outage=_local_outage(pattern, root))
+        if selection.outage is not None:
+            return selection
         for candidate in sorted(name for name in glob.glob(pattern) if os.path.isfile(name)):
-            if self._judge(candidate, lambda candidate=candidate: self._local_quality(candidate), selection):
+            if self._judge(candidate, lambda candidate=candidate: self._local_quality(candidate), selection) and \
+                    self._judge_data(candidate, Path(candidate), selection):
                 selection.chosen = Path(candidate)
                 break
         return selection
+
+    def _judge_data(self, candidate: str, path: Path, selection: Selection) -> bool:
+        """True when the image data of a good-quality candidate can be read (decompressed); else rejected."""
+        try:
+            _check_image_data(path)
+        except (FitsStructureError, OSError) as error:
+            reason = f"unreadable: {error}"
+            LOGGER.warning("skipping %s: %s", candidate, reason)
+            selection.rejected.append((candidate, reason))
+            return False
+        return True
 
     def _local_quality(self, path: str) -> int:
         check_fits_file(path)
@@ -452,8 +499,7 @@ class SdoData:
         try:
             candidates = remote.list_files(url_pattern)
         except RemoteArchiveError as error:
-            LOGGER.warning("cannot list %s: %s", url_pattern, error)
-            selection.rejected.append((url_pattern, f"cannot list the folder: {error}"))
+            selection.outage = f"{OUTAGE}: cannot list the folder of {url_pattern}: {error}"
             return selection
         for url in candidates:
             def quality(url: str = url) -> int:
@@ -482,14 +528,62 @@ class SdoData:
 def _verify_download(path: Path) -> None:
     """A downloaded file must be a complete FITS file whose image data can be read (decompressed)."""
     check_fits_file(path)
+    _check_image_data(path)
+
+
+def _check_image_data(path: Path) -> None:
+    """Raise :class:`FitsStructureError` unless the data of the first image HDU can be read (decompressed)."""
     try:
-        with fits.open(path) as hdus:
+        with fits.open(path, do_not_scale_image_data=True, memmap=False) as hdus:  # decompressed, not scaled
             image = next((hdu for hdu in hdus if hdu.is_image and hdu.header.get("NAXIS", 0) > 0), None)
             if image is None:
                 raise FitsStructureError("no image HDU")
-            image.data.sum()
-    except (OSError, ValueError, TypeError) as error:
-        raise FitsStructureError(f"unreadable image data ({error})") from error
+            image.data.max()
+    except FitsStructureError:
+        raise
+    except (*FITS_DATA_ERRORS, MemoryError) as error:
+        raise FitsStructureError(f"unreadable image data ({error or type(error).__name__})") from error
+
+
+def archive_root(pattern: str) -> str:
+    """The archive root of a local file pattern: the folder before its first replacement field or wildcard.
+
+    ``/data/AIA/{wavelength:04d}/{date:%Y}/AIA*.fits`` gives ``/data/AIA``; ``/data/aia{wavelength}/x.fits``
+    gives ``/data``. This folder must exist and be readable whatever the time step: when it is not, the
+    archive is unavailable (an outage), not empty.
+    """
+    cut = len(pattern)
+    for marker in ("{", "*", "?", "["):
+        index = pattern.find(marker)
+        if index >= 0:
+            cut = min(cut, index)
+    prefix = pattern[:cut]
+    return prefix.rstrip("/") or "/" if prefix.endswith("/") else os.path.dirname(prefix) or "."
+
+
+def _local_outage(pattern: str, root: str) -> str | None:
+    """Why the local archive of ``pattern`` (formatted) is unavailable, or None when it answers.
+
+    The root must be a folder that can be listed. Below it, the deepest existing folder of the pattern's
+    fixed (wildcard-free) folders must be listable too: a folder that is missing is "no data" (no image that
+    day), one that exists but cannot be listed (EACCES, EIO, a stale NFS handle) is an outage.
+    """
+    deepest = root
+    try:
+        os.listdir(root)
+    except OSError as error:
+        return (f"{OUTAGE}: the archive root {root} cannot be listed ({error.strerror or error}): "
+                f"unmounted share, wrong aia_file_pattern or no permission?")
+    relative = os.path.relpath(os.path.dirname(pattern), root)
+    for part in [] if relative == "." else Path(relative).parts:
+        if any(character in part for character in "*?[") or not os.path.isdir(os.path.join(deepest, part)):
+            break
+        deepest = os.path.join(deepest, part)
+    try:
+        os.listdir(deepest)
+    except OSError as error:
+        return f"{OUTAGE}: the archive folder {deepest} cannot be listed ({error.strerror or error})"
+    return None
 
 
 def _is_url(pattern: str) -> bool:
@@ -506,7 +600,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Find the first good-quality AIA file of a wavelength at a time step and print its path "
                     "(downloaded into the cache for an http(s) pattern). When there is none, print \"No file "
                     "found!\", as the original, and say on stderr why: which candidates were found and which "
-                    "QUALITY bits rejected them. Exit status 0 when a file was found, 1 when none was.")
+                    "QUALITY bits rejected them. Exit status 0 when a file was found, 1 when none was (or the "
+                    "archive could not be read).")
     parser.add_argument("date", type=parse_date, metavar="DATE",
                         help="time step, ISO 8601, UTC unless an offset is given, e.g. 2026-03-20T12:00")
     parser.add_argument("wavelength", type=int, metavar="WAVELENGTH", help="AIA wavelength in angstrom, e.g. 193")
@@ -545,6 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if selection.chosen is not None:
         print(selection.chosen)
         return 0
+    if selection.outage is not None:
+        print(f"sdo_data.py: {selection.outage}", file=sys.stderr)
+        return 1
     print("No file found!")
     print(f"No good-quality file for AIA {arguments.wavelength} at {arguments.date:%Y-%m-%dT%H:%M:%S}.",
           file=sys.stderr)

@@ -22,6 +22,7 @@ import csv
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from astropy.io import fits
 
 from job import Job, JobError, JobResult
+from sdo_data import FITS_DATA_ERRORS
 
 __all__ = [
     "SegmentationJob",
@@ -81,13 +83,14 @@ def check_segmentation_map(path: Path) -> str | None:
     Valid means: a readable FITS file with an HDU named ``SegmentedMap`` whose data is a 2-D integer image.
     """
     try:
-        with fits.open(path, memmap=False) as hdus:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdus:
+            warnings.simplefilter("ignore")  # astropy's warnings about a damaged file: the reason says it
             names = [hdu.name for hdu in hdus]
             if "SEGMENTEDMAP" not in (name.upper() for name in names):
                 return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
             data = hdus["SegmentedMap"].data
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
-        return f"{path} is not a readable FITS file: {error}"
+    except FITS_DATA_ERRORS as error:
+        return f"{path} is not a readable FITS file: {error or type(error).__name__}"
     if data is None or data.ndim != 2:
         return f"{path}: the SegmentedMap HDU does not hold a 2-D image"
     if not np.issubdtype(data.dtype, np.integer):

@@ -8,6 +8,10 @@
   test with make's whole output.
 - ``aia_factory``: writes synthetic AIA files (scripts/make_synthetic_aia.py) under the test's tmp_path.
 - ``sunpy_aia_171``: sunpy's real 128x128 AIA 171 level-1 test file (float64, uncompressed).
+- ``small_disk``: a 1 MiB tmpfs mounted for the test (root only, skipped where mounting is not possible), to
+  fill up (ENOSPC) or remount read-only (EROFS) while the real code writes to it.
+- ``corrupt_tiles``: damages the compressed tiles of a RICE-compressed FITS file in place (headers and size
+  unchanged, so only decompressing the data shows it).
 """
 
 from __future__ import annotations
@@ -97,3 +101,64 @@ def umask() -> int:
     mask = os.umask(0o022)  # the mask can only be read by setting it
     os.umask(mask)
     return mask
+
+
+def _corrupt_tiles(path: Path, hdu: int = 1) -> Path:
+    """Overwrite the heap of compressed HDU ``hdu`` of ``path`` (its tiles) with noise, keeping every header."""
+    import numpy as np
+
+    from sdo_data import _file_reader, iter_fits_headers
+
+    with open(path, "rb") as handle:
+        hdus = list(iter_fits_headers(_file_reader(handle)))
+    header = hdus[hdu].header
+    heap_start = hdus[hdu].data_start + int(header["NAXIS1"]) * int(header["NAXIS2"])
+    content = bytearray(path.read_bytes())
+    noise = np.random.default_rng(0).integers(0, 256, hdus[hdu].data_end - heap_start, dtype=np.uint8)
+    content[heap_start:hdus[hdu].data_end] = noise.tobytes()
+    path.write_bytes(bytes(content))
+    return path
+
+
+@pytest.fixture
+def corrupt_tiles() -> Callable[..., Path]:
+    """``corrupt_tiles(path, hdu=1)``: the compressed tiles of ``path`` damaged in place (see the module notes)."""
+    return _corrupt_tiles
+
+
+class SmallDisk:
+    """A small tmpfs mounted at ``path``: :meth:`fill` fills it up, :meth:`free` frees it, :meth:`read_only`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.filler = path / ".filler"
+
+    def fill(self) -> None:
+        """Write zeros until the file system is full (every later write fails with ENOSPC)."""
+        with open(self.filler, "ab", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError:
+                pass
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def read_only(self, read_only: bool = True) -> None:
+        """Remount read-only (EROFS for every write), or read-write again."""
+        subprocess.run(["mount", "-o", f"remount,{'ro' if read_only else 'rw'}", str(self.path)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1 MiB tmpfs at ``tmp_path / "disk"`` (see :class:`SmallDisk`); the test is skipped if it cannot be mounted."""
+    path = tmp_path / "disk"
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)],
+                                           capture_output=True, check=False).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (and a system that allows it)")
+    try:
+        yield SmallDisk(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -170,7 +171,7 @@ def test_url_patterns_are_kept_as_they_are(setup):
 def test_validation_is_per_need(setup):
     """get_image_stats.py must work although the SPoCA programs are missing."""
     text = replace(TEMPLATE, "bin/ch_segmentation.x", "bin/not_built.x")
-    text = replace(text, "[STAFF_STATS]", "[UNUSED]")
+    text = re.sub(r"\[STAFF_STATS\][^[]*", "", text)
     config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
     assert config.ch_segmentation is None and config.staff_stats is None
     assert config.image_stats is not None
@@ -179,7 +180,7 @@ def test_validation_is_per_need(setup):
 
 
 @pytest.mark.parametrize(("old", "new", "section", "key", "problem"), [
-    ("[STAFF_STATS]", "[STAFF]", "STAFF_STATS", None, "missing section"),
+    ("[STAFF_STATS]", "[STAFF]", "STAFF", None, "unknown section (did you mean [STAFF_STATS]?)"),
     ("hdu = 0\n", "", "SDO_DATA", "hdu", "missing key"),
     ("hdu = 0\n", "hdu = primary\n", "SDO_DATA", "hdu", "'primary' is not an integer"),
     ("hdu = 0\n", "hdu = -1\n", "SDO_DATA", "hdu", "below the minimum 0"),
@@ -325,3 +326,43 @@ def test_unknown_keys_are_reported(setup, caplog):
     assert config.operations.job_timeout == 900
     assert "[OPERATIONS] job_timout: unknown key" in caplog.text
     assert "[IMAGE_STATS] wavelenghts: unknown key" in caplog.text
+
+
+# -- faults of issue 12 ----------------------------------------------------------------------------------------
+
+
+def _check(ini: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO_ROOT / "configuration.py"), str(ini)], capture_output=True,
+                          text=True, check=False, timeout=120)
+
+
+def test_unknown_section_is_an_error_naming_it(setup):
+    ini = write_ini(setup, replace(TEMPLATE, "[CH_SEGMENTATION]", "[CH_SEGMENTATON]"))
+    with pytest.raises(ConfigurationError) as caught:
+        load_configuration(ini, IMAGE_STATS_SECTIONS)  # even for a script that does not need the section
+    assert str(caught.value) == f"{ini}: [CH_SEGMENTATON]: unknown section (did you mean [CH_SEGMENTATION]?)"
+    completed = _check(ini)
+    assert completed.returncode == 2 and completed.stderr.strip() == str(caught.value)
+
+
+def test_output_directory_that_is_a_file_is_a_configuration_error(setup):
+    (setup / "out").mkdir()
+    (setup / "out" / "ar_maps").write_text("not a folder\n")
+    ini = write_ini(setup)
+    completed = _check(ini)
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == \
+        f"{ini}: [AR_SEGMENTATION] output_directory: {setup / 'out' / 'ar_maps'} exists and is not a folder"
+
+
+def test_ini_that_is_not_utf8_is_one_line(setup, repo_root):
+    ini = setup / "latin1.ini"
+    ini.write_bytes(TEMPLATE.replace("hdu = 0", "# r\xe9glage\nhdu = 0").encode("latin-1"))
+    completed = _check(ini)
+    assert completed.returncode == 2
+    position = TEMPLATE.replace("hdu = 0", "# r\xe9glage\nhdu = 0").encode("latin-1").index(b"\xe9")
+    assert completed.stderr.strip() == f"{ini}: not UTF-8 text (byte 0xe9 at position {position}): save it as UTF-8"
+    pipeline = subprocess.run([sys.executable, str(repo_root / "get_image_stats.py"), str(ini), "-s", "2026-03-20",
+                               "-e", "2026-03-21"], capture_output=True, text=True, check=False, timeout=120)
+    assert pipeline.returncode == 2 and "Traceback" not in pipeline.stderr
+    assert pipeline.stderr.count("\n") == 1 and "not UTF-8 text" in pipeline.stderr

@@ -14,7 +14,8 @@ import pytest
 from astropy.io import fits
 
 import get_image_stats
-from get_image_stats import ImageStatsError, image_statistics, image_stats_path, read_image_stats, write_image_stats
+from get_image_stats import (ImageStatsError, ImageTooLargeError, image_statistics, image_stats_path, read_image_stats,
+                             write_image_stats)
 from ledger import Ledger
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, archive_path, make_archive, observation_time, write_aia_file
 
@@ -375,3 +376,138 @@ def test_float_order_statistics_across_bins_signs_and_zeros(tmp_path, dtype):
     fits.PrimaryHDU(zeros, header).writeto(tmp_path / "zeros.fits")
     text = get_image_stats.format_csv(image_statistics(tmp_path / "zeros.fits"))
     assert "-0.000" not in text  # -0.0 and 0.0 are the same value: a zero statistic is written 0.000
+
+
+# -- faults of issue 12: damaged inputs and outputs, full and read-only disks, ledger, lock, command line -----
+
+
+def test_corrupt_tile_is_an_image_stats_error_naming_the_file(aia_factory, corrupt_tiles):
+    damaged = corrupt_tiles(aia_factory(193))
+    with pytest.raises(ImageStatsError, match=rf"^{damaged}: cannot read the image: decompression error"):
+        image_statistics(damaged)
+
+
+def test_image_beyond_the_memory_bound_is_refused_before_reading_it(aia_factory, tmp_path):
+    image = aia_factory(193)
+    with pytest.raises(ImageTooLargeError, match=rf"^{image}: a 256x256 image of BITPIX 16 would need 0.6 MiB, "
+                                                 r"more than the memory limit of 0.5 MiB \(\[IMAGE_STATS\]"):
+        image_statistics(image, memory_limit=512 * 1024)
+    # A header announcing 100000x100000 pixels (the file holds none of them): refused from the header alone,
+    # with the default bound, before any allocation or read of the data.
+    huge = tmp_path / "huge.fits"
+    header = fits.Header([("SIMPLE", True), ("BITPIX", 16), ("NAXIS", 2), ("NAXIS1", 100000), ("NAXIS2", 100000)])
+    huge.write_bytes(header.tostring().encode() + b"\0" * 2880)
+    with pytest.raises(ImageTooLargeError, match=rf"^{huge}: a 100000x100000 image .* more than the memory limit"):
+        image_statistics(huge)
+    assert image_statistics(image)["WAVELENGTH"] == 193  # the default bound is far above 4096x4096
+
+
+def _image_ini(tmp_path: Path, output: Path, operations: str = "") -> Path:
+    """An ini over a small generated archive (two steps, 171 and 193) writing into ``output``."""
+    archive = tmp_path / "archive"
+    make_archive(archive, START, START + timedelta(hours=12), timedelta(hours=6), (171, 193), size=64, seed=2)
+    ini = tmp_path / "faults.ini"
+    ini.write_text(f"[SDO_DATA]\naia_file_pattern = {archive}/{ARCHIVE_PATTERN}\nhdu = 0\nignore_quality_bits =\n"
+                   f"[IMAGE_STATS]\nwavelengths = 171, 193\noutput_directory = {output}\n"
+                   f"[OPERATIONS]\nretry_attempts = 3\nretry_initial_delay = 0\n"
+                   f"ledger = {tmp_path}/ledger.sqlite\nlock_file = {tmp_path}/run.lock\n{operations}",
+                   encoding="utf-8")
+    return ini
+
+
+def _window(hours: int = 12) -> list[str]:
+    return ["-s", START.isoformat(), "-e", (START + timedelta(hours=hours)).isoformat()]
+
+
+def test_full_then_read_only_disk_fails_the_job_in_one_line_and_loses_nothing(tmp_path, small_disk, capsys):
+    output = small_disk.path / "image_stats"
+    ini = _image_ini(tmp_path, output)
+    assert get_image_stats.main([str(ini), *_window(6)]) == 0
+    first = {path: path.read_bytes() for path in output.iterdir()}
+    assert len(first) == 2
+    capsys.readouterr()
+    small_disk.fill()
+    assert get_image_stats.main([str(ini), *_window()]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    failure = next(line for line in err.splitlines() if "image_stats: failed" in line)
+    assert "No space left on device" in failure and str(output) in failure
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        failed = ledger.attempts(time_step=START + timedelta(hours=6))
+    assert [record.outcome.value for record in failed] == ["failed"]  # ENOSPC is not retried
+    assert {path: path.read_bytes() for path in output.iterdir()} == first  # nothing lost, nothing half-written
+    small_disk.free()
+    small_disk.read_only()
+    assert get_image_stats.main([str(ini), "--rerun-failed"]) == 1
+    err = capsys.readouterr().err
+    assert "Read-only file system" in err and "Traceback" not in err
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert [record.outcome.value for record in ledger.attempts(time_step=START + timedelta(hours=6))] == [
+            "failed", "failed"]  # EROFS is not transient: one attempt, no retries
+    small_disk.read_only(False)
+    assert get_image_stats.main([str(ini), "--rerun-failed"]) == 0
+    assert len(list(output.iterdir())) == 4
+
+
+def test_lock_and_ledger_on_a_full_disk_are_one_line_and_exit_1(tmp_path, small_disk, capsys):
+    output = tmp_path / "image_stats"
+    ini = _image_ini(tmp_path, output)
+    text = ini.read_text(encoding="utf-8")
+    ini.write_text(text.replace(f"lock_file = {tmp_path}/run.lock", f"lock_file = {small_disk.path}/run.lock"),
+                   encoding="utf-8")
+    small_disk.fill()
+    assert get_image_stats.main([str(ini), *_window()]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"cannot take the lock {small_disk.path}/run.lock: No space left on device; nothing done")
+    assert len(err.splitlines()) == 1
+    assert not output.exists() or not any(output.iterdir())
+    # The ledger on the full disk (it exists, the next rows do not fit): SQLite's error, not a ROLLBACK's.
+    small_disk.free()
+    ini.write_text(text.replace(f"ledger = {tmp_path}/ledger.sqlite", f"ledger = {small_disk.path}/ledger.sqlite"),
+                   encoding="utf-8")
+    assert get_image_stats.main([str(ini), *_window(6)]) == 0
+    small_disk.fill()
+    capsys.readouterr()
+    assert get_image_stats.main([str(ini), *_window(), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "rollback" not in err.lower()
+    line, = [line for line in err.splitlines() if "ledger" in line]
+    assert line.endswith(f"ledger {small_disk.path}/ledger.sqlite: database or disk is full")
+
+
+def test_damaged_existing_csv_is_recomputed_and_recorded(tmp_path, capsys):
+    output = tmp_path / "image_stats"
+    ini = _image_ini(tmp_path, output)
+    assert get_image_stats.main([str(ini), *_window(6)]) == 0
+    damaged, kept = sorted(output.iterdir())
+    good = damaged.read_bytes()
+    damaged.write_bytes(good[: len(good) // 2])  # truncated in the middle of the row
+    stamp = kept.stat().st_mtime_ns
+    assert get_image_stats.main([str(ini), *_window(6)]) == 0
+    assert f"existing image statistics {damaged} are damaged: computing them again" in capsys.readouterr().err
+    assert damaged.read_bytes() == good and kept.stat().st_mtime_ns == stamp
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert [record.outcome.value for record in ledger.attempts()] == ["done", "done"]
+
+
+def test_start_date_not_before_end_date_is_a_usage_error(tmp_path, capsys):
+    ini = _image_ini(tmp_path, tmp_path / "image_stats")
+    assert get_image_stats.main([str(ini), "-s", "2026-03-21", "-e", "2026-03-20"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--start-date 2026-03-21T00:00:00 is not before --end-date 2026-03-20T00:00:00" in err
+
+
+def test_with_a_log_file_stderr_carries_only_problems_and_one_summary_line(tmp_path, capfd):
+    ini = _image_ini(tmp_path, tmp_path / "image_stats")
+    log = tmp_path / "run.log"
+    (tmp_path / "archive" / "0171").rename(tmp_path / "archive" / "gone")  # 171 missing: skipped, not a problem
+    assert get_image_stats.main([str(ini), *_window(), "--log-file", str(log)]) == 0
+    assert capfd.readouterr().err == ""
+    text = log.read_text(encoding="utf-8")
+    summary = [line for line in text.splitlines() if "summary" in line]
+    assert len(summary) == 1 and "get_image_stats: summary: 2 done, 0 skipped, 0 failed in " in summary[0]
+    # No data at all in the window while the archive answers: a warning, on stderr too.
+    assert get_image_stats.main([str(ini), "-s", "2027-01-01", "-e", "2027-01-02", "--log-file", str(log)]) == 0
+    err = capfd.readouterr().err
+    assert len(err.splitlines()) == 1 and "WARNING" in err and "no data at all in the whole window" in err

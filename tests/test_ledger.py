@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import STDERR_TAIL_CHARS, Ledger, Outcome
+from ledger import STDERR_TAIL_CHARS, Ledger, LedgerError, Outcome
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 20, 0, 0)
@@ -161,3 +161,71 @@ def test_sigkill_during_writes_never_corrupts_the_ledger(tmp_path: Path) -> None
             assert record.outcome in (Outcome.DONE, Outcome.RUNNING)
         assert sum(record.outcome is Outcome.RUNNING for record in records) <= 1
         assert ledger.mark_abandoned(["ch_segmentation"]) <= 1
+
+
+# -- faults of issue 12 ----------------------------------------------------------------------------------------
+
+
+def test_damaged_or_truncated_ledger_says_how_to_recover(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError) as caught:
+        Ledger(garbage)
+    assert str(caught.value) == (
+        f"ledger {garbage} is damaged (file is not a database): move it aside (e.g. mv {garbage} {garbage}.damaged) "
+        "and run again to start a new ledger; the damaged file keeps the earlier records")
+    truncated = tmp_path / "truncated.sqlite"
+    with Ledger(truncated) as ledger:
+        for hour in range(200):
+            ledger.record_skip(T0 + timedelta(hours=hour), "image_stats", "x" * 200)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    with pytest.raises(LedgerError, match=rf"^ledger {truncated} is damaged \(database disk image is malformed\): "
+                                          "move it aside"):
+        with Ledger(truncated) as ledger:
+            ledger.attempts()
+
+
+def test_ledger_locked_longer_than_the_wait(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    Ledger(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LedgerError) as caught, Ledger(path, timeout=0.2) as ledger:
+            ledger.record_skip(T0, "image_stats", "no data")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(caught.value).startswith(f"ledger {path} is locked by another process (database is locked)")
+
+
+class _FullDisk:
+    """A connection whose INSERTs fail with SQLITE_FULL, after which SQLite has already rolled back (so that
+    an explicit ROLLBACK fails in turn, as it does for real)."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+        self.in_transaction = False
+
+    def cursor(self) -> _FullDisk:
+        return self
+
+    def execute(self, sql: str, *parameters: object):
+        if sql.startswith("INSERT"):
+            self.connection.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        if sql == "ROLLBACK":
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active")
+        return self.connection.execute(sql, *parameters)
+
+
+def test_sqlite_error_is_not_masked_by_a_failing_rollback(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        real = ledger._connection
+        ledger._connection = _FullDisk(real)
+        try:
+            with pytest.raises(LedgerError, match=r"ledger .*ledger.sqlite: database or disk is full$"):
+                ledger.record_skip(T0, "image_stats", "no data")
+        finally:
+            ledger._connection = real
+        assert ledger.attempts() == []

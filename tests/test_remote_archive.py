@@ -73,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         for entry in sorted(folder.iterdir()):
             name = entry.name + ("/" if entry.is_dir() else "")
             links.append(f'<a href="{quote(name)}">{html.escape(name)}</a>')
+        links += [f'<a href="{html.escape(link)}">x</a>' for link in self.server.extra_links]
         return f"<html><body><h1>Index of {html.escape(path)}</h1>{'<br>'.join(links)}</body></html>".encode()
 
     def _send_file(self, content: bytes, requested_range: str | None, fault: str | None) -> None:
@@ -114,6 +115,7 @@ class _ArchiveServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
         self.honour_range = True
+        self.extra_links: list[str] = []  # added to every index page (hostile links)
         self.requests: list[tuple[str, str | None, str | None]] = []
         self.faults: dict[str, collections.deque[str]] = {}
         self._lock = threading.Lock()
@@ -405,3 +407,102 @@ def test_retry_after_of_the_server_is_honoured(server, tmp_path, caplog):
         assert archive.list_files(f"{server.url}{folder}AIA*.fits") == [f"{server.url}{folder}{good.name}"]
     waits = [record.getMessage().split("retrying in ")[1] for record in caplog.records]
     assert waits == ["0.0 s (attempt 2 of 3)", "0.4 s (attempt 3 of 3)"]  # Retry-After, then 0.2 * 2
+
+
+# -- outages and hostile index pages (issue 12) ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    """A local TCP port that nothing listens on (connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_hostile_links_of_an_index_page_are_ignored(server, tmp_path, caplog):
+    good = _publish(server, 15, 0)
+    folder = _url_path(server, good.parent) + "/"
+    port = server.server_address[1]
+    server.extra_links = [
+        f"http://127.0.0.1:{_free_port()}{folder}AIA20260320_120001_0193.fits",  # same host, another port
+        f"https://127.0.0.1:{port}{folder}AIA20260320_120002_0193.fits",  # another scheme
+        f"http://localhost:{port}{folder}AIA20260320_120003_0193.fits",  # another host name
+        "AIA20260320_1200%001_0193.fits",  # NUL
+        "AIA20260320_1200%2F4_0193.fits",  # an encoded /
+        "AIA20260320_1200.._0193.fits",  # ..
+    ]
+    cache = tmp_path / "cache"
+    sdo = _sdo(server, cache)
+    with caplog.at_level(logging.WARNING, logger="remote_archive"):
+        chosen = sdo.get_AIA_file(STEP, 193)
+    assert chosen is not None and chosen.read_bytes() == good.read_bytes()
+    assert sdo.get_AIA_selection(STEP, 193).rejected == []  # the foreign links were not even tried
+    assert {path for path, _, _ in server.requests} == {folder, _url_path(server, good)}
+    ignored = [record.getMessage() for record in caplog.records if "ignoring the link" in record.getMessage()]
+    assert len(ignored) == 3 and all(record.count("\n") == 0 for record in ignored)
+    assert _cached_files(cache) == [chosen]
+
+
+@pytest.mark.parametrize("fault", ["refused", "503"])
+def test_a_folder_that_cannot_be_listed_is_an_outage(server, tmp_path, fault):
+    good = _publish(server, 15, 0)
+    folder = _url_path(server, good.parent) + "/"
+    server.inject(folder, "503", "503", "503")
+    sdo = _sdo(server, tmp_path / "cache")
+    if fault == "refused":
+        sdo.aia_file_pattern = f"http://127.0.0.1:{_free_port()}/{ARCHIVE_PATTERN}"
+    selection = sdo.get_AIA_selection(STEP, 193)
+    assert selection.chosen is None
+    assert selection.outage is not None and selection.outage.startswith("archive unavailable: cannot list")
+    assert ("503" if fault == "503" else "gave up after 3 attempts") in selection.outage
+    assert selection.reason == selection.outage
+    # A folder that does not exist (404) is "no data", not an outage.
+    assert _sdo(server, tmp_path / "cache").get_AIA_selection(STEP.replace(day=21), 193).outage is None
+
+
+def test_remote_outage_fails_the_job_and_rerun_failed_completes_it(server, tmp_path, capsys):
+    import get_image_stats
+
+    good = _publish(server, 15, 0)
+    folder = _url_path(server, good.parent) + "/"
+    server.inject(folder, "503", "503")
+    ini = tmp_path / "remote.ini"
+    ini.write_text(f"""[SDO_DATA]
+aia_file_pattern = {server.url}/{ARCHIVE_PATTERN}
+hdu = 0
+ignore_quality_bits = 30
+cache_directory = cache
+http_timeout = 5
+http_retry_attempts = 2
+http_retry_initial_delay = 0.01
+[IMAGE_STATS]
+wavelengths = 193
+output_directory = image_stats
+[OPERATIONS]
+retry_attempts = 1
+""", encoding="utf-8")
+    window = ["-s", "2026-03-20T12:00", "-e", "2026-03-20T13:00"]
+    assert get_image_stats.main([str(ini), *window]) == 1
+    err = capsys.readouterr().err
+    assert "image_stats: failed: archive unavailable: cannot list the folder" in err and "Traceback" not in err
+    assert get_image_stats.main([str(ini), "--status"]) == 0
+    report = capsys.readouterr().out
+    assert "ARCHIVE OUTAGE: 1 job(s) failed" in report and "503" in report
+    assert not (tmp_path / "image_stats" / f"{good.stem}.csv").exists()
+    # The archive is back: --rerun-failed completes the step.
+    assert get_image_stats.main([str(ini), "--rerun-failed"]) == 0
+    assert (tmp_path / "image_stats" / f"{good.stem}.csv").exists()
+    assert get_image_stats.main([str(ini), "--status"]) == 0
+    assert "no failure waiting for a rerun" in capsys.readouterr().out
+
+
+def test_remote_candidate_whose_data_do_not_decompress_is_rejected(server, tmp_path, corrupt_tiles):
+    damaged = corrupt_tiles(_publish(server, 3, 0))
+    good = _publish(server, 15, 0)
+    sdo = _sdo(server, tmp_path / "cache")
+    chosen = sdo.get_AIA_file(STEP, 193)
+    assert chosen is not None and chosen.read_bytes() == good.read_bytes()
+    (candidate, reason), = sdo.get_AIA_selection(STEP, 193).rejected
+    assert candidate == f"{server.url}{_url_path(server, damaged)}"
+    assert "not valid" in reason and "unreadable image data (decompression error" in reason
+    assert _cached_files(tmp_path / "cache") == [chosen]  # the damaged download was not kept

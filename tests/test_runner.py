@@ -21,6 +21,7 @@ from runner import (
     LockBusy,
     Runner,
     RunLock,
+    UsageError,
     add_run_arguments,
     config_path,
     execute,
@@ -311,7 +312,7 @@ def test_sigterm_stops_the_run_and_records_interrupted(tmp_path: Path) -> None:
 def test_rows_of_a_dead_run_are_marked_interrupted(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         ledger.start(T0, "image_stats")
-    assert _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-20T00:00"], lambda step, runner: None) == \
+    assert _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-20T01:00"], lambda step, runner: None) == \
         ExitStatus.OK
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         (record,) = ledger.attempts()
@@ -361,3 +362,56 @@ def test_log_file_is_appended(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script, str(REPO_ROOT), str(tmp_path)], capture_output=True,
                             text=True)
     assert result.returncode == 2 and "cannot open the log file" in result.stderr
+
+
+# -- faults of issue 12 ----------------------------------------------------------------------------------------
+
+
+def test_read_only_file_system_and_full_disk_are_not_transient() -> None:
+    assert not is_transient(OSError(errno.EROFS, "Read-only file system", "/data/x.csv"))
+    assert not is_transient(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_transient(OSError(errno.ESTALE, "Stale file handle"))
+    assert is_transient(OSError(errno.EIO, "Input/output error"))
+
+
+def test_damaged_ledger_ends_the_run_and_status_in_one_line(tmp_path: Path, caplog) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    ledger.write_bytes(b"\0garbage" * 1000)
+    seen: list[datetime] = []
+    window = ["-s", "2026-03-20T00:00", "-e", "2026-03-20T12:00"]
+    assert _run(tmp_path, window, lambda step, runner: seen.append(step)) == ExitStatus.JOB_FAILED
+    assert seen == []
+    for args in (window, ["--status"]):
+        caplog.clear()
+        if args == ["--status"]:
+            status = execute(_parser().parse_args(["x.ini", "--status"]), _operations(tmp_path), ["image_stats"],
+                             lambda step, runner: None, name="test")
+            assert status == ExitStatus.JOB_FAILED
+        else:
+            _run(tmp_path, args, lambda step, runner: None)
+        errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+        assert errors == [f"ledger {ledger} is damaged (file is not a database): move it aside (e.g. mv {ledger} "
+                          f"{ledger}.damaged) and run again to start a new ledger; the damaged file keeps the "
+                          "earlier records"]
+    ledger.rename(tmp_path / "ledger.sqlite.damaged")  # the recovery the message gives
+    assert _run(tmp_path, window, lambda step, runner: seen.append(step)) == ExitStatus.OK
+    assert seen == [T0, T0 + HOURS6]
+
+
+def test_read_only_lock_file_is_one_line_and_exit_1(tmp_path: Path, small_disk, caplog) -> None:
+    small_disk.read_only()
+    lock = small_disk.path / "run.lock"
+    status = _run(tmp_path, ["-s", "2026-03-20T00:00", "-e", "2026-03-20T12:00"], lambda step, runner: None,
+                  lock_file=lock)
+    assert status == ExitStatus.JOB_FAILED
+    assert [record.getMessage() for record in caplog.records if record.levelname == "ERROR"] == [
+        f"cannot take the lock {lock}: Read-only file system; nothing done"]
+
+
+def test_start_not_before_end_is_refused(tmp_path: Path) -> None:
+    args = _parser().parse_args(["x.ini", "-s", "2026-03-20T06:00", "-e", "2026-03-20T06:00"])
+    with pytest.raises(UsageError, match="--start-date 2026-03-20T06:00:00 is not before --end-date"):
+        select_time_steps(args, 48, 6)
+    args = _parser().parse_args(["x.ini", "-s", "2030-01-01"])
+    with pytest.raises(UsageError, match="is not before now"):
+        select_time_steps(args, 48, 6, now=datetime(2026, 3, 20))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -242,3 +244,50 @@ def test_cli_bad_arguments(repo_root, tmp_path):
     assert result.returncode == 2 and "not an ISO 8601 date" in result.stderr
     result = _cli(repo_root, "2026-03-20T12:00", "193", "--aia-file-pattern", str(tmp_path / "{nothing}.fits"))
     assert result.returncode == 2 and "cannot format the pattern" in result.stderr
+
+
+# -- outages and undecompressable candidates (issue 12) -------------------------------------------------------
+
+
+def test_missing_archive_root_is_an_outage_a_missing_day_is_no_data(tmp_path):
+    _write(tmp_path / "archive", 15, 0)
+    # The day folder 2026/03/21 is missing inside an existing archive: no data.
+    selection = _sdo(tmp_path / "archive").get_AIA_selection(STEP.replace(day=21), 193)
+    assert selection.outage is None and selection.reason.startswith("no file matches")
+    # The archive root itself is missing (an unmounted share, a typo): an outage.
+    selection = _sdo(tmp_path / "unmounted").get_AIA_selection(STEP, 193)
+    assert selection.chosen is None
+    assert selection.outage == (f"archive unavailable: the archive root {tmp_path / 'unmounted'} cannot be listed "
+                                "(No such file or directory): unmounted share, wrong aia_file_pattern or no "
+                                "permission?")
+    assert selection.reason == selection.outage
+
+
+@pytest.mark.parametrize(("depth", "error"), [(0, errno.EACCES), (5, errno.EIO)])
+def test_a_folder_that_cannot_be_listed_is_an_outage(tmp_path, monkeypatch, depth, error):
+    """No permission on the root; an I/O error on the hour folder, which exists (root bypasses permissions and
+    glob hides listing errors: injected at os.listdir)."""
+    _write(tmp_path, 15, 0)
+    broken = tmp_path.joinpath(*["0193", "2026", "03", "20", "H1200"][:depth])
+    listdir = os.listdir
+
+    def failing_listdir(path="."):
+        if os.path.abspath(path) == str(broken):
+            raise OSError(error, os.strerror(error), str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", failing_listdir)
+    selection = _sdo(tmp_path).get_AIA_selection(STEP, 193)
+    assert selection.chosen is None and selection.outage is not None
+    assert str(broken) in selection.outage and os.strerror(error) in selection.outage
+
+
+def test_first_candidate_whose_data_do_not_decompress_is_rejected(tmp_path, caplog, corrupt_tiles):
+    damaged = corrupt_tiles(_write(tmp_path, 3, 0))
+    good = _write(tmp_path, 15, 0)
+    sdo = _sdo(tmp_path, hdu=0)
+    with caplog.at_level(logging.WARNING, logger="sdo_data"):
+        assert sdo.get_AIA_file(STEP, 193) == good
+    (candidate, reason), = sdo.get_AIA_selection(STEP, 193).rejected
+    assert candidate == str(damaged) and reason.startswith("unreadable: unreadable image data (decompression error")
+    assert f"skipping {damaged}: unreadable" in caplog.text
