@@ -285,3 +285,16 @@ def test_data_statistics_of_known_values():
     assert statistics["DATARMS"] == pytest.approx(np.sqrt(2.0))
     assert statistics["DATASKEW"] == pytest.approx(0.0) and statistics["DATAKURT"] == pytest.approx(-1.3)
     assert data_statistics(np.full((2, 2), np.nan)) == {"TOTVALS": 4, "DATAVALS": 0, "MISSVALS": 4, "PERCENTD": 0.0}
+
+
+def test_sunpy_opens_the_level2_file_as_an_aia_map(full_disk):
+    import astropy.units as u
+    import sunpy.map
+    from sunpy.map.sources import AIAMap
+
+    smap = sunpy.map.Map(str(full_disk["output"] / "0193/2026/03/20/AIA20260320_000009_0193.image_lev2.fits"))
+    assert isinstance(smap, AIAMap)
+    assert smap.processing_level == 2
+    assert smap.unit == u.DN / u.s
+    assert smap.exposure_time.to_value(u.s) == 1.0
+    np.testing.assert_allclose(smap.rotation_matrix, np.eye(2), atol=1e-9)
