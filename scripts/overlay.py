@@ -413,9 +413,12 @@ def _draw(display_map, norm: ImageNormalize, header: fits.Header, contours: dict
     width_px, height_px = FIGURE_PIXELS
     left, bottom, side = _AXES_PIXELS
     axes = figure.add_axes((left / width_px, bottom / height_px, side / width_px, side / height_px),
-                           projection=display_map.wcs)
+                           projection=display_map.wcs, facecolor="black")
     cmap, channel = _colour_map(header)
-    picture = axes.imshow(display_map.data, cmap=cmap, norm=norm, origin="lower", interpolation="nearest")
+    # NaN (BLANK pixels, corners rotated in) as the bottom of the colour map: matplotlib would make them
+    # transparent at the image edges when resampling.
+    shown = np.where(np.isfinite(display_map.data), display_map.data, float(norm.vmin))
+    picture = axes.imshow(shown, cmap=cmap, norm=norm, origin="lower", interpolation="nearest")
     for key, colour in (("CH", CH_COLOUR), ("AR", AR_COLOUR)):
         if contours[key]:
             axes.add_collection(LineCollection(contours[key], colors=colour, linewidths=_CONTOUR_WIDTH_POINTS,
