@@ -537,8 +537,9 @@ def _parser() -> argparse.ArgumentParser:
         "DN/s, with the coronal-hole contours of a SPoCA CH segmentation map and the active-region contours of a "
         "SPoCA AR segmentation map drawn on top, the solar limb, a legend and the observation time. Large images "
         "are averaged down to at most --max-size pixels a side.",
-        epilog="example: .venv/bin/python scripts/overlay.py demo/output/ch_maps/20260320_000000.SegmentedMap.fits "
-        "demo/output/ar_maps/20260320_000000.SegmentedMap.fits IMAGE.fits -o overlay.png",
+        epilog="example (after make demo): .venv/bin/python scripts/overlay.py "
+        "demo/output/ch_maps/20260320_060000.SegmentedMap.fits demo/output/ar_maps/20260320_060000.SegmentedMap.fits "
+        "demo/archive/0193/2026/03/20/H0600/AIA20260320_060004_0193.fits -o overlay.png",
     )
     parser.add_argument("ch_map", type=Path, metavar="MAP_CH", help="CH segmentation map (ch_segmentation.x output)")
     parser.add_argument("ar_map", type=Path, metavar="MAP_AR", help="AR segmentation map (ar_segmentation.x output)")
