@@ -15,7 +15,8 @@ wavelength (image statistics), in legend order (region types as in :data:`REGION
 numerically). The axes say the units (DN/s, Mm², fraction of the disc); the image statistics use a log scale
 when a column spans more than two decades. A time step without a value leaves a gap, never a line across it:
 missing values (``nan``, ``-nan``) stay NaN; the time steps the ledger records as skipped or failed get a NaN
-point; and without a ledger, a gap in time longer than 1.5 times the usual step breaks the line too.
+point; and a gap in time longer than 1.5 times the curve's usual step breaks the line too (one wavelength
+missing while the job of the time step was done, or no ledger).
 
 The two kinds of CSV files:
 
@@ -306,8 +307,9 @@ def _with_gaps(values: pd.Series, gap_dates: Sequence[pd.Timestamp], step: pd.Ti
     extra = [date for date in gap_dates if date not in values.index]
     if step is not None and len(values) > 1:
         dates = values.index
-        holes = dates[1:][(dates[1:] - dates[:-1]) > _GAP_FACTOR * step]
-        extra += [date - step / 2 for date in holes]
+        for before, after in zip(dates[:-1], dates[1:], strict=True):
+            if after - before > _GAP_FACTOR * step and not any(before < date < after for date in extra):
+                extra.append(before + (after - before) / 2)
     if not extra:
         return values
     gaps = pd.Series(np.nan, index=pd.DatetimeIndex(extra), name=values.name)
@@ -336,8 +338,9 @@ def curves(frame: pd.DataFrame, column: str, stats_type: str, *,
     stats_type : {"staff", "image"}
         Kind of statistics.
     gap_dates : sequence of datetime, optional
-        Time steps known to have no value (skipped or failed in the ledger): a NaN point is added there.
-        When ``None``, a gap in time longer than 1.5 typical steps gets a NaN point instead.
+        Time steps known to have no value (skipped or failed in the ledger): a NaN point is added there. A gap
+        in time longer than 1.5 typical steps of the curve also gets a NaN point (a file missing for one
+        wavelength only, or no ledger).
 
     Returns
     -------
@@ -360,7 +363,7 @@ def curves(frame: pd.DataFrame, column: str, stats_type: str, *,
     result = []
     for index, (key, group) in enumerate(groups):
         series = pd.Series(group.to_numpy(), index=pd.DatetimeIndex(frame.loc[group.index, "date"]), name=column)
-        step = _typical_step(series.index) if gap_dates is None else None
+        step = _typical_step(series.index)
         result.append(Curve(
             label=_curve_label(key, stats_type, several_series, single_type),
             colour=_colour(key, index, stats_type, single_type),

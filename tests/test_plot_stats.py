@@ -357,3 +357,13 @@ def test_unknown_column_raises(staff_folder: Path) -> None:
     frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
     with pytest.raises(PlotStatsError, match="DATAMEAN"):
         plot_column(frame, "DATAMEAN", "staff")
+
+
+def test_one_wavelength_missing_is_a_gap_even_with_a_ledger(image_folder: Path) -> None:
+    """The image-statistics job of a step is done when one wavelength is missing: its curve still has a gap."""
+    (image_folder / f"AIA{STEPS[2] + timedelta(seconds=8):%Y%m%d_%H%M%S}_0193.csv").unlink()
+    frame = load_series({"I": str(image_folder / "*.csv")}, "image")
+    lines = lines_by_label(plot_column(frame, "DISKMEDN", "image", gap_dates=[]))
+    x, y = lines["AIA_193"]
+    assert len(x) == len(STEPS) and np.isnan(y).sum() == 1
+    assert not np.isnan(lines["AIA_171"][1]).any()
