@@ -104,7 +104,7 @@ def write_column_page(path: Path, column: str, info: ColumnInfo, curves: Sequenc
                       stats_type: str) -> Path:
     """Write the self-contained interactive page of one column (atomically) and return its path."""
     from bokeh.embed import file_html
-    from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
+    from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, NumeralTickFormatter
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
@@ -115,6 +115,8 @@ def write_column_page(path: Path, column: str, info: ColumnInfo, curves: Sequenc
     plot.title.text_font_size = "15px"
     plot.xaxis.axis_label = "observation time (UTC)"
     plot.yaxis.axis_label = info.axis_label
+    if not log_scale:  # 2,500,000 rather than 2.500e+6
+        plot.yaxis.formatter = NumeralTickFormatter(format="0,0.[000]")
     items = []
     for curve in curves:
         values = curve.points.to_numpy(dtype=float)
@@ -132,7 +134,7 @@ def write_column_page(path: Path, column: str, info: ColumnInfo, curves: Sequenc
                                        ("value", f"@value{{0.[000]}}{unit}")],
                              formatters={"@date": "datetime"}, mode="mouse"))
     if items:
-        legend = Legend(items=items, click_policy="hide", label_text_font_size="11px", spacing=1)
+        legend = Legend(items=items, click_policy="hide", label_text_font_size="11px", spacing=1, glyph_width=34)
         plot.add_layout(legend, "right")
     page = file_html(plot, resources=INLINE,
                      title=f"{column}: {info.title}")
