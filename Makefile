@@ -6,12 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROGRAMS := ch_segmentation ar_segmentation get_STAFF_stats
 
-.PHONY: all system venv build demo test lint bench clean
+.PHONY: all system browser venv build demo test lint bench clean
 
 all: build
 
 system:
 	@scripts/ensure_system_packages.sh
+
+# The tests also load the interactive plot pages in a headless browser (Debian's chromium).
+browser:
+	@scripts/ensure_system_packages.sh --browser
 
 venv: $(VENV)/.installed
 
@@ -29,7 +33,7 @@ build: system
 demo: venv build
 	$(PY) scripts/run_demo.py
 
-test: venv build
+test: venv build browser
 	$(PY) -m pytest
 
 lint: venv

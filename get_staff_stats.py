@@ -309,9 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
             "wavelength that has a good file. Safe to run from cron: one run at a time per configuration, jobs "
             "already done are skipped, every job attempt is recorded in the ledger ([OPERATIONS] ledger).", 78),
         epilog=EXIT_STATUS_HELP + "\nexamples:\n"
-               "  get_staff_stats.py configs/AIA.quicklook.ini --status\n"
-               "  get_staff_stats.py configs/AIA.quicklook.ini --rerun-failed\n"
-               "  get_staff_stats.py configs/AIA.quicklook.ini -s 2026-03-20 -e 2026-03-22 --force\n"
+               "  .venv/bin/python get_staff_stats.py configs/AIA.quicklook.ini --status\n"
+               "  .venv/bin/python get_staff_stats.py configs/AIA.quicklook.ini --rerun-failed\n"
+               "  .venv/bin/python get_staff_stats.py configs/AIA.quicklook.ini -s 2026-03-20 -e 2026-03-22 --force\n"
                "  crontab, every 6 hours over the last 48 hours (the default window):\n"
                "  5 */6 * * * cd /opt/spoca4staff && .venv/bin/python get_staff_stats.py \\\n"
                "      configs/AIA.quicklook.ini --log-file /var/log/spoca4staff/staff.log\n",

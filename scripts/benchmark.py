@@ -12,7 +12,7 @@ process that forked it, so this script keeps its own process small: it imports n
 the images in a separate process.
 
 Run it with ``make bench`` (which builds the programs first) or
-``python scripts/benchmark.py [--size 4096] [--repeat 5]``.
+``.venv/bin/python scripts/benchmark.py [--size 4096] [--repeat 5]``.
 """
 
 from __future__ import annotations

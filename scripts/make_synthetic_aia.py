@@ -19,7 +19,7 @@ on the seed, the observation time and the wavelength.
 
 Example, the demo archive::
 
-    python scripts/make_synthetic_aia.py demo/archive --start 2026-03-20T00:00 --end 2026-03-21T00:00 \\
+    .venv/bin/python scripts/make_synthetic_aia.py demo/archive --start 2026-03-20T00:00 --end 2026-03-21T00:00 \\
         --interval-hours 6 --wavelengths 171 193 --bad-quality 2026-03-20T12:00:193 --missing 2026-03-20T18:00:171
 """
 
@@ -786,7 +786,7 @@ def _parser() -> argparse.ArgumentParser:
                     "time step, observed a few seconds after the step. Files are RICE-compressed int16 in HDU 1 by\n"
                     "default, with a full AIA header. Deterministic for a given seed. Prints the files written.",
         epilog=f"The matching aia_file_pattern, relative to OUTPUT_DIR:\n  {ARCHIVE_PATTERN}\n\n"
-               "Example:\n  python scripts/make_synthetic_aia.py demo/archive --start 2026-03-20T00:00 "
+               "Example:\n  .venv/bin/python scripts/make_synthetic_aia.py demo/archive --start 2026-03-20T00:00 "
                "--end 2026-03-21T00:00 \\\n      --wavelengths 171 193 --quicklook "
                "--bad-quality 2026-03-20T12:00:193 --missing 2026-03-20T18:00:171")
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="archive root folder (created)")

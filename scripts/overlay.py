@@ -1,27 +1,34 @@
 """Draw the SPoCA coronal-hole and active-region contours over an AIA image, for operators to judge by eye.
 
-One PNG per time step and wavelength: the AIA image shown the way solar physicists look at it (sunpy's AIA
-colour map for its wavelength, a square-root stretch between robust percentiles of the disk), the contours of
-the coronal-hole class of the CH segmentation map and of the active-region class of the AR segmentation map, the
-solar limb, a legend and the observation time.
+One PNG per time step and wavelength, made to be read by a solar physicist at any input size:
 
-The picture is made at display resolution: a large image is block-averaged (and the maps sampled with the
-nearest neighbour) down to at most ``max_size`` pixels on a side, so that a 4096x4096 time step costs about
-half a second of CPU (most of it decompressing the three files), after the one-off imports. The image area of
-the PNG maps one display pixel to one PNG pixel, under a header band that holds the title and the legend:
+* the AIA image in sunpy's colour map for its wavelength, north up whatever the roll of the image (rotated
+  about the reference pixel by CROTA2), on helioprojective axes in arcsec (astropy's WCSAxes with the image's
+  WCS, through a sunpy Map), with a colour bar in DN/s;
+* an asinh stretch between the 0.5th percentile of the disc and the brightest disc pixel, so that the cores
+  of active regions are not saturated while the quiet Sun and the coronal holes keep their contrast;
+* the contours of the coronal-hole class of the CH map (on the disc only, as the STAFF statistics measure
+  them) and of the active-region class of the AR map, drawn along the region boundaries: the class masks are
+  smoothed by a Gaussian of one display pixel before the 0.5 level is traced, so that the lines follow the
+  boundaries instead of the pixel staircase;
+* the solar limb, a legend, and the channel and observation time in the title.
 
-* PNG size: ``width = W // f`` and ``height = H // f + HEADER_PIXELS``, with ``f = ceil(max(W, H) / max_size)``
-  (the last ``W % f`` columns and ``H % f`` rows of the image are not shown);
-* display pixel ``(I, J)`` (column, row counted from the bottom, like FITS) is the mean of the image pixels
-  ``[I·f, I·f + f) x [J·f, J·f + f)`` and is drawn at PNG column ``I`` and PNG row ``height - 1 - J``.
+The PNG has a fixed size (:data:`FIGURE_PIXELS`) whatever the image size, so that the text stays readable on
+sunpy's 128x128 test image as on a 4096x4096 one. A large image is first block-averaged down to at most
+``max_size`` pixels on a side (the maps sampled with the nearest neighbour at the centres of the blocks), so that
+a 4096x4096 time step costs well under a second after the one-off imports (``make bench``):
+
+* display pixel ``(I, J)`` (column, row from the bottom, like FITS) is the mean of the image pixels
+  ``[I·f, I·f + f) x [J·f, J·f + f)``, with ``f = ceil(max(W, H) / max_size)``; its centre is at image pixel
+  ``I·f + (f - 1) / 2``.
 
 The segmentation maps may be on a slightly different grid from the image (the AR map has the WCS of the 171
 image, the CH map that of the 193 image): each map is placed on the image by its own sun centre and pixel scale
-(nearest neighbour; a roll between the two is ignored, it is negligible for SDO).
+(a roll between the two is ignored, it is negligible for SDO).
 
 Run as a script::
 
-    python scripts/overlay.py MAP_CH MAP_AR IMAGE -o PNG [--ch-class 1] [--ar-class 3]
+    .venv/bin/python scripts/overlay.py MAP_CH MAP_AR IMAGE -o PNG [--ch-class 1] [--ar-class 3]
 """
 
 from __future__ import annotations
@@ -39,13 +46,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.colors as mcolors  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
+import astropy.units as u  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
+from astropy.visualization import AsinhStretch, ImageNormalize  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 import sunpy.visualization.colormaps  # noqa: E402,F401  (registers the sdoaiaNNN colour maps with matplotlib)
 
@@ -58,28 +67,39 @@ from atomic_file import atomic_write  # noqa: E402
 __all__ = [
     "AR_COLOUR",
     "CH_COLOUR",
-    "HEADER_PIXELS",
+    "DEFAULT_MAX_SIZE",
+    "FIGURE_PIXELS",
     "DisplayGrid",
+    "Overlay",
     "OverlayError",
     "display_factor",
+    "draw_overlay",
     "main",
     "write_overlay",
 ]
 
 LOGGER = logging.getLogger(__name__)
 
-#: Contour colours, pure RGB that no sunpy colour map contains, drawn without antialiasing so that the contour
-#: pixels of the PNG have exactly these colours (the tests find them that way).
+#: Contour colours: cyan and magenta, which no AIA colour map contains.
 CH_COLOUR = "#00ffff"
 AR_COLOUR = "#ff00ff"
 LIMB_COLOUR = "white"
-#: Height in pixels of the band above the image that holds the title and the legend.
-HEADER_PIXELS = 44
+#: Size in pixels (width, height) of every overlay PNG.
+FIGURE_PIXELS = (900, 780)
+#: Where the image axes are in the PNG: left and bottom offsets and side, in pixels (square).
+_AXES_PIXELS = (110, 70, 640)
+#: Default ``max_size``: the side of the image axes, so that the image is drawn about one display pixel per PNG pixel.
+DEFAULT_MAX_SIZE = _AXES_PIXELS[2]
 _DPI = 100
-#: Below this display width the title and legend use smaller fonts and the legend short labels.
-_NARROW_PIXELS = 640
-_CONTOUR_WIDTH_POINTS = 1.0
-_PERCENTILES = (1.0, 99.5)
+_CONTOUR_WIDTH_POINTS = 1.1
+#: Width (sigma, display pixels) of the Gaussian smoothing of the class masks before their contour is traced.
+_SMOOTHING = 1.0
+#: Low end of the stretch: this percentile of the finite disc pixels.
+_LOW_PERCENTILE = 0.5
+#: Asinh softening: the stretch is linear below about this fraction of the range, logarithmic above.
+_ASINH_A = 0.03
+#: Rolls smaller than this (degrees) are not corrected: the rotation would move nothing by a display pixel.
+_MIN_ROLL = 0.01
 
 
 class OverlayError(Exception):
@@ -122,6 +142,30 @@ class _SunGrid:
     cy: float
     cdelt: float
     radius: float
+
+
+@dataclass
+class Overlay:
+    """A drawn overlay: the figure and what it shows.
+
+    Attributes
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure, :data:`FIGURE_PIXELS` in size at its dpi.
+    display_map : sunpy.map.GenericMap
+        The displayed (block-averaged, north-up) image, in DN/s; its WCS is that of the axes, so that the pixel
+        coordinates of the contours are its pixel coordinates.
+    contours : dict
+        ``"CH"`` and ``"AR"`` to the list of contour lines, each an (N, 2) array of display pixel coordinates
+        (x, y), empty when the class has no pixel.
+    norm : astropy.visualization.ImageNormalize
+        The stretch of the image.
+    """
+
+    figure: Figure
+    display_map: object
+    contours: dict[str, list[np.ndarray]]
+    norm: ImageNormalize
 
 
 def display_factor(shape: tuple[int, int], max_size: int) -> int:
@@ -186,15 +230,17 @@ def _display_image(path: Path, max_size: int) -> tuple[np.ndarray, fits.Header, 
     BLANK pixels of integer images are NaN; a block containing a NaN pixel is NaN (drawn black).
     """
     raw, header = _read_fits(path, scale=False)
-    data = raw.astype(np.float32)
-    if np.issubdtype(raw.dtype, np.integer) and "BLANK" in header:
-        data[raw == header["BLANK"]] = np.nan
-    grid_factor = display_factor(data.shape, max_size)
-    height, width = data.shape[0] // grid_factor, data.shape[1] // grid_factor
+    grid_factor = display_factor(raw.shape, max_size)
+    height, width = raw.shape[0] // grid_factor, raw.shape[1] // grid_factor
     if height == 0 or width == 0:
-        raise OverlayError(f"{path}: image of shape {data.shape} is too small")
-    blocks = data[: height * grid_factor, : width * grid_factor].reshape(height, grid_factor, width, grid_factor)
-    image = blocks.mean(axis=(1, 3), dtype=np.float32)
+        raise OverlayError(f"{path}: image of shape {raw.shape} is too small")
+
+    def blocks(array: np.ndarray) -> np.ndarray:
+        return array[: height * grid_factor, : width * grid_factor].reshape(height, grid_factor, width, grid_factor)
+
+    image = blocks(raw).mean(axis=(1, 3), dtype=np.float32)  # NaN pixels of float images make NaN blocks
+    if np.issubdtype(raw.dtype, np.integer) and "BLANK" in header:
+        image[blocks(raw == header["BLANK"]).any(axis=(1, 3))] = np.nan
     image = image * np.float32(header.get("BSCALE", 1.0)) + np.float32(header.get("BZERO", 0.0))
     exptime = header.get("EXPTIME")
     if isinstance(exptime, (int, float)) and exptime > 0:
@@ -245,78 +291,192 @@ def _observation_time(header: fits.Header) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _colour_map(header: fits.Header) -> tuple[mcolors.Colormap, str]:
+def _colour_map(header: fits.Header) -> tuple[object, str]:
     """sunpy's AIA colour map for the image's WAVELNTH (grey for an unknown wavelength) and a channel label."""
     wavelength = header.get("WAVELNTH")
     try:
-        label = f"AIA {int(wavelength)}"
+        label = f"AIA {int(wavelength)} Å"
         cmap = colormaps[f"sdoaia{int(wavelength)}"]
     except (TypeError, ValueError, KeyError):
         LOGGER.warning("no sunpy AIA colour map for WAVELNTH=%r, using grey", wavelength)
-        label = "AIA"
+        label = f"WAVELNTH {wavelength}" if wavelength is not None else "image"
         cmap = colormaps["gray"]
     return cmap.with_extremes(bad="black"), label
 
 
-def _robust_norm(image: np.ndarray, centre: tuple[float, float], radius: float) -> mcolors.Normalize:
-    """Square-root stretch between the 1st and 99.5th percentiles of the finite disk pixels.
+def _stretch(image: np.ndarray, disc: np.ndarray) -> ImageNormalize:
+    """Asinh stretch from the 0.5th percentile of the finite disc pixels to the brightest of them.
 
-    ``centre`` and ``radius`` are in display pixels; when the disk has no finite pixel the whole image is used,
-    and an image without any finite pixel gets the limits 0 and 1.
+    The brightest disc pixel is the top of the range, so no active-region core is saturated; the asinh keeps
+    the faint quiet Sun and coronal holes apart. Without a finite disc pixel the whole image is used, and an
+    image without any finite pixel gets the range 0 to 1.
     """
-    rows, columns = np.ogrid[: image.shape[0], : image.shape[1]]
-    disk = (columns - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius**2
-    values = image[disk & np.isfinite(image)]
+    values = image[disc & np.isfinite(image)]
     if values.size == 0:
         values = image[np.isfinite(image)]
-    low, high = np.percentile(values, _PERCENTILES) if values.size else (0.0, 1.0)
+    low, high = (float(np.percentile(values, _LOW_PERCENTILE)), float(values.max())) if values.size else (0.0, 1.0)
     if not high > low:
         high = low + 1.0
-    return mcolors.PowerNorm(gamma=0.5, vmin=float(low), vmax=float(high), clip=True)
+    return ImageNormalize(vmin=low, vmax=high, stretch=AsinhStretch(a=_ASINH_A), clip=True)
 
 
-def _draw(
-    image: np.ndarray,
-    header: fits.Header,
-    grid: DisplayGrid,
-    masks: tuple[np.ndarray, np.ndarray],
-    labels: tuple[str, str],
-    sun: _SunGrid,
-) -> Figure:
-    """Build the figure: image, CH and AR contours, limb, title and legend (layout in the module docstring)."""
-    width, height = grid.width, grid.height
-    total_height = height + HEADER_PIXELS
-    figure = Figure(figsize=(width / _DPI, total_height / _DPI), dpi=_DPI, facecolor="black")
-    axes = figure.add_axes((0.0, 0.0, 1.0, height / total_height))
-    axes.set_axis_off()
+_OBSERVER_KEYWORDS = ("DATE-OBS", "DATE_OBS", "T_OBS", "DSUN_OBS", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS",
+                      "RSUN_REF", "RSUN_OBS", "WAVELNTH", "WAVEUNIT", "TELESCOP", "INSTRUME", "CTYPE1", "CTYPE2",
+                      "CUNIT1", "CUNIT2", "CRVAL1", "CRVAL2")
+
+
+def _display_header(header: fits.Header, grid: DisplayGrid, normalised: bool) -> dict[str, object]:
+    """The header of the displayed image: the image's WCS on the display grid, north up (no rotation)."""
+    display: dict[str, object] = {key: header[key] for key in _OBSERVER_KEYWORDS if key in header}
+    display.setdefault("CTYPE1", "HPLN-TAN")
+    display.setdefault("CTYPE2", "HPLT-TAN")
+    display.setdefault("CUNIT1", "arcsec")
+    display.setdefault("CUNIT2", "arcsec")
+    display.setdefault("CRVAL1", 0.0)
+    display.setdefault("CRVAL2", 0.0)
+    display.update(NAXIS=2, NAXIS1=grid.width, NAXIS2=grid.height,
+                   CRPIX1=float(grid.to_display(float(header["CRPIX1"]) - 1)) + 1,
+                   CRPIX2=float(grid.to_display(float(header["CRPIX2"]) - 1)) + 1,
+                   CDELT1=float(header["CDELT1"]) * grid.factor,
+                   CDELT2=float(header.get("CDELT2", header["CDELT1"])) * grid.factor,
+                   BUNIT="DN/s" if normalised else "DN")
+    return display
+
+
+def _roll_matrix(roll: float) -> np.ndarray:
+    """``PC`` for CROTA2 = ``roll`` degrees: ``[[cos θ, -sin θ], [sin θ, cos θ]]`` in (x, y) order."""
+    angle = math.radians(roll)
+    return np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+
+
+def _north_up_image(image: np.ndarray, roll: float, centre: tuple[float, float]) -> np.ndarray:
+    """Rotate the display image about ``centre`` (x, y) so that solar north is up, for an image rolled by ``roll``.
+
+    With CROTA2 = θ, the intermediate world coordinates of pixel ``p`` are ``PC (p - c)``; the north-up pixel
+    ``q`` of the same point is ``c + PC (p - c)``, so each output pixel ``q`` takes the value at
+    ``p = c + PCᵀ (q - c)`` (bilinear; NaN outside the image).
+    """
+    transposed = _roll_matrix(roll).T  # PCᵀ in (x, y) order
+    matrix = transposed[::-1, ::-1]  # the same in (row, column) = (y, x) order
+    centre_yx = np.array([centre[1], centre[0]])
+    offset = centre_yx - matrix @ centre_yx
+    return ndimage.affine_transform(image, matrix, offset=offset, order=1, cval=np.nan, mode="constant")
+
+
+def _north_up_lines(lines: list[np.ndarray], roll: float, centre: tuple[float, float]) -> list[np.ndarray]:
+    """Move contour vertices (x, y) of the rolled display image to the north-up one: ``q = c + PC (p - c)``."""
+    matrix, origin = _roll_matrix(roll), np.asarray(centre)
+    return [origin + (line - origin) @ matrix.T for line in lines]
+
+
+def _outline(mask: np.ndarray) -> list[np.ndarray]:
+    """The boundary lines of a class mask: the 0.5 level of the mask smoothed by one display pixel."""
+    if not mask.any():
+        return []
+    import contourpy
+
+    smooth = ndimage.gaussian_filter(mask.astype(np.float32), _SMOOTHING, mode="constant")
+    return [line for line in contourpy.contour_generator(z=smooth).lines(0.5) if len(line) > 1]
+
+
+def _roll(header: fits.Header, path: Path) -> float:
+    try:
+        roll = float(header.get("CROTA2", 0.0))
+    except (TypeError, ValueError) as error:
+        raise OverlayError(f"{path}: bad CROTA2 value {header.get('CROTA2')!r}") from error
+    return roll if math.isfinite(roll) else 0.0
+
+
+def _tick_spacing(display_map) -> float:
+    """A round tick spacing in arcsec giving 4 to 10 ticks across the field of view."""
+    width = abs(float(display_map.meta["cdelt1"])) * display_map.data.shape[1]
+    for spacing in (50, 100, 200, 250, 500, 1000, 2000, 5000):
+        if width / spacing <= 8:
+            return float(spacing)
+    return 10000.0
+
+
+def _colour_bar_ticks(norm: ImageNormalize) -> list[float]:
+    """Round intensities (1, 2, 5 x 10^n and 0) spread along the stretched colour bar, none closer than 6 %."""
+    low, high = float(norm.vmin), float(norm.vmax)
+    candidates = [0.0] + [m * 10.0**e for e in range(-2, 8) for m in (1, 2, 5)]
+    ticks: list[float] = []
+    for value in sorted(value for value in candidates if low <= value <= high):
+        if not ticks or float(norm(value)) - float(norm(ticks[-1])) >= 0.06:
+            ticks.append(value)
+    return ticks
+
+
+def _draw(display_map, norm: ImageNormalize, header: fits.Header, contours: dict[str, list[np.ndarray]],
+          labels: tuple[str, str], sun: tuple[float, float, float], normalised: bool) -> Figure:
+    """Build the figure: the image on helioprojective axes, the contours, the limb, the colour bar, the legend."""
+    from matplotlib.collections import LineCollection
+
+    figure = Figure(figsize=(FIGURE_PIXELS[0] / _DPI, FIGURE_PIXELS[1] / _DPI), dpi=_DPI)
+    width_px, height_px = FIGURE_PIXELS
+    left, bottom, side = _AXES_PIXELS
+    axes = figure.add_axes((left / width_px, bottom / height_px, side / width_px, side / height_px),
+                           projection=display_map.wcs, facecolor="black")
     cmap, channel = _colour_map(header)
-    centre = (float(grid.to_display(sun.cx)), float(grid.to_display(sun.cy)))
-    radius = sun.radius / grid.factor
-    axes.imshow(
-        image, cmap=cmap, norm=_robust_norm(image, centre, radius), origin="lower", interpolation="nearest",
-        aspect="auto", resample=False,
-    )
-    for mask, colour in zip(masks, (CH_COLOUR, AR_COLOUR), strict=True):
-        if mask.any():
-            axes.contour(mask.view(np.uint8), levels=[0.5], colors=colour, linewidths=_CONTOUR_WIDTH_POINTS,
-                         antialiased=False, zorder=3)
-    axes.add_patch(Circle(centre, radius, fill=False, edgecolor=LIMB_COLOUR, linewidth=0.8, linestyle="--",
+    # NaN (BLANK pixels, corners rotated in) as the bottom of the colour map: matplotlib would make them
+    # transparent at the image edges when resampling.
+    shown = np.where(np.isfinite(display_map.data), display_map.data, float(norm.vmin))
+    picture = axes.imshow(shown, cmap=cmap, norm=norm, origin="lower", interpolation="nearest")
+    for key, colour in (("CH", CH_COLOUR), ("AR", AR_COLOUR)):
+        if contours[key]:
+            axes.add_collection(LineCollection(contours[key], colors=colour, linewidths=_CONTOUR_WIDTH_POINTS,
+                                               zorder=3))
+    axes.add_patch(Circle(sun[:2], sun[2], fill=False, edgecolor=LIMB_COLOUR, linewidth=0.9, linestyle="--",
                           alpha=0.8, zorder=2))
+    height, width = display_map.data.shape
     axes.set_xlim(-0.5, width - 0.5)
     axes.set_ylim(-0.5, height - 0.5)
-    band = HEADER_PIXELS / total_height
-    narrow = width < _NARROW_PIXELS
-    figure.text(0.5, 1.0 - 0.25 * band, f"{channel}  {_observation_time(header)}", color="white",
-                fontsize=7 if narrow else 9, ha="center", va="center")
-    handles = [
-        Line2D([], [], color=CH_COLOUR, linewidth=1.5, label=labels[0]),
-        Line2D([], [], color=AR_COLOUR, linewidth=1.5, label=labels[1]),
-        Line2D([], [], color=LIMB_COLOUR, linewidth=1.0, linestyle="--", label="limb"),
-    ]
-    figure.legend(handles=handles, loc="center", bbox_to_anchor=(0.5, 1.0 - 0.7 * band), ncol=3,
-                  fontsize=6 if narrow else 8, frameon=False, labelcolor="white", handlelength=1.5,
-                  columnspacing=1.0, borderpad=0.0)
+    x_axis, y_axis = axes.coords[0], axes.coords[1]
+    for coordinate, label in ((x_axis, "Solar X (helioprojective longitude) [arcsec]"),
+                              (y_axis, "Solar Y (helioprojective latitude) [arcsec]")):
+        coordinate.set_format_unit(u.arcsec, decimal=True)
+        coordinate.set_major_formatter("s")
+        coordinate.set_ticks(spacing=_tick_spacing(display_map) * u.arcsec)
+        coordinate.set_axislabel(label, fontsize=11)
+        coordinate.set_ticklabel(fontsize=10)
+    axes.set_title(f"SDO/{channel}   {_observation_time(header)}   (north up)", fontsize=13, pad=10)
+    colour_axes = figure.add_axes(((left + side + 25) / width_px, bottom / height_px, 20 / width_px,
+                                   side / height_px))
+    bar = figure.colorbar(picture, cax=colour_axes, ticks=_colour_bar_ticks(norm))
+    bar.ax.set_yticklabels([f"{tick:g}" for tick in bar.get_ticks()])
+    bar.set_label("intensity [DN/s]" if normalised else "intensity [DN] (no EXPTIME)", fontsize=11)
+    bar.ax.tick_params(labelsize=9)
+    handles = [Line2D([], [], color=CH_COLOUR, linewidth=2, label=labels[0]),
+               Line2D([], [], color=AR_COLOUR, linewidth=2, label=labels[1]),
+               Line2D([], [], color=LIMB_COLOUR, linewidth=1.2, linestyle="--", label="limb")]
+    legend = axes.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.6, facecolor="black",
+                         edgecolor="none", labelcolor="white")
+    legend.set_zorder(5)
     return figure
+
+
+def draw_overlay(ch_map: str | os.PathLike[str], ar_map: str | os.PathLike[str], image: str | os.PathLike[str], *,
+                 ch_class: int = 1, ar_class: int = 3, max_size: int = DEFAULT_MAX_SIZE) -> Overlay:
+    """Draw the overlay of ``image`` with the CH and AR contours of two maps (arguments of :func:`write_overlay`)."""
+    import sunpy.map
+
+    image_path = Path(image)
+    display, header, grid = _display_image(image_path, max_size)
+    sun = _sun_grid(header, image_path)
+    normalised = isinstance(header.get("EXPTIME"), (int, float)) and header["EXPTIME"] > 0
+    ch = (_sample_map(Path(ch_map), sun, grid) == ch_class) & _on_disc(sun, grid)
+    ar = _sample_map(Path(ar_map), sun, grid) == ar_class
+    centre = (float(grid.to_display(sun.cx)), float(grid.to_display(sun.cy)))
+    norm = _stretch(display, _on_disc(sun, grid))
+    contours = {"CH": _outline(ch), "AR": _outline(ar)}
+    roll = _roll(header, image_path)
+    if abs(roll) >= _MIN_ROLL:
+        display = _north_up_image(display, roll, centre)
+        contours = {key: _north_up_lines(lines, roll, centre) for key, lines in contours.items()}
+    display_map = sunpy.map.Map(display, _display_header(header, grid, normalised))
+    labels = (f"coronal holes (CH class {ch_class})", f"active regions (AR class {ar_class})")
+    figure = _draw(display_map, norm, header, contours, labels, (*centre, sun.radius / grid.factor), normalised)
+    return Overlay(figure=figure, display_map=display_map, contours=contours, norm=norm)
 
 
 def write_overlay(
@@ -327,7 +487,7 @@ def write_overlay(
     *,
     ch_class: int = 1,
     ar_class: int = 3,
-    max_size: int = 1024,
+    max_size: int = DEFAULT_MAX_SIZE,
 ) -> Path:
     """Write a PNG of ``image`` with the CH and AR contours of two SPoCA segmentation maps on top.
 
@@ -344,7 +504,7 @@ def write_overlay(
         AIA image (tile-compressed in HDU 1 or uncompressed in HDU 0) whose WAVELNTH chooses the colour map and
         whose T_OBS (else DATE-OBS) goes in the title.
     png : path
-        Output PNG, written atomically; its folder is created when missing.
+        Output PNG (:data:`FIGURE_PIXELS` in size), written atomically; its folder is created when missing.
     ch_class, ar_class : int
         Class numbers of the coronal holes in the CH map and of the active regions in the AR map (the pipeline's
         ``CHClass = 1`` and ``ARClass = 3``).
@@ -354,7 +514,7 @@ def write_overlay(
     Returns
     -------
     Path
-        The PNG written; its size is given in the module docstring.
+        The PNG written.
 
     Raises
     ------
@@ -365,30 +525,24 @@ def write_overlay(
     OSError
         When the PNG cannot be written.
     """
-    image_path, png_path = Path(image), Path(png)
-    display, header, grid = _display_image(image_path, max_size)
-    sun = _sun_grid(header, image_path)
-    ch = (_sample_map(Path(ch_map), sun, grid) == ch_class) & _on_disc(sun, grid)
-    ar = _sample_map(Path(ar_map), sun, grid) == ar_class
-    if grid.width >= _NARROW_PIXELS:
-        labels = (f"coronal holes (CH class {ch_class})", f"active regions (AR class {ar_class})")
-    else:
-        labels = (f"CH class {ch_class}", f"AR class {ar_class}")
-    figure = _draw(display, header, grid, (ch, ar), labels, sun)
+    png_path = Path(png)
+    overlay = draw_overlay(ch_map, ar_map, image, ch_class=ch_class, ar_class=ar_class, max_size=max_size)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(png_path) as stream:  # the usual permissions, so that operators can be served the PNG
-        figure.savefig(stream, format="png", dpi=_DPI, facecolor=figure.get_facecolor(),
-                       pil_kwargs={"compress_level": 1})
-    LOGGER.debug("wrote overlay %s (%dx%d display pixels, factor %d)", png_path, grid.width, grid.height,
-                  grid.factor)
+        overlay.figure.savefig(stream, format="png", dpi=_DPI, pil_kwargs={"compress_level": 1})
+    LOGGER.debug("wrote overlay %s", png_path)
     return png_path
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Write a PNG of an AIA image with the coronal-hole contours of a SPoCA CH segmentation map "
-        "and the active-region contours of a SPoCA AR segmentation map drawn on top, with the solar limb, a "
-        "legend and the observation time. Large images are averaged down to at most --max-size pixels a side.",
+        description="Write a PNG of an AIA image, north up on helioprojective axes in arcsec with a colour bar in "
+        "DN/s, with the coronal-hole contours of a SPoCA CH segmentation map and the active-region contours of a "
+        "SPoCA AR segmentation map drawn on top, the solar limb, a legend and the observation time. Large images "
+        "are averaged down to at most --max-size pixels a side.",
+        epilog="example (after make demo): .venv/bin/python scripts/overlay.py "
+        "demo/output/ch_maps/20260320_060000.SegmentedMap.fits demo/output/ar_maps/20260320_060000.SegmentedMap.fits "
+        "demo/archive/0193/2026/03/20/H0600/AIA20260320_060004_0193.fits -o overlay.png",
     )
     parser.add_argument("ch_map", type=Path, metavar="MAP_CH", help="CH segmentation map (ch_segmentation.x output)")
     parser.add_argument("ar_map", type=Path, metavar="MAP_AR", help="AR segmentation map (ar_segmentation.x output)")
@@ -398,7 +552,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="class number of coronal holes in MAP_CH (default: %(default)s)")
     parser.add_argument("--ar-class", type=int, default=3, metavar="N",
                         help="class number of active regions in MAP_AR (default: %(default)s)")
-    parser.add_argument("--max-size", type=int, default=1024, metavar="PIXELS",
+    parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="PIXELS",
                         help="largest number of display pixels along either axis (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics on stderr")
     return parser
@@ -413,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         write_overlay(arguments.ch_map, arguments.ar_map, arguments.image, arguments.output,
                       ch_class=arguments.ch_class, ar_class=arguments.ar_class, max_size=arguments.max_size)
     except (OverlayError, ValueError, OSError) as error:
-        print(f"overlay.py: error: {error}", file=sys.stderr)
+        sys.stderr.write(f"overlay.py: error: {error}\n")
         return 1
     return 0
 

@@ -47,6 +47,14 @@ def ensure_archive() -> None:
     stamp.touch()
 
 
+def _shown(interpreter: Path) -> str:
+    """The interpreter as a user types it from the repository root: ``.venv/bin/python`` under ``make demo``."""
+    try:
+        return str(interpreter.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(interpreter)
+
+
 def run(script: str, *arguments: str) -> int:
     """Run one of the pipeline scripts on the demo configuration and return its exit status."""
     command = [sys.executable, str(REPO_ROOT / script), str(DEMO_INI), *arguments]
@@ -64,12 +72,14 @@ def main() -> int:
         "get_image_stats.py": run("get_image_stats.py", *dates),
     }
     plots = OUTPUT / "plots"
-    statuses["scripts/plot_stats.py"] = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "plot_stats.py"),
-         "--series", "STAFF", str(OUTPUT / "staff_stats" / "*.csv"),
-         "--start-date", DEMO_START.isoformat(), "--end-date", DEMO_END.isoformat(),
-         "--output-directory", str(plots)],
-        cwd=REPO_ROOT, check=False).returncode
+    for kind, folder in (("staff", "staff_stats"), ("image", "image_stats")):
+        statuses[f"scripts/plot_stats.py ({kind})"] = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "plot_stats.py"),
+             "--series", "demo", str(OUTPUT / folder / "*.csv"), "--kind", kind,
+             "--start-date", DEMO_START.isoformat(), "--end-date", DEMO_END.isoformat(),
+             "--output-directory", str(plots / kind), "--ledger", str(OUTPUT / "spoca4staff.ledger.sqlite"),
+             "--overlays", str(OUTPUT / "overlays")],
+            cwd=REPO_ROOT, check=False).returncode
     failed = [name for name, status in statuses.items() if status != 0]
     summary = [
         "Demo finished." if not failed else f"Demo finished with failures in: {', '.join(failed)}.",
@@ -78,8 +88,9 @@ def main() -> int:
         f"  STAFF statistics CSV:  {OUTPUT / 'staff_stats'}",
         f"  image statistics CSV:  {OUTPUT / 'image_stats'}",
         f"  overlays:              {OUTPUT / 'overlays'}",
-        f"  time-series plots:     {plots / 'index.html'}",
-        f"  job ledger:            python get_staff_stats.py {DEMO_INI.relative_to(REPO_ROOT)} --status",
+        f"  time-series plots:     {plots / 'staff' / 'index.html'} and {plots / 'image' / 'index.html'}",
+        f"  job ledger:            {_shown(Path(sys.executable))} get_staff_stats.py "
+        f"{DEMO_INI.relative_to(REPO_ROOT)} --status   (in {REPO_ROOT})",
     ]
     sys.stdout.write("\n".join(summary) + "\n")
     return 1 if failed else 0

@@ -8,6 +8,7 @@ back from the matplotlib lines and compared with them, NaN gaps included.
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts.plot_stats import PlotStatsError, load_series, plot_column, write_plots
+from scripts.plot_stats import ColumnInfo, PlotStatsError, column_info, load_series, plot_column, write_plots
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAFF_HEADER = ("Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,"
@@ -163,22 +164,26 @@ def test_several_series_and_foreign_files(staff_folder: Path, image_folder: Path
     np.testing.assert_array_equal(lines["quicklook: CH_ondisc AIA_171"][1], lines["science: CH_ondisc AIA_171"][1])
 
 
-def test_write_plots_pngs_and_page(staff_folder: Path, tmp_path: Path, umask: int) -> None:
+def test_write_plots_pages_pngs_and_index(staff_folder: Path, tmp_path: Path, umask: int) -> None:
     output = tmp_path / "plots" / "new"
     written = write_plots({"S": str(staff_folder / "*.csv")}, output, columns=["Mean", "FillingFactor"],
                           start=STEPS[0], end=STEPS[-1])
-    pngs, index = written[:-1], written[-1]
-    assert [path.name for path in pngs] == ["staff_Mean.png", "staff_FillingFactor.png"]
-    for png in pngs:
+    assert [path.name for path in written] == ["Mean.html", "staff_Mean.png", "FillingFactor.html",
+                                               "staff_FillingFactor.png", "index.html"]
+    for png in written[1:4:2]:
         with Image.open(png) as picture:
             assert picture.format == "PNG"
             assert picture.size == PNG_SIZE
             picture.verify()
-    assert index == output / "index.html"
-    sources, external = page_references(index.read_text(encoding="utf-8"))
+    for page in written[0:4:2]:
+        text = page.read_text(encoding="utf-8")
+        assert "Bokeh" in text and "QS_ondisc AIA_171" in text  # the library inline, the curves' data
+        _, external = page_references(text, allow_inline_scripts=True)
+        assert not external
+    sources, external = page_references(written[-1].read_text(encoding="utf-8"))
     assert sources == {"staff_Mean.png", "staff_FillingFactor.png"}
     assert not external
-    assert sorted(path.name for path in output.iterdir()) == ["index.html", "staff_FillingFactor.png", "staff_Mean.png"]
+    assert sorted(path.name for path in output.iterdir()) == sorted(path.name for path in written)
     assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o666 & ~umask}  # not mkstemp's 0o600
 
 
@@ -186,11 +191,96 @@ def test_default_columns_are_all_numeric_columns(image_folder: Path, tmp_path: P
     written = write_plots({"I": str(image_folder / "*.csv")}, tmp_path / "plots", stats_type="image")
     names = {path.name for path in written}
     numeric = [column for column in IMAGE_COLUMNS if column not in ("DATE_OBS", "WAVELENGTH")]
-    assert names == {f"image_{column}.png" for column in numeric} | {"index.html"}
+    assert names == {f"image_{column}.png" for column in numeric} | {f"{column}.html" for column in numeric} | \
+        {"index.html"}
 
 
-def page_references(page: str) -> tuple[set[str], list[str]]:
-    """The img sources of an HTML page, and every reference to something outside the folder."""
+@pytest.mark.parametrize(("column", "words", "unit"), [
+    ("Mean", "Mean intensity", "[DN/s]"), ("Area_AtDiskCenter", "Area corrected to the disc centre", "[Mm²]"),
+    ("FillingFactor", "Filling factor", "[fraction of the disc]"), ("Variance", "Variance", "[(DN/s)²]")])
+def test_staff_axes_have_units_and_titles_in_words(staff_folder: Path, column: str, words: str, unit: str) -> None:
+    frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
+    (axes,) = plot_column(frame, column, "staff").axes
+    assert axes.get_title().startswith(words) and column in axes.get_title()
+    assert axes.get_ylabel().endswith(unit) and axes.get_yscale() == "linear"
+
+
+def test_image_statistics_in_words_log_scale_and_numeric_legend(image_folder: Path) -> None:
+    for wavelength, scale in ((94, 0.01), (1600, 100.0)):  # values two decades below and above the others
+        for step, date in enumerate(STEPS):
+            when = date + timedelta(seconds=3)
+            values = [f"{(1000 + step) * scale:.3f}" if c not in ("DATE_OBS", "WAVELENGTH") else "" for c in
+                      IMAGE_COLUMNS]
+            values[IMAGE_COLUMNS.index("DATE_OBS")] = f"{when:%Y-%m-%dT%H:%M:%S}.34"
+            values[IMAGE_COLUMNS.index("WAVELENGTH")] = str(wavelength)
+            (image_folder / f"AIA{when:%Y%m%d_%H%M%S}_{wavelength:04d}.csv").write_text(
+                ",".join(IMAGE_COLUMNS) + "\n" + ",".join(values) + "\n")
+    frame = load_series({"I": str(image_folder / "*.csv")}, "image")
+    (axes,) = plot_column(frame, "DISKP99", "image").axes
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["AIA_94", "AIA_171", "AIA_193",
+                                                                         "AIA_1600"]
+    assert axes.get_yscale() == "log"
+    assert axes.get_title().startswith("99th percentile of the intensity, solar disc")
+    assert axes.get_ylabel() == "99th percentile of the intensity, solar disc [DN/s]"
+    assert column_info("DATATOTL", "image") == ColumnInfo("Total intensity, whole image", "DN/s")
+
+
+def test_missing_time_step_is_a_gap_not_a_line_across(staff_folder: Path) -> None:
+    """Without a ledger, a time step with no file at all breaks every line (a NaN point between)."""
+    for csv in staff_folder.glob(f"{STEPS[3]:%Y%m%d_%H%M%S}*"):
+        csv.unlink()
+    frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
+    lines = lines_by_label(plot_column(frame, "Median", "staff"))
+    x, y = lines["QS_ondisc AIA_171"]
+    assert len(x) == len(STEPS)  # five values and the gap
+    gap = int(np.flatnonzero(np.isnan(y))[0])
+    assert x[gap - 1] == np.datetime64(observation(2, "AIA_171"), "s")
+    assert x[gap + 1] == np.datetime64(observation(4, "AIA_171"), "s")
+
+
+def test_ledger_gaps_and_summary(staff_folder: Path, tmp_path: Path) -> None:
+    """A time step the ledger records as skipped gets a NaN point at that step; the index shows the ledger."""
+    from ledger import Ledger, Outcome
+
+    ledger_path = tmp_path / "spoca4staff.ledger.sqlite"
+    with Ledger(ledger_path) as ledger:
+        for step, date in enumerate(STEPS):
+            if step == 3:
+                ledger.record_skip(date, "staff_stats", "no good-quality file for 193 (test)")
+            else:
+                ledger.finish(ledger.start(date, "staff_stats"), Outcome.DONE, exit_status=0)
+        ledger.finish(ledger.start(STEPS[1], "ch_segmentation"), Outcome.FAILED, reason="boom", exit_status=1)
+    for csv in staff_folder.glob(f"{STEPS[3]:%Y%m%d_%H%M%S}*"):
+        csv.unlink()
+    written = write_plots({"S": str(staff_folder / "*.csv")}, tmp_path / "plots", columns=["Mean"],
+                          ledger=ledger_path)
+    frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
+    x, y = lines_by_label(plot_column(frame, "Mean", "staff", gap_dates=[STEPS[3]]))["QS_ondisc AIA_171"]
+    assert len(x) == len(STEPS) and np.isnan(y[list(x).index(np.datetime64(STEPS[3], "s"))])
+    index = written[-1].read_text(encoding="utf-8")
+    assert "Run summary" in index and "staff_stats" in index and "ch_segmentation" in index
+    assert "no good-quality file for 193 (test)" in index and "boom" in index
+    assert "<td>staff_stats</td><td>5</td><td>1</td><td>0</td>" in index  # done, skipped, failed
+
+
+def test_index_shows_the_latest_overlays(staff_folder: Path, tmp_path: Path) -> None:
+    overlays = tmp_path / "overlays"
+    overlays.mkdir()
+    for name in ("20260320_000000_0171", "20260320_060000_0193", "20260320_060000_0171", "20260320_060000_1600"):
+        Image.new("RGB", (8, 8)).save(overlays / f"{name}.png")
+    written = write_plots({"S": str(staff_folder / "*.csv")}, tmp_path / "plots", columns=["Mean"],
+                          overlays=overlays)
+    sources, external = page_references(written[-1].read_text(encoding="utf-8"))
+    assert sources == {"staff_Mean.png", "../overlays/20260320_060000_0171.png", "../overlays/20260320_060000_0193.png",
+                       "../overlays/20260320_060000_1600.png"}
+
+
+def page_references(page: str, *, allow_inline_scripts: bool = False) -> tuple[set[str], list[str]]:
+    """The img sources of an HTML page, and every reference to something outside the machine.
+
+    A script without ``src`` (inline) is allowed when ``allow_inline_scripts``; relative links (``../x``) are
+    allowed, absolute paths and URLs are not.
+    """
 
     class Collector(HTMLParser):
         def __init__(self) -> None:
@@ -199,23 +289,25 @@ def page_references(page: str) -> tuple[set[str], list[str]]:
             self.external: list[str] = []
 
         def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag in ("script", "link", "iframe", "object", "embed"):
+            if tag in ("link", "iframe", "object", "embed") or (tag == "script" and not (
+                    allow_inline_scripts and "src" not in dict(attrs))):
                 self.external.append(tag)
             for name, value in attrs:
                 if name in ("src", "href") and value is not None:
                     if tag == "img":
                         self.sources.add(value)
-                    if ":" in value or value.startswith(("/", "..")):
+                    if ":" in value or value.startswith("/"):
                         self.external.append(value)
 
     collector = Collector()
     collector.feed(page)
-    return collector.sources, collector.external + (["url("] if "url(" in page else [])
+    remote_css = re.search(r"url[(]\s*['\"]?(https?:|//)", page)
+    return collector.sources, collector.external + (["url(http"] if remote_css else [])
 
 
-def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+def run_cli(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "plot_stats.py"), *arguments],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=cwd)
 
 
 def test_command_line(image_folder: Path, staff_folder: Path, tmp_path: Path) -> None:
@@ -225,11 +317,29 @@ def test_command_line(image_folder: Path, staff_folder: Path, tmp_path: Path) ->
                         "--output-directory", str(output))
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == str(output / "index.html")
-    assert sorted(path.name for path in output.iterdir()) == ["image_DATAP99.png", "image_DISKMEDN.png",
-                                                              "index.html"]
+    assert sorted(path.name for path in output.iterdir()) == ["DATAP99.html", "DISKMEDN.html", "image_DATAP99.png",
+                                                              "image_DISKMEDN.png", "index.html"]
     folder_form = run_cli(str(staff_folder), "--column", "Kurtosis", "--output-directory", str(tmp_path / "f"))
     assert folder_form.returncode == 0, folder_form.stderr
-    assert (tmp_path / "f" / "staff_Kurtosis.png").is_file()
+    assert (tmp_path / "f" / "staff_Kurtosis.png").is_file() and (tmp_path / "f" / "Kurtosis.html").is_file()
+
+
+def test_original_command_line(image_folder: Path, staff_folder: Path, tmp_path: Path) -> None:
+    """The original's options: -s NAME GLOB, -c, -t, --stats-type TYPE, -v LEVEL; pages in the current folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    completed = run_cli("-s", "quicklook", str(staff_folder / "**" / "*.csv"), "-s", "copy",
+                        str(staff_folder / "*.csv"), "-c", "Mean", "-c", "FillingFactor", "-t", "ObservationDate",
+                        "--stats-type", "CH_ondisc", "-v", "INFO", cwd=work)
+    assert completed.returncode == 0, completed.stderr
+    assert {"Mean.html", "FillingFactor.html"} <= {path.name for path in work.iterdir()}
+    page = (work / "Mean.html").read_text(encoding="utf-8")
+    assert "quicklook: AIA_171" in page and "copy: AIA_193" in page and "QS_ondisc" not in page
+    images = run_cli("-s", "I", str(image_folder / "*.csv"), "-t", "DATE_OBS", "-c", "DISKMEDN", "-v", "ERROR",
+                     cwd=work)
+    assert images.returncode == 0, images.stderr
+    assert "AIA_193" in (work / "DISKMEDN.html").read_text(encoding="utf-8")
+    assert run_cli("-s", "I", str(image_folder / "*.csv"), "-v", "LOUD", cwd=work).returncode == 2
 
 
 @pytest.mark.parametrize("problem", ["no_file", "bad_column"])
@@ -247,3 +357,13 @@ def test_unknown_column_raises(staff_folder: Path) -> None:
     frame = load_series({"S": str(staff_folder / "*.csv")}, "staff")
     with pytest.raises(PlotStatsError, match="DATAMEAN"):
         plot_column(frame, "DATAMEAN", "staff")
+
+
+def test_one_wavelength_missing_is_a_gap_even_with_a_ledger(image_folder: Path) -> None:
+    """The image-statistics job of a step is done when one wavelength is missing: its curve still has a gap."""
+    (image_folder / f"AIA{STEPS[2] + timedelta(seconds=8):%Y%m%d_%H%M%S}_0193.csv").unlink()
+    frame = load_series({"I": str(image_folder / "*.csv")}, "image")
+    lines = lines_by_label(plot_column(frame, "DISKMEDN", "image", gap_dates=[]))
+    x, y = lines["AIA_193"]
+    assert len(x) == len(STEPS) and np.isnan(y).sum() == 1
+    assert not np.isnan(lines["AIA_171"][1]).any()
