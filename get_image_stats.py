@@ -53,6 +53,7 @@ from astropy.io import fits
 from atomic_file import atomic_write
 from configuration import IMAGE_STATS_SECTIONS, Configuration
 from runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
+from worker_tasks import in_process
 
 __all__ = [
     "PERCENTILES",
@@ -498,6 +499,7 @@ class _ImageStatsStep:
     def __init__(self, configuration: Configuration):
         self.settings = configuration.image_stats
         self.sdo_data = configuration.make_sdo_data()
+        self.execute = in_process  # where an image is summarised: here, or on Dask (backfill.py)
 
     def __call__(self, time_step: datetime, runner: Runner) -> None:
         images, missing = [], []
@@ -528,7 +530,7 @@ class _ImageStatsStep:
             if output in written or (not runner.force and read_image_stats(output) is not None):
                 continue
             try:
-                write_image_stats(image, output, self.settings.hdu, scratch)
+                self.execute(write_image_stats, image, output, self.settings.hdu, scratch)
             except ImageStatsError as error:
                 LOGGER.warning("%s", error)
                 problems.append(str(error))

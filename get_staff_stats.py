@@ -45,10 +45,9 @@ from ledger import Ledger, Outcome, format_time_step
 from runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
 from sdo_data import Selection
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
-from worker_tasks import draw_overlay, run_segmentation, run_staff_stats
+from worker_tasks import draw_overlay, in_process, run_segmentation, run_staff_stats
 
-__all__ = ["STAGES", "CentersHistory", "MapResult", "StaffPipeline", "in_process", "map_name", "build_parser",
-           "main"]
+__all__ = ["STAGES", "CentersHistory", "MapResult", "StaffPipeline", "map_name", "build_parser", "main"]
 
 LOGGER = logging.getLogger("get_staff_stats")
 
@@ -60,11 +59,6 @@ _NAME = "get_staff_stats"
 def map_name(time_step: datetime) -> str:
     """The file name of the segmentation maps of a time step: ``YYYYmmdd_HHMMSS.SegmentedMap.fits``."""
     return f"{time_step:%Y%m%d_%H%M%S}.SegmentedMap.fits"
-
-
-def in_process(function: Callable[..., Any], *args: Any) -> Any:
-    """Run a task of :mod:`worker_tasks` here and now (the sequential path; :mod:`backfill` runs it on Dask)."""
-    return function(*args)
 
 
 class MapResult(NamedTuple):
@@ -187,10 +181,11 @@ class StaffPipeline:
         Returns the map (``None`` when there is none: no good data, or the job failed), whether it was made
         by this run, and the outcome (``DONE``, ``SKIPPED`` for lack of good data, ``FAILED``).
         """
+        done = self.finished_map(time_step, runner, stage)
+        if done is not None:
+            return done
         section = self.sections[stage]
         final_map = section.output_directory / map_name(time_step)
-        if runner.already_done(time_step, stage, lambda: _valid_map(final_map)):
-            return MapResult(final_map, False, Outcome.DONE)
         selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
                       for wavelength in section.wavelengths}
         images = [selection.chosen for selection in selections.values()]
@@ -205,6 +200,13 @@ class StaffPipeline:
         if runner.job(time_step, stage, work, inputs=images, outputs=[final_map]) is Outcome.DONE:
             return MapResult(final_map, True, Outcome.DONE)
         return MapResult(None, False, Outcome.FAILED)
+
+    def finished_map(self, time_step: datetime, runner: Runner, stage: str) -> MapResult | None:
+        """The map of ``stage`` when it exists and is valid and ``--force`` is not given (nothing to do)."""
+        final_map = self.sections[stage].output_directory / map_name(time_step)
+        if runner.already_done(time_step, stage, lambda: _valid_map(final_map)):
+            return MapResult(final_map, False, Outcome.DONE)
+        return None
 
     def _segment(self, attempt: Attempt, runner: Runner, section: SegmentationConfig, images: Sequence[Path],
                  final_map: Path) -> None:

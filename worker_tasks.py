@@ -20,15 +20,16 @@ pickling); :meth:`ProgramRun.raise_failure` raises it again, identical, in the c
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import job
 from job import JobError
 from staff_jobs import GetStaffStatsJob, SegmentationJob
 
-__all__ = ["ProgramFailure", "ProgramRun", "run_segmentation", "run_staff_stats", "draw_overlay"]
+__all__ = ["ProgramFailure", "ProgramRun", "in_process", "run_segmentation", "run_staff_stats", "draw_overlay"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class ProgramRun:
         """Raise the program's failure as the :class:`job.JobError` it was, if it failed."""
         if self.failure is not None:
             raise self.failure.error()
+
+
+def in_process(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a task here and now: the sequential path (:mod:`backfill` runs the same task on a Dask worker)."""
+    return function(*args)
 
 
 def _own_folder(folder: Path) -> Path:
