@@ -42,6 +42,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -58,7 +59,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ledger import Ledger, Outcome, format_time_step
 from runner import ExitStatus, Runner, RunInterrupted
 
-__all__ = ["SharedLedger", "DaskExecutor", "run_on_dask", "independent_steps", "dask_client"]
+__all__ = ["SharedLedger", "DaskExecutor", "run_on_dask", "independent_steps", "dask_client", "stop_programs"]
 
 LOGGER = logging.getLogger("backfill")
 
@@ -151,6 +152,25 @@ class DaskExecutor:
         finally:
             if not future.done():
                 future.cancel()
+
+
+def stop_programs() -> int:
+    """Kill the programs this worker process is running (each leads a session of its own: kill that group).
+
+    Run on every worker by the coordinator when a run is interrupted, as the sequential path kills its
+    running program. Returns how many were killed.
+    """
+    import psutil
+
+    killed = 0
+    for child in psutil.Process().children(recursive=False):
+        try:
+            if os.getsid(child.pid) == child.pid:
+                os.killpg(child.pid, signal.SIGKILL)
+                killed += 1
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return killed
 
 
 def independent_steps(ledger: Ledger | SharedLedger, live_file: Path, stage: str, steps: Sequence[datetime]
@@ -260,9 +280,14 @@ class _Coordinator:
                     return
                 time.sleep(0.2)
 
-    def wind_down(self) -> None:
-        """After an interruption: let the threads record their attempts as interrupted and end."""
+    def wind_down(self, client: Any) -> None:
+        """After an interruption: stop the programs running on the workers, let the threads record their
+        attempts as interrupted and end."""
         self.stop.set()
+        try:
+            client.run(stop_programs, wait=True)
+        except (OSError, TimeoutError) as error:  # a cluster gone already: nothing left to stop
+            LOGGER.warning("could not stop the programs running on the workers: %s", error)
         for worker in self.threads:
             worker.join(timeout=60)
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -400,7 +425,7 @@ def run_on_dask(args: argparse.Namespace, runner: Runner, steps: Sequence[dateti
             coordinator.wait(show_bar)
     except RunInterrupted as interruption:
         owner.execute.signal_name = interruption.signal_name
-        coordinator.wind_down()
+        coordinator.wind_down(client)
         raise
     finally:
         pool.shutdown(wait=True)

@@ -212,3 +212,51 @@ def test_unreachable_scheduler_is_one_line_and_exit_1(tmp_path: Path, capsys) ->
     assert "cannot start the Dask client on tcp://127.0.0.1:9" in error
     assert "Traceback" not in error
     assert setup.attempts() == []
+
+
+def test_sigterm_stops_the_programs_on_the_workers(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, steps=2)
+    setup.behave(ar_segmentation={"20260320_000000": "pause"})
+    marker = setup.fakes / "ar_segmentation.20260320_000000.pid"
+    run = setup.spawn("--workers", "2")
+    try:
+        paused = setup.wait_for(marker, run, seconds=180)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 130, err
+        assert not psutil.pid_exists(paused) or psutil.Process(paused).status() == "zombie"
+    finally:
+        run.kill()
+        if marker.exists() and psutil.pid_exists(int(marker.read_text())):
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+    interrupted = setup.attempts(T0, "ar_segmentation")[-1]
+    assert (interrupted.outcome, interrupted.reason) == (Outcome.INTERRUPTED, "interrupted by SIGTERM")
+    assert not setup.ar_map(T0).exists()
+    assert setup.leftovers() == []
+
+
+def test_coordinator_killed_then_restart_completes_the_range(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, steps=3)
+    setup.behave(staff_stats={"20260320_060000": "pause"})
+    marker = setup.fakes / "staff_stats.20260320_060000.pid"
+    run = setup.spawn("--workers", "2")
+    try:
+        setup.wait_for(marker, run, seconds=180)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=60)
+    finally:
+        run.kill()
+        if marker.exists() and psutil.pid_exists(int(marker.read_text())):
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+    setup.behave()
+    assert setup.run("--workers", "2") == 0
+    for step in setup.steps():
+        setup.assert_complete(step)
+    assert setup.leftovers() == []
+    assert [record.outcome for record in setup.attempts(T0 + STEP, "staff_stats")] == [
+        Outcome.INTERRUPTED, Outcome.DONE]
+    for stage in ("ch_segmentation", "ar_segmentation"):
+        assert sorted(record.time_step for record in setup.attempts(stage=stage)
+                      if record.outcome is Outcome.DONE) == setup.steps()
+    assert (setup.output / "centers" / "ar_centers.txt").read_text() == \
+        "step=20260320_120000\nstep=20260320_060000\nstep=20260320_000000\n"
