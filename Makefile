@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROGRAMS := ch_segmentation ar_segmentation get_STAFF_stats
 
-.PHONY: all system browser venv build demo test lint bench clean
+.PHONY: all system browser venv build demo test lint bench bench-backfill clean
 
 all: build
 
@@ -41,6 +41,10 @@ lint: venv
 
 bench: venv build
 	$(PY) scripts/benchmark.py
+
+# One synthetic day at 4096x4096, sequentially and with --workers 2 (Dask), and the cost model of a backfill.
+bench-backfill: venv build
+	$(PY) scripts/benchmark_backfill.py
 
 clean:
 	rm -rf SPoCA/bin SPoCA/objects demo bench

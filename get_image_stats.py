@@ -56,6 +56,7 @@ from atomic_file import atomic_write
 from configuration import IMAGE_STATS_SECTIONS, Configuration
 from runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
 from sdo_data import FITS_DATA_ERRORS, SdoDataError, observation_time
+from worker_tasks import in_process
 
 __all__ = [
     "PERCENTILES",
@@ -563,6 +564,7 @@ class _ImageStatsStep:
     def __init__(self, configuration: Configuration):
         self.settings = configuration.image_stats
         self.sdo_data = configuration.make_sdo_data()
+        self.execute = in_process  # where an image is summarised: here, or on Dask (backfill.py)
 
     def __call__(self, time_step: datetime, runner: Runner) -> None:
         images, missing = [], []
@@ -596,7 +598,8 @@ class _ImageStatsStep:
             if output in written or (not runner.force and read_image_stats(output) is not None):
                 continue
             try:
-                write_image_stats(image, output, self.settings.hdu, scratch, self.settings.memory_limit)
+                self.execute(write_image_stats, image, output, self.settings.hdu, scratch,
+                             self.settings.memory_limit)
             except ImageStatsError as error:
                 LOGGER.warning("%s", error)
                 problems.append(str(error))

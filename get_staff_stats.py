@@ -33,19 +33,21 @@ import os
 import shutil
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from atomic_file import atomic_write
 from configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
 from ledger import Ledger, Outcome, format_time_step
 from runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
 from sdo_data import Selection
-from staff_jobs import GetStaffStatsJob, SegmentationJob, check_segmentation_map, check_staff_csv, staff_csv_name
+from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
+from worker_tasks import draw_overlay, in_process, run_segmentation, run_staff_stats
 
-__all__ = ["STAGES", "CentersHistory", "StaffPipeline", "map_name", "build_parser", "main"]
+__all__ = ["STAGES", "CentersHistory", "MapResult", "StaffPipeline", "map_name", "build_parser", "main"]
 
 LOGGER = logging.getLogger("get_staff_stats")
 
@@ -57,6 +59,14 @@ _NAME = "get_staff_stats"
 def map_name(time_step: datetime) -> str:
     """The file name of the segmentation maps of a time step: ``YYYYmmdd_HHMMSS.SegmentedMap.fits``."""
     return f"{time_step:%Y%m%d_%H%M%S}.SegmentedMap.fits"
+
+
+class MapResult(NamedTuple):
+    """The map of one classification step: its path (``None``: none), whether this run made it, the outcome."""
+
+    path: Path | None
+    made: bool
+    outcome: Outcome
 
 
 @contextmanager
@@ -128,7 +138,12 @@ class CentersHistory:
 
 
 class StaffPipeline:
-    """The jobs of one time step of ``get_staff_stats.py``, for a loaded configuration."""
+    """The jobs of one time step of ``get_staff_stats.py``, for a loaded configuration.
+
+    The methods are the coordinator's half of each job (ledger, centres history, renames); the programs
+    themselves run through :attr:`execute`, which calls a task of :mod:`worker_tasks` with its arguments and
+    returns its result: :func:`in_process` by default, a Dask cluster with ``--workers``/``--scheduler``.
+    """
 
     def __init__(self, configuration: Configuration):
         self.configuration = configuration
@@ -139,6 +154,8 @@ class StaffPipeline:
         self.sdo_data = configuration.make_sdo_data()
         self.histories = {"ch_segmentation": CentersHistory(self.ch.centers_file, "ch_segmentation"),
                           "ar_segmentation": CentersHistory(self.ar.centers_file, "ar_segmentation")}
+        self.sections = {"ch_segmentation": self.ch, "ar_segmentation": self.ar}
+        self.execute: Callable[..., Any] = in_process
 
     @property
     def output_directories(self) -> list[Path]:
@@ -149,46 +166,58 @@ class StaffPipeline:
 
     def process_step(self, time_step: datetime, runner: Runner) -> None:
         """Run the CH and AR segmentations, then the STAFF statistics and overlays, of one time step."""
-        ch_map, ch_new = self._segmentation(time_step, runner, "ch_segmentation", self.ch)
-        ar_map, ar_new = self._segmentation(time_step, runner, "ar_segmentation", self.ar)
-        missing = [name for name, path in (("CH", ch_map), ("AR", ar_map)) if path is None]
+        ch = self.segmentation(time_step, runner, "ch_segmentation")
+        ar = self.segmentation(time_step, runner, "ar_segmentation")
+        self.statistics(time_step, runner, ch, ar)
+
+    def statistics(self, time_step: datetime, runner: Runner, ch: MapResult, ar: MapResult) -> None:
+        """The STAFF statistics and overlays of a time step whose two classifications are over."""
+        missing = [name for name, result in (("CH", ch), ("AR", ar)) if result.path is None]
         if missing:
             runner.skip(time_step, "staff_stats", f"missing input: no {' and no '.join(missing)} map")
             return
-        images = self._staff_stats(time_step, runner, ch_map, ar_map, maps_changed=ch_new or ar_new)
+        images = self._staff_stats(time_step, runner, ch.path, ar.path, maps_changed=ch.made or ar.made)
         if self.overlays is not None and images:
-            self._draw_overlays(time_step, runner, ch_map, ar_map, images)
+            self._draw_overlays(time_step, runner, ch.path, ar.path, images)
 
     # -- segmentation
 
-    def _segmentation(self, time_step: datetime, runner: Runner, stage: str,
-                      section: SegmentationConfig) -> tuple[Path | None, bool]:
-        """Make (or find) the map of ``stage``.
+    def segmentation(self, time_step: datetime, runner: Runner, stage: str) -> MapResult:
+        """Make (or find) the map of ``stage`` (``ch_segmentation`` or ``ar_segmentation``).
 
-        Returns the map (``None`` when there is none: no good data, or the job failed) and whether it was
-        made by this run.
+        Returns the map (``None`` when there is none: no good data, or the job failed), whether it was made
+        by this run, and the outcome (``DONE``, ``SKIPPED`` for lack of good data, ``FAILED``).
         """
+        done = self.finished_map(time_step, runner, stage)
+        if done is not None:
+            return done
+        section = self.sections[stage]
         final_map = section.output_directory / map_name(time_step)
-        if runner.already_done(time_step, stage, lambda: _valid_map(final_map)):
-            return final_map, False
         selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
                       for wavelength in section.wavelengths}
         images = [selection.chosen for selection in selections.values()]
         outage = _outage(selections)
         if outage is not None:
             runner.fail(time_step, stage, outage)
-            return None, False
+            return MapResult(None, False, Outcome.FAILED)
         if None in images:
             runner.skip(time_step, stage, _no_good_file(selections),
                         inputs=[image for image in images if image is not None])
-            return None, False
+            return MapResult(None, False, Outcome.SKIPPED)
 
         def work(attempt: Attempt) -> None:
             self._segment(attempt, runner, section, images, final_map)
 
         if runner.job(time_step, stage, work, inputs=images, outputs=[final_map]) is Outcome.DONE:
-            return final_map, True
-        return None, False
+            return MapResult(final_map, True, Outcome.DONE)
+        return MapResult(None, False, Outcome.FAILED)
+
+    def finished_map(self, time_step: datetime, runner: Runner, stage: str) -> MapResult | None:
+        """The map of ``stage`` when it exists and is valid and ``--force`` is not given (nothing to do)."""
+        final_map = self.sections[stage].output_directory / map_name(time_step)
+        if runner.already_done(time_step, stage, lambda: _valid_map(final_map)):
+            return MapResult(final_map, False, Outcome.DONE)
+        return None
 
     def _segment(self, attempt: Attempt, runner: Runner, section: SegmentationConfig, images: Sequence[Path],
                  final_map: Path) -> None:
@@ -197,19 +226,16 @@ class StaffPipeline:
         before, becomes_live = history.start(attempt.ledger, attempt.time_step)
         attempt.record(centers_file=history.live_file, centers_before=before)
         with _attempt_folder(runner, section.output_directory, attempt) as folder:
-            centers = folder / history.live_file.name
-            partial_map = folder / final_map.name
-            centers.write_text(before, encoding="utf-8")
-            job = SegmentationJob(section.executable, section.config_file, centers)
-            attempt.record(command=job.job(images, partial_map).command)
-            result = job.execute(images, partial_map, timeout=attempt.timeout)
-            after = centers.read_text(encoding="utf-8")
+            run = self.execute(run_segmentation, section.executable, section.config_file, list(images),
+                               history.live_file.name, before, final_map.name, folder, attempt.timeout)
+            attempt.record(command=run.command)
+            run.raise_failure()
             # Recorded before the live file is replaced: a crash in between is then redone from `before`.
-            attempt.record(exit_status=result.exit_code, stderr=result.error, centers_after=after,
+            attempt.record(exit_status=run.exit_status, stderr=run.stderr, centers_after=run.centers_after,
                            centers_live=becomes_live)
             if becomes_live:
-                history.install(after, runner.scratch_directory(history.live_file.parent))
-            os.replace(partial_map, final_map)
+                history.install(run.centers_after, runner.scratch_directory(history.live_file.parent))
+            os.replace(run.outputs[0], final_map)
 
     # -- STAFF statistics
 
@@ -238,11 +264,12 @@ class StaffPipeline:
 
         def work(attempt: Attempt) -> None:
             with _attempt_folder(runner, self.staff.output_directory, attempt) as folder:
-                job = GetStaffStatsJob(self.staff.executable, self.staff.config_file, folder)
-                attempt.record(command=job.job(ar_map, ch_map, images).command)
-                result = job.execute(ar_map, ch_map, images, timeout=attempt.timeout)
-                attempt.record(exit_status=result.exit_code, stderr=result.error)
-                for source, target in zip(job.output_files(ar_map, ch_map, images), csvs, strict=True):
+                run = self.execute(run_staff_stats, self.staff.executable, self.staff.config_file, ar_map, ch_map,
+                                   images, folder, attempt.timeout)
+                attempt.record(command=run.command)
+                run.raise_failure()
+                attempt.record(exit_status=run.exit_status, stderr=run.stderr)
+                for source, target in zip(run.outputs, csvs, strict=True):
                     os.replace(source, target)
 
         runner.job(time_step, "staff_stats", work, inputs=[ch_map, ar_map, *images], outputs=csvs,
@@ -255,14 +282,17 @@ class StaffPipeline:
                        images: dict[int, Path]) -> None:
         """One overlay PNG ``YYYYmmdd_HHMMSS_WWWW.png`` per image; a failure is only a warning (the pictures are
         for the eyes of operators, the data do not depend on them)."""
-        from scripts.overlay import OverlayError, write_overlay  # matplotlib is slow to import: only when used
+        from scripts.overlay import OverlayError  # matplotlib is slow to import: only when used
 
         for wavelength, image in images.items():
             png = self.overlays.output_directory / f"{time_step:%Y%m%d_%H%M%S}_{wavelength:04d}.png"
             if not runner.force and png.exists():
                 continue
+            scratch = runner.scratch_directory(self.overlays.output_directory)
             try:
-                write_overlay(ch_map, ar_map, image, png)
+                drawn = self.execute(draw_overlay, ch_map, ar_map, image, png.name, scratch)
+                os.replace(drawn, png)
+                drawn.parent.rmdir()
             except (OverlayError, OSError, ValueError) as error:
                 LOGGER.warning("%s overlay of %s not drawn: %s", format_time_step(time_step), image, error)
 

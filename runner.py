@@ -203,6 +203,16 @@ def normalise_verbose_arguments(argv: Sequence[str]) -> list[str]:
     return arguments
 
 
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of workers")
+    return value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by the pipeline scripts to ``parser``.
 
@@ -240,6 +250,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                             help="log level, as in the original scripts: DEBUG (debug messages too, e.g. the time "
                                  "steps skipped because already done), INFO (the default) or ERROR (errors only); "
                                  "a bare -v, not followed by a level, means DEBUG")
+    cluster = parser.add_argument_group("parallel runs on Dask (backfills, reprocessing)", textwrap.fill(
+        "Without these options the time steps run one after another in this process. With one of them the "
+        "programs run on a Dask cluster while this process keeps the lock, the ledger and the centres files; "
+        "the results are the same, byte for byte (see the README).", 78)).add_mutually_exclusive_group()
+    cluster.add_argument("--workers", nargs="?", const=0, type=_positive_count, metavar="N",
+                         help="run on a local Dask cluster of N worker processes (alone: one per core)")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers must see "
+                              "the same file system and this checkout)")
 
 
 def config_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
@@ -785,7 +804,12 @@ def _run_steps(args: argparse.Namespace, ledger: Ledger, operations: _Operations
         steps = _steps_to_run(args, ledger, operations, stages, now)
         LOGGER.info("%s: %d time step(s) to run%s", runner.name, len(steps),
                     f" from {format_time_step(steps[0])} to {format_time_step(steps[-1])}" if steps else "")
-        status = runner.run(steps, process_step)
+        if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None):
+            from backfill import run_on_dask  # dask is slow to import: only when asked for
+
+            status = run_on_dask(args, runner, steps, process_step)
+        else:
+            status = runner.run(steps, process_step)
     except RunInterrupted as interruption:
         LOGGER.warning("interrupted by %s: the running job was stopped and recorded as interrupted",
                        interruption.signal_name)
