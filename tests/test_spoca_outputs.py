@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -153,3 +154,20 @@ def test_maps_carry_checksums_that_astropy_verifies(program: str, tmp_path: Path
     damaged = tmp_path / f"damaged-{uuid.uuid4().hex}.fits"
     damaged.write_bytes(bytes(data))
     assert any("verification failed" in message for message in verify_checksums(damaged))
+
+
+@pytest.mark.parametrize("program", ["ch_segmentation", "ar_segmentation"])
+def test_maps_of_two_runs_on_the_same_inputs_are_byte_identical(program: str, tmp_path: Path, aia_factory,
+                                                                spoca_programs: dict[str, Path]) -> None:
+    # Reruns, reprocessing and parallel backfills compare maps by their bytes: nothing in a map may depend on
+    # when it was written (cfitsio's own checksum routine would stamp the date into the checksum comments).
+    images = [aia_factory(w, size=128) for w in (171, 193)]
+    inputs = images[1:] if program == "ch_segmentation" else images
+    config = CH_CONFIG if program == "ch_segmentation" else AR_CONFIG
+    maps = [tmp_path / "first.fits", tmp_path / "second.fits"]
+    for output in maps:
+        result = run(spoca_programs[program], "--config", config, "--output", output, "-n", "0", *inputs)
+        assert result.returncode == 0, result.stderr
+        time.sleep(1.1)  # a different second on the clock
+    assert maps[0].read_bytes() == maps[1].read_bytes()
+    assert verify_checksums(maps[0]) == []

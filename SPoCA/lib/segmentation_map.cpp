@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <future>
+#include <string>
 
 #include "error.hpp"
 #include "fits_file.hpp"
@@ -15,7 +16,7 @@ namespace spoca {
 namespace {
 
 /// Writes placeholder CHECKSUM and DATASUM cards in the current HDU, before EXTNAME, so that the cards from
-/// EXTNAME on stay exactly the original's (spec 7.3); writeChecksums() fills them in place.
+/// EXTNAME on stay exactly the original's (spec 7.3); writeChecksum() fills them in place.
 void reserveChecksumCards(const FitsFile& file) {
     int status = 0;
     fits_write_key_str(file.handle(), const_cast<char*>("CHECKSUM"), "0000000000000000",
@@ -23,6 +24,29 @@ void reserveChecksumCards(const FitsFile& file) {
     fits_write_key_str(file.handle(), const_cast<char*>("DATASUM"), "0", const_cast<char*>("data unit checksum"),
                        &status);
     file.check(status, "cannot write the checksum keywords");
+}
+
+/// DATASUM and CHECKSUM of the current HDU, as the FITS checksum convention defines them (DATASUM: the
+/// data's 32-bit ones'-complement sum; CHECKSUM: the complement of the HDU's sum, computed with CHECKSUM =
+/// '0000000000000000', ASCII-encoded). Written by hand with fixed comments because fits_write_chksum stamps
+/// the current date into them, and the maps of two runs on the same inputs must be byte-identical.
+void writeChecksum(const FitsFile& file, const std::string& hdu) {
+    fitsfile* fptr = file.handle();
+    int status = 0;
+    fits_update_key_str(fptr, const_cast<char*>("CHECKSUM"), "0000000000000000", const_cast<char*>("HDU checksum"),
+                        &status);
+    fits_update_key_str(fptr, const_cast<char*>("DATASUM"), "0", const_cast<char*>("data unit checksum"), &status);
+    fits_set_hdustruc(fptr, &status);  // header and data as they will stay
+    unsigned long datasum = 0, hdusum = 0;
+    fits_get_chksum(fptr, &datasum, &hdusum, &status);
+    fits_update_key_str(fptr, const_cast<char*>("DATASUM"), std::to_string(datasum).c_str(),
+                        const_cast<char*>("data unit checksum"), &status);
+    fits_set_hdustruc(fptr, &status);
+    fits_get_chksum(fptr, &datasum, &hdusum, &status);
+    char encoded[17] = {};
+    fits_encode_chksum(hdusum, TRUE, encoded);
+    fits_update_key_str(fptr, const_cast<char*>("CHECKSUM"), encoded, const_cast<char*>("HDU checksum"), &status);
+    file.check(status, "cannot write the checksum of the " + hdu);
 }
 
 /// FITS checksums (DATASUM, CHECKSUM) of every HDU, so that a reader can verify a map without
@@ -33,12 +57,12 @@ void writeChecksums(const FitsFile& file, bool compressed) {
     int status = 0;
     if (compressed) {
         fits_movabs_hdu(fptr, 1, nullptr, &status);
-        fits_write_chksum(fptr, &status);
-        file.check(status, "cannot write the checksum of the primary HDU");
+        file.check(status, "cannot move to the primary HDU");
+        writeChecksum(file, "primary HDU");
         fits_movabs_hdu(fptr, 2, nullptr, &status);
+        file.check(status, "cannot move to the map HDU");
     }
-    fits_write_chksum(fptr, &status);
-    file.check(status, "cannot write the checksum of the map HDU");
+    writeChecksum(file, "map HDU");
 }
 
 }  // namespace
