@@ -47,6 +47,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import astropy.units as u  # noqa: E402
+import fitsio  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 from astropy.visualization import AsinhStretch, ImageNormalize  # noqa: E402
@@ -250,21 +251,49 @@ def _display_image(path: Path, max_size: int) -> tuple[np.ndarray, fits.Header, 
     return image, header, DisplayGrid(factor=grid_factor, width=width, height=height)
 
 
+def _read_rows(hdu: fitsio.hdu.ImageHDU, rows: np.ndarray) -> np.ndarray:
+    """The image rows ``rows`` (sorted, distinct, in range) of an HDU, read with one strided read on a regular grid."""
+    if rows.size == 0:
+        return np.zeros((0, hdu.get_dims()[1]), dtype=np.int32)
+    steps = np.diff(rows)
+    if steps.size == 0 or (steps == steps[0]).all():
+        step = int(steps[0]) if steps.size else 1
+        return np.asarray(hdu[int(rows[0]):int(rows[-1]) + 1:step, :])
+    return np.asarray(hdu[int(rows[0]):int(rows[-1]) + 1, :])[rows - rows[0]]
+
+
 def _sample_map(path: Path, image_sun: _SunGrid, grid: DisplayGrid) -> np.ndarray:
     """Sample a segmentation map at the centres of the display pixels (nearest neighbour, 0 outside the map).
 
     The image point at ``x`` (0-based image pixels) is the map point ``cx_map + (x - cx_image)·s`` with
-    ``s = CDELT1_image / CDELT1_map``, the same for y.
+    ``s = CDELT1_image / CDELT1_map``, the same for y. Only the sampled rows are read, with cfitsio (``fitsio``):
+    the maps are tile-compressed one row per tile, and cfitsio decompresses just the rows asked for, several
+    times faster than astropy decompresses a whole map.
     """
-    data, header = _read_fits(path)
-    map_sun = _sun_grid(header, path)
-    scale = image_sun.cdelt / map_sun.cdelt
-    columns = np.rint(map_sun.cx + (grid.centres(grid.width) - image_sun.cx) * scale).astype(np.intp)
-    rows = np.rint(map_sun.cy + (grid.centres(grid.height) - image_sun.cy) * scale).astype(np.intp)
-    valid_columns = (columns >= 0) & (columns < data.shape[1])
-    valid_rows = (rows >= 0) & (rows < data.shape[0])
+    try:
+        with fitsio.FITS(str(path)) as hdus:
+            hdu = next((hdu for hdu in hdus if hdu.get_exttype() == "IMAGE_HDU" and len(hdu.get_dims()) == 2), None)
+            if hdu is None:
+                raise OverlayError(f"{path}: no 2-D image in any HDU")
+            header = fits.Header.fromstring("".join(record["card_string"].ljust(80)
+                                                    for record in hdu.read_header().records()))
+            map_sun = _sun_grid(header, path)
+            height, width = hdu.get_dims()
+            scale = image_sun.cdelt / map_sun.cdelt
+            columns = np.rint(map_sun.cx + (grid.centres(grid.width) - image_sun.cx) * scale).astype(np.intp)
+            rows = np.rint(map_sun.cy + (grid.centres(grid.height) - image_sun.cy) * scale).astype(np.intp)
+            valid_columns = (columns >= 0) & (columns < width)
+            valid_rows = (rows >= 0) & (rows < height)
+            needed = np.unique(rows[valid_rows])
+            data = _read_rows(hdu, needed)
+    except OverlayError:
+        raise
+    except Exception as error:  # cfitsio's errors for damaged files come as OSError, ValueError...
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]  # cfitsio adds its error stack
+        raise OverlayError(f"{path}: cannot read FITS image: {first_line}") from error
     sampled = np.zeros((grid.height, grid.width), dtype=data.dtype)
-    sampled[np.ix_(valid_rows, valid_columns)] = data[np.ix_(rows[valid_rows], columns[valid_columns])]
+    where = np.searchsorted(needed, rows[valid_rows])
+    sampled[np.ix_(valid_rows, valid_columns)] = data[np.ix_(where, columns[valid_columns])]
     return sampled
 
 
