@@ -20,11 +20,13 @@ browser:
 venv: $(VENV)/.installed
 
 # A Debian Python without python3-venv fails to create the venv: install it, then try once more.
-$(VENV)/.installed: requirements.txt
+# The project itself is installed in editable mode: the tools and the tests import the pipeline from anywhere.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV) || { rm -rf $(VENV) && \
 	    scripts/ensure_system_packages.sh --venv $(PYTHON_FOR_VENV) && $(PYTHON_FOR_VENV) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	@touch $@
 
 build: system

@@ -52,11 +52,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from atomic_file import atomic_write
-from configuration import IMAGE_STATS_SECTIONS, Configuration
-from runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
+from spoca4staff.atomic_file import atomic_write
+from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
+from spoca4staff.runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
 from sdo_data import FITS_DATA_ERRORS, SdoDataError, observation_time
-from worker_tasks import in_process
+from spoca4staff.worker_tasks import in_process
 
 __all__ = [
     "PERCENTILES",

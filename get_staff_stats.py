@@ -39,13 +39,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from atomic_file import atomic_write
-from configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
-from ledger import Ledger, Outcome, format_time_step
-from runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
+from spoca4staff.atomic_file import atomic_write
+from spoca4staff.configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
+from spoca4staff.ledger import Ledger, Outcome, format_time_step
+from spoca4staff.runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
 from sdo_data import Selection
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
-from worker_tasks import draw_overlay, in_process, run_segmentation, run_staff_stats
+from spoca4staff.worker_tasks import draw_overlay, in_process, run_segmentation, run_staff_stats
 
 __all__ = ["STAGES", "CentersHistory", "MapResult", "StaffPipeline", "map_name", "build_parser", "main"]
 
@@ -282,7 +282,7 @@ class StaffPipeline:
                        images: dict[int, Path]) -> None:
         """One overlay PNG ``YYYYmmdd_HHMMSS_WWWW.png`` per image; a failure is only a warning (the pictures are
         for the eyes of operators, the data do not depend on them)."""
-        from scripts.overlay import OverlayError  # matplotlib is slow to import: only when used
+        from spoca4staff.overlay import OverlayError  # matplotlib is slow to import: only when used
 
         for wavelength, image in images.items():
             png = self.overlays.output_directory / f"{time_step:%Y%m%d_%H%M%S}_{wavelength:04d}.png"

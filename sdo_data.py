@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from astropy.io import fits
 from astropy.time import Time
 
-from ledger import OUTAGE
+from spoca4staff.ledger import OUTAGE
 
 try:  # the error of astropy's tile decompression (a corrupt compressed tile); private, hence the fallback
     from astropy.io.fits.hdu.compressed._compression import CfitsioException as _CfitsioException
@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - another astropy layout
     _CfitsioException = RuntimeError
 
 if TYPE_CHECKING:
-    from remote_archive import RemoteArchive
+    from spoca4staff.remote_archive import RemoteArchive
 
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
@@ -483,7 +483,7 @@ class SdoData:
     def _remote_archive(self) -> RemoteArchive:
         """The remote archive of this run (one HTTP session), made on first use."""
         if self._remote is None:
-            from remote_archive import RemoteArchive
+            from spoca4staff.remote_archive import RemoteArchive
 
             self._remote = RemoteArchive(self.cache_directory, cache_size_limit=self.cache_size_limit,
                                          timeout=self.http_timeout, retry_attempts=self.http_retry_attempts,
@@ -492,7 +492,7 @@ class SdoData:
         return self._remote
 
     def _select_remote(self, url_pattern: str) -> Selection:
-        from remote_archive import RemoteArchiveError
+        from spoca4staff.remote_archive import RemoteArchiveError
 
         remote = self._remote_archive()
         selection = Selection(url_pattern)
@@ -594,7 +594,7 @@ def _is_url(pattern: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from runner import parse_date  # the scripts' one date parser (imported here: runner imports this module)
+    from spoca4staff.runner import parse_date  # the scripts' one date parser (runner imports this module)
 
     parser = argparse.ArgumentParser(
         description="Find the first good-quality AIA file of a wavelength at a time step and print its path "

@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -45,11 +44,7 @@ from astropy.table import QTable
 from astropy.time import Time
 from sunpy.coordinates import HeliographicStonyhurst
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/aia_calibration.py``: import the top-level modules
-    sys.path.insert(0, str(_REPO_ROOT))
-
-from atomic_file import atomic_write  # noqa: E402
+from spoca4staff.atomic_file import atomic_write
 
 __all__ = [
     "CORRECTION_SOURCES",

@@ -38,9 +38,8 @@ CONFIGS = REPO_ROOT / "configs"
 OBSERVATION = datetime(2026, 3, 20, 12, 0, 0)
 GENERATE = """
 import sys
-sys.path.insert(0, sys.argv[1])
 from scripts.make_synthetic_aia import write_aia_file
-write_aia_file(sys.argv[2], sys.argv[3], int(sys.argv[4]), size=int(sys.argv[5]), seed=7)
+write_aia_file(sys.argv[1], sys.argv[2], int(sys.argv[3]), size=int(sys.argv[4]), seed=7)
 """
 
 #: The speed-up over the original that the SPoCA programs must reach (issue 15).
@@ -135,8 +134,8 @@ def prepare_inputs(folder: Path, size: int) -> dict[str, Path]:
         path = folder / f"AIA_{size}_{wavelength:04d}.fits"
         if not path.exists():
             LOGGER.info("generating %s", path)
-            subprocess.run([sys.executable, "-c", GENERATE, str(REPO_ROOT), str(path), OBSERVATION.isoformat(),
-                            str(wavelength), str(size)], check=True)
+            subprocess.run([sys.executable, "-c", GENERATE, str(path), OBSERVATION.isoformat(), str(wavelength),
+                            str(size)], check=True, cwd=REPO_ROOT)
         path.read_bytes()
         images[wavelength] = path
     return images

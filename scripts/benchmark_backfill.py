@@ -44,11 +44,10 @@ WAVELENGTHS = (94, 131, 171, 193, 211, 304, 335, 1600, 1700, 4500)
 GENERATE = """
 import sys
 from datetime import datetime, timedelta
-sys.path.insert(0, sys.argv[1])
 from scripts.make_synthetic_aia import make_archive
-start = datetime.fromisoformat(sys.argv[3])
-make_archive(sys.argv[2], start, start + int(sys.argv[4]) * timedelta(hours=6), timedelta(hours=6),
-             [int(w) for w in sys.argv[5].split(",")], size=int(sys.argv[6]), seed=7)
+start = datetime.fromisoformat(sys.argv[2])
+make_archive(sys.argv[1], start, start + int(sys.argv[3]) * timedelta(hours=6), timedelta(hours=6),
+             [int(w) for w in sys.argv[4].split(",")], size=int(sys.argv[5]), seed=7)
 """
 #: The targets of issue 14.
 TARGET_SPEED_UP = 1.6
@@ -239,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         LOGGER.info("generating the synthetic day in %s (once)", archive)
         partial = archive.with_name(archive.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run([sys.executable, "-c", GENERATE, str(REPO_ROOT), str(partial), START.isoformat(), str(STEPS),
-                        ",".join(str(w) for w in WAVELENGTHS), str(args.size)], check=True)
+        subprocess.run([sys.executable, "-c", GENERATE, str(partial), START.isoformat(), str(STEPS),
+                        ",".join(str(w) for w in WAVELENGTHS), str(args.size)], check=True, cwd=REPO_ROOT)
         partial.rename(archive)
     for path in archive.rglob("*.fits"):
         path.read_bytes()  # into the page cache, for both modes alike

@@ -13,9 +13,6 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 __all__ = ["main"]
 
@@ -27,7 +24,7 @@ def _image_stats(image: str) -> Callable[[], object]:
 
 
 def _overlay(ch_map: str, ar_map: str, image: str, png: str) -> Callable[[], object]:
-    from scripts.overlay import write_overlay
+    from spoca4staff.overlay import write_overlay
 
     write_overlay(ch_map, ar_map, image, png)
     return lambda: write_overlay(ch_map, ar_map, image, png)

@@ -22,18 +22,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/get_calibrated_aia.py``: import the top-level modules
-    sys.path.insert(0, str(_REPO_ROOT))
-
-from scripts.aia_calibration import (  # noqa: E402
+from scripts.aia_calibration import (
     CalibrationError,
     TableUnavailableError,
     calibrate_aia_fits_file,
     load_correction_table,
     load_pointing_table,
 )
-from sdo_data import DEFAULT_AIA_FILE_PATTERN, SdoData  # noqa: E402
+from sdo_data import DEFAULT_AIA_FILE_PATTERN, SdoData
 
 __all__ = ["DEFAULT_WAVELENGTHS", "level2_path", "main", "time_steps"]
 

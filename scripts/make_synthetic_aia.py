@@ -38,11 +38,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/make_synthetic_aia.py``: import the top-level modules
-    sys.path.insert(0, str(_REPO_ROOT))
-
-from atomic_file import atomic_write  # noqa: E402
+from spoca4staff.atomic_file import atomic_write
 
 __all__ = [
     "AIA_WAVELENGTHS",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from atomic_file import atomic_write
+from spoca4staff.atomic_file import atomic_write
 
 if TYPE_CHECKING:
     from scripts.plot_stats import ColumnInfo, Curve
@@ -82,7 +82,7 @@ def read_run_summary(ledger: str | os.PathLike[str]) -> RunSummary:
     OSError
         When it is not a readable ledger (the message names it).
     """
-    from ledger import parse_time_step
+    from spoca4staff.ledger import parse_time_step
 
     path = Path(ledger)
     if not path.is_file():

@@ -50,17 +50,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(_REPO_ROOT) not in sys.path:  # run as ``python scripts/plot_stats.py``: import the top-level modules
-    sys.path.insert(0, str(_REPO_ROOT))
-
-from atomic_file import atomic_write  # noqa: E402
-from scripts.plot_pages import RunSummary, read_run_summary, write_column_page, write_index  # noqa: E402
+from spoca4staff.atomic_file import atomic_write
+from scripts.plot_pages import RunSummary, read_run_summary, write_column_page, write_index
 
 __all__ = [
     "FIGURE_PIXELS",

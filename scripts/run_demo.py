@@ -15,12 +15,11 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from scripts.make_synthetic_aia import make_archive
+
 __all__ = ["DEMO_START", "DEMO_END", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from scripts.make_synthetic_aia import make_archive  # noqa: E402
 
 LOGGER = logging.getLogger("demo")
 DEMO_INI = REPO_ROOT / "configs" / "AIA.demo.ini"

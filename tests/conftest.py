@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from scripts.make_synthetic_aia import write_aia_file
 
-from scripts.make_synthetic_aia import write_aia_file  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: The programs built by ``make -C SPoCA -f <program>.mk`` into SPoCA/bin/<program>.x.
 SPOCA_PROGRAMS = ("ch_segmentation", "ar_segmentation", "get_STAFF_stats")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atomic_file import atomic_write
+from spoca4staff.atomic_file import atomic_write
 
 
 class _Failure(Exception):

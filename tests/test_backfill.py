@@ -21,7 +21,7 @@ import pytest
 
 import get_image_stats
 import get_staff_stats
-from ledger import Ledger, Outcome
+from spoca4staff.ledger import Ledger, Outcome
 from scripts.make_synthetic_aia import make_archive
 from test_get_staff_stats import STEP, T0, Setup, write_ini
 

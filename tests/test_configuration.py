@@ -14,7 +14,7 @@ from textwrap import dedent
 
 import pytest
 
-from configuration import (
+from spoca4staff.configuration import (
     IMAGE_STATS_SECTIONS,
     STAFF_SECTIONS,
     ConfigurationError,
@@ -292,7 +292,7 @@ def test_demo_config_layout():
 
 def test_script_exit_status_2_on_error(setup):
     ini = write_ini(setup, replace(TEMPLATE, "hdu = 0\n", "hdu = x\n"))
-    completed = subprocess.run([sys.executable, str(REPO_ROOT / "configuration.py"), str(ini)],
+    completed = subprocess.run([sys.executable, "-m", "spoca4staff.configuration", str(ini)],
                                capture_output=True, text=True, check=False, timeout=120)
     assert completed.returncode == 2
     assert completed.stderr.strip() == f"{ini}: [SDO_DATA] hdu: 'x' is not an integer"
@@ -332,7 +332,7 @@ def test_unknown_keys_are_reported(setup, caplog):
 
 
 def _check(ini: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO_ROOT / "configuration.py"), str(ini)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "spoca4staff.configuration", str(ini)], capture_output=True,
                           text=True, check=False, timeout=120)
 
 

@@ -16,7 +16,7 @@ from astropy.io import fits
 import get_image_stats
 from get_image_stats import (ImageStatsError, ImageTooLargeError, image_statistics, image_stats_path, read_image_stats,
                              write_image_stats)
-from ledger import Ledger
+from spoca4staff.ledger import Ledger
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, archive_path, make_archive, observation_time, write_aia_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ import pytest
 from astropy.io import fits
 
 import get_staff_stats
-from ledger import Ledger, Outcome
+from spoca4staff.ledger import Ledger, Outcome
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, archive_path, make_archive, observation_time, write_aia_file
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
 

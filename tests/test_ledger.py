@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import STDERR_TAIL_CHARS, Ledger, LedgerError, Outcome
+from spoca4staff.ledger import STDERR_TAIL_CHARS, Ledger, LedgerError, Outcome
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 20, 0, 0)
@@ -122,8 +122,7 @@ def test_centres_history_head_and_start(ledger: Ledger) -> None:
 _WRITER = """
 import sys
 from datetime import datetime
-sys.path.insert(0, sys.argv[2])
-from ledger import Ledger, Outcome
+from spoca4staff.ledger import Ledger, Outcome
 ledger = Ledger(sys.argv[1])
 while True:
     row = ledger.start(datetime(2026, 3, 20), "ch_segmentation", inputs=["a"] * 50)
@@ -134,7 +133,7 @@ while True:
 
 def test_sigkill_during_writes_never_corrupts_the_ledger(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(REPO_ROOT)])
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], cwd=REPO_ROOT)
     try:
         deadline = time.monotonic() + 60
         count = 0

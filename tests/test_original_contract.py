@@ -22,9 +22,9 @@ from astropy.io import fits
 
 import get_image_stats
 import get_staff_stats
-from configuration import IMAGE_STATS_SECTIONS, load_configuration
-from ledger import Ledger, Outcome
-from runner import normalise_verbose_arguments
+from spoca4staff.configuration import IMAGE_STATS_SECTIONS, load_configuration
+from spoca4staff.ledger import Ledger, Outcome
+from spoca4staff.runner import normalise_verbose_arguments
 from scripts.make_synthetic_aia import QUICKLOOK_QUALITY, observation_time, write_aia_file
 from sdo_data import SdoData
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
@@ -98,14 +98,14 @@ def test_shipped_ini_has_the_original_values_key_by_key(name):
 @pytest.mark.parametrize(("name", "kind"), [("AIA.quicklook.ini", "quicklook"), ("AIA.science.ini", "science")])
 def test_defaults_beside_the_original_output_folders(name, kind, spoca_programs):
     """The ledger and the lock default to the folder holding the original's output folders (trailing slashes
-    included), and ``python configuration.py`` accepts the ini."""
+    included), and ``python -m spoca4staff.configuration`` accepts the ini."""
     config = load_configuration(REPO_ROOT / "configs" / name, IMAGE_STATS_SECTIONS)
     folder = Path(f"/data/spoca/spoca4staff/aia_{kind}")
     assert config.operations.ledger == folder / "spoca4staff.ledger.sqlite"
     assert config.operations.lock_file == folder / "spoca4staff.lock"
     assert config.operations.look_back_hours == 48 and config.operations.interval_hours == 6
     assert config.image_stats.output_directory == folder / "image_stats"
-    checked = subprocess.run([sys.executable, str(REPO_ROOT / "configuration.py"), str(REPO_ROOT / "configs" / name)],
+    checked = subprocess.run([sys.executable, "-m", "spoca4staff.configuration", str(REPO_ROOT / "configs" / name)],
                              capture_output=True, text=True, check=False, timeout=120)
     assert checked.returncode == 0, checked.stderr
     assert f"output_directory=PosixPath('{folder}/ch_segmentation_maps')" in checked.stdout

@@ -26,7 +26,7 @@ from PIL import Image
 from scipy import ndimage
 
 from scripts.make_synthetic_aia import mask_paths, write_aia_file
-from scripts.overlay import FIGURE_PIXELS, draw_overlay, write_overlay
+from spoca4staff.overlay import FIGURE_PIXELS, draw_overlay, write_overlay
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATE = "2026-03-20T06:00:00"

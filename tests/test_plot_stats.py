@@ -240,7 +240,7 @@ def test_missing_time_step_is_a_gap_not_a_line_across(staff_folder: Path) -> Non
 
 def test_ledger_gaps_and_summary(staff_folder: Path, tmp_path: Path) -> None:
     """A time step the ledger records as skipped gets a NaN point at that step; the index shows the ledger."""
-    from ledger import Ledger, Outcome
+    from spoca4staff.ledger import Ledger, Outcome
 
     ledger_path = tmp_path / "spoca4staff.ledger.sqlite"
     with Ledger(ledger_path) as ledger:

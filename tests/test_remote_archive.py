@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
-from remote_archive import USER_AGENT, RemoteArchive, RemoteArchiveError
+from spoca4staff.remote_archive import USER_AGENT, RemoteArchive, RemoteArchiveError
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, QUICKLOOK_QUALITY, archive_path, write_aia_file
 from sdo_data import SdoData
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from configuration import OperationsConfig
+from spoca4staff.configuration import OperationsConfig
 from job import JobError, TransientJobError
-from ledger import Ledger, Outcome
-from runner import (
+from spoca4staff.ledger import Ledger, Outcome
+from spoca4staff.runner import (
     ExitStatus,
     LockBusy,
     Runner,
@@ -125,10 +125,9 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
 def test_lock_of_a_killed_process_is_free(tmp_path: Path) -> None:
     path = tmp_path / "run.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); from runner import RunLock; "
-         "lock = RunLock(sys.argv[2]).acquire(); print('locked', flush=True); time.sleep(600)",
-         str(REPO_ROOT), str(path)],
-        stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", "import sys, time; from spoca4staff.runner import RunLock; "
+         "lock = RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(600)", str(path)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(LockBusy):
@@ -352,10 +351,10 @@ def test_log_file_is_appended(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "run.log"
     log_file.parent.mkdir()
     log_file.write_text("earlier line\n")
-    script = ("import logging, sys; sys.path.insert(0, sys.argv[1]); from runner import setup_logging; "
-              "ok = setup_logging(False, __import__('pathlib').Path(sys.argv[2])); "
+    script = ("import logging, sys; from spoca4staff.runner import setup_logging; "
+              "ok = setup_logging(False, __import__('pathlib').Path(sys.argv[1])); "
               "logging.getLogger('x').info('hello'); logging.getLogger('x').debug('hidden'); sys.exit(0 if ok else 2)")
-    subprocess.run([sys.executable, "-c", script, str(REPO_ROOT), str(log_file)], check=True)
+    subprocess.run([sys.executable, "-c", script, str(log_file)], check=True, cwd=REPO_ROOT)
     lines = log_file.read_text().splitlines()
     assert lines[0] == "earlier line"
     assert len(lines) == 2 and lines[1].endswith("INFO x: hello")

@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 import requests
 import tenacity
 
-from atomic_file import atomic_write
+from spoca4staff.atomic_file import atomic_write
 
 __all__ = ["RemoteArchive", "RemoteArchiveError", "USER_AGENT"]
 

@@ -138,6 +138,6 @@ def draw_overlay(ch_map: Path, ar_map: Path, image: Path, png_name: str, folder:
 
     Raises what :func:`scripts.overlay.write_overlay` raises (``OverlayError``, ``OSError``, ``ValueError``).
     """
-    from scripts.overlay import write_overlay  # matplotlib is slow to import: only when used
+    from spoca4staff.overlay import write_overlay  # matplotlib is slow to import: only when used
 
     return write_overlay(ch_map, ar_map, image, _own_folder(Path(folder)) / png_name)

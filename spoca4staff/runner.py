@@ -60,8 +60,8 @@ import tenacity
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from configuration import Configuration, ConfigurationError, load_configuration
-from ledger import OUTAGE, Ledger, LedgerError, Outcome, format_time_step
+from spoca4staff.configuration import Configuration, ConfigurationError, load_configuration
+from spoca4staff.ledger import OUTAGE, Ledger, LedgerError, Outcome, format_time_step
 
 __all__ = [
     "ExitStatus",
@@ -805,7 +805,7 @@ def _run_steps(args: argparse.Namespace, ledger: Ledger, operations: _Operations
         LOGGER.info("%s: %d time step(s) to run%s", runner.name, len(steps),
                     f" from {format_time_step(steps[0])} to {format_time_step(steps[-1])}" if steps else "")
         if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None):
-            from backfill import run_on_dask  # dask is slow to import: only when asked for
+            from spoca4staff.backfill import run_on_dask  # dask is slow to import: only when asked for
 
             status = run_on_dask(args, runner, steps, process_step)
         else:

@@ -56,8 +56,8 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ledger import Ledger, Outcome, format_time_step
-from runner import ExitStatus, Runner, RunInterrupted
+from spoca4staff.ledger import Ledger, Outcome, format_time_step
+from spoca4staff.runner import ExitStatus, Runner, RunInterrupted
 
 __all__ = ["SharedLedger", "DaskExecutor", "run_on_dask", "independent_steps", "dask_client", "stop_programs"]
 
