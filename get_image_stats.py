@@ -15,8 +15,9 @@ statistics (numpy's default). The DISK columns are the same statistics over the 
 whose distance to the sun centre (CRPIX1 - 1, CRPIX2 - 1), with x along the columns, is at most
 RSUN_OBS / CDELT1 pixels. (The original computed them over the off-disk pixels, with x and y swapped, and failed
 on integer images.) DATE_OBS is, as in the original, the image header's raw T_OBS string (the middle of the
-exposure, e.g. ``2012-07-01T00:00:01.34Z``), or DATE-OBS, then DATE_OBS, when it has none
-(:func:`sdo_data.observation_time`); WAVELENGTH is WAVELNTH.
+exposure, e.g. ``2012-07-01T00:00:01.34Z``), or DATE-OBS, then DATE_OBS, when it has none; WAVELENGTH is
+WAVELNTH. Every header fact (these, the exposure, the sun centre and radius) is that of the image's
+:class:`~spoca4staff.aia_file.AiaFile`, read once when :mod:`sdo_data` chose the file.
 
 Speed and memory (a 4096x4096 image in well under 0.7 s and 300 MiB): the pixels are read once; the disk pixels
 are moved to the front of that same array by swapping runs of pixels (each row's disk pixels are one run), so no
@@ -52,10 +53,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from sdo_data import FITS_DATA_ERRORS
+from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, read_aia_file
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
 from spoca4staff.runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
-from sdo_data import FITS_DATA_ERRORS, SdoDataError, observation_time
 from spoca4staff.worker_tasks import in_process
 
 __all__ = [
@@ -105,33 +107,6 @@ class ImageTooLargeError(ImageStatsError):
     fit in memory."""
 
 
-def _image_hdu(hdus: fits.HDUList, hdu: int | None) -> fits.hdu.base.ExtensionHDU:
-    """The configured HDU when it holds a 2-D image, else the first one that does.
-
-    SDO files are RICE-compressed with an empty primary HDU, so ``hdu = 0`` in the configs must fall back
-    to HDU 1 for them.
-    """
-    candidates = list(hdus)
-    if hdu is not None and hdu < len(hdus):
-        candidates.insert(0, hdus[hdu])
-    for candidate in candidates:
-        if candidate.is_image and candidate.header.get("NAXIS") == 2:
-            return candidate
-    raise ImageStatsError("no HDU holds a 2-D image")
-
-
-def _number(header: fits.Header, keyword: str) -> float:
-    try:
-        value = float(header[keyword])
-    except KeyError:
-        raise ImageStatsError(f"keyword {keyword} missing") from None
-    except (TypeError, ValueError):
-        raise ImageStatsError(f"keyword {keyword} is not a number: {header[keyword]!r}") from None
-    if not math.isfinite(value):
-        raise ImageStatsError(f"keyword {keyword} is not finite: {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class _ImageInfo:
     """What the statistics need from an image header: scaling, geometry and labels."""
@@ -147,34 +122,36 @@ class _ImageInfo:
     date_obs: str
 
 
-def _date_obs(header: fits.Header) -> str:
-    """The DATE_OBS column: the raw T_OBS string, as the original wrote it (:func:`sdo_data.observation_time`)."""
+def _number(header: fits.Header, keyword: str) -> float:
+    """A scaling keyword (BSCALE, BZERO) as a finite number."""
     try:
-        return observation_time(header)
-    except SdoDataError as error:
-        raise ImageStatsError(str(error)) from None
+        value = float(header[keyword])
+    except (TypeError, ValueError):
+        raise ImageStatsError(f"keyword {keyword} is not a number: {header[keyword]!r}") from None
+    if not math.isfinite(value):
+        raise ImageStatsError(f"keyword {keyword} is not finite: {value}")
+    return value
 
 
-def _image_info(header: fits.Header) -> _ImageInfo:
+def _image_info(image: AiaFile) -> _ImageInfo:
     """Exposure time, scaling, sun centre (0-based, x along columns), radius in pixels, wavelength, date."""
-    exptime = _number(header, "EXPTIME")
-    if exptime <= 0:
-        raise ImageStatsError(f"EXPTIME is {exptime}, not a positive exposure time")
-    cdelt = _number(header, "CDELT1")
-    if cdelt == 0:
-        raise ImageStatsError("CDELT1 is 0")
+    header = image.header
     blank = header.get("BLANK")
-    return _ImageInfo(
-        exptime=exptime,
-        bscale=_number(header, "BSCALE") if "BSCALE" in header else 1.0,
-        bzero=_number(header, "BZERO") if "BZERO" in header else 0.0,
-        blank=int(blank) if isinstance(blank, (int, np.integer)) else None,
-        cx=_number(header, "CRPIX1") - 1,
-        cy=_number(header, "CRPIX2") - 1,
-        radius=_number(header, "RSUN_OBS") / abs(cdelt),
-        wavelength=int(_number(header, "WAVELNTH")),
-        date_obs=_date_obs(header),
-    )
+    try:
+        cx, cy = image.sun_centre
+        return _ImageInfo(
+            exptime=image.exposure,
+            bscale=_number(header, "BSCALE") if "BSCALE" in header else 1.0,
+            bzero=_number(header, "BZERO") if "BZERO" in header else 0.0,
+            blank=int(blank) if isinstance(blank, (int, np.integer)) else None,
+            cx=cx,
+            cy=cy,
+            radius=image.radius,
+            wavelength=image.wavelength,
+            date_obs=image.observation_time,
+        )
+    except AiaFileError as error:
+        raise ImageStatsError(str(error)) from None
 
 
 def _memory_needed(header: fits.Header) -> int:
@@ -187,24 +164,23 @@ def _memory_needed(header: fits.Header) -> int:
     return pixels * (itemsize + 8)
 
 
-def _read_raw(path: Path, hdu: int | None, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
+def _read_raw(image: AiaFile, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
     """The stored (unscaled) pixels, as a writable 2-D array in native byte order, and the header facts.
 
     The size is read from the header first: an image that would need more than ``memory_limit`` bytes is
     refused before any pixel is read. The file is closed when this returns; the pixels are read once and not
     copied (big-endian data of uncompressed files are byte-swapped in place).
     """
-    with fits.open(path, do_not_scale_image_data=True, memmap=False) as hdus:
-        image_hdu = _image_hdu(hdus, hdu)
-        header = image_hdu.header
-        needed = _memory_needed(header)
-        if needed > memory_limit:
-            raise ImageTooLargeError(
-                f"a {header.get('NAXIS1')}x{header.get('NAXIS2')} image of BITPIX {header.get('BITPIX')} would need "
-                f"{needed / 1024**2:.1f} MiB, more than the memory limit of {memory_limit / 1024**2:.1f} MiB "
-                "([IMAGE_STATS] memory_limit)")
-        info = _image_info(header)
-        raw = image_hdu.data
+    header = image.header
+    needed = _memory_needed(header)
+    if needed > memory_limit:
+        raise ImageTooLargeError(
+            f"a {header.get('NAXIS1')}x{header.get('NAXIS2')} image of BITPIX {header.get('BITPIX')} would need "
+            f"{needed / 1024**2:.1f} MiB, more than the memory limit of {memory_limit / 1024**2:.1f} MiB "
+            "([IMAGE_STATS] memory_limit)")
+    info = _image_info(image)
+    with fits.open(image.path, do_not_scale_image_data=True, memmap=False) as hdus:
+        raw = hdus[image.hdu].data
     if raw is None or raw.ndim != 2:
         raise ImageStatsError("the image HDU has no 2-D data")
     if not raw.dtype.isnative:
@@ -438,7 +414,7 @@ def _prefixed(prefix: str, stats: dict[str, float] | None) -> dict[str, float]:
     return {f"{prefix}{name}": value for name, value in stats.items()}
 
 
-def image_statistics(path: Path | str, hdu: int | None = None,
+def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
                      memory_limit: int | None = None) -> dict[str, float | int | str]:
     """The statistics of one AIA image, keyed by CSV column (see :data:`COLUMNS`).
 
@@ -448,11 +424,12 @@ def image_statistics(path: Path | str, hdu: int | None = None,
 
     Parameters
     ----------
-    path
-        The FITS file.
+    image
+        The image: its :class:`~spoca4staff.aia_file.AiaFile` (the pipeline's, its header already read), or a
+        FITS file, whose headers are then read first.
     hdu
-        The HDU holding the image; when ``None``, or when it has no 2-D image (HDU 0 of a compressed file),
-        the first HDU that holds one.
+        For a file name only: the HDU holding the image; when ``None``, or when it has no 2-D image (HDU 0 of
+        a compressed file), the first HDU that holds one.
     memory_limit
         The most memory (bytes) the image may need, checked from its header before reading any pixel
         (default :data:`DEFAULT_MEMORY_LIMIT`).
@@ -467,11 +444,12 @@ def image_statistics(path: Path | str, hdu: int | None = None,
     OSError
         With an ``errno``, when the system fails to read the file (e.g. it vanished): a transient failure.
     """
-    path = Path(path)
+    path = Path(image)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            stored, info = _read_raw(path, hdu, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
+            record = image if isinstance(image, AiaFile) else _read_header(path, hdu)
+            stored, info = _read_raw(record, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
         for warning in caught:  # e.g. a BLANK keyword in a float image: harmless, kept for debugging
             LOGGER.debug("%s: %s", path, warning.message)
     except ImageStatsError as error:
@@ -492,6 +470,17 @@ def image_statistics(path: Path | str, hdu: int | None = None,
     return stats | {"DATE_OBS": info.date_obs, "WAVELENGTH": info.wavelength}
 
 
+def _read_header(path: Path, hdu: int | None) -> AiaFile:
+    """The record of a file given by name (a file without QUALITY is still summarised; a truncated one fails
+    when its pixels are read, after the memory bound is checked from its header)."""
+    try:
+        return read_aia_file(path, hdu, require_quality=False, complete=False)
+    except FitsStructureError as error:
+        raise ImageStatsError(f"cannot read the image: {error}") from None
+    except AiaFileError as error:
+        raise ImageStatsError(str(error)) from None
+
+
 def format_csv(stats: dict[str, float | int | str]) -> str:
     """The CSV text of one image: the header line of :data:`COLUMNS` and one row, floats as ``%.3f``."""
     row = [value if isinstance(value, (str, int)) else f"{value:.3f}" for value in (stats[c] for c in COLUMNS)]
@@ -509,7 +498,7 @@ def image_stats_path(output_directory: Path, image: Path | str) -> Path:
     return Path(output_directory) / f"{stem}.csv"
 
 
-def write_image_stats(image: Path | str, csv_path: Path, hdu: int | None = None,
+def write_image_stats(image: AiaFile | Path | str, csv_path: Path, hdu: int | None = None,
                       scratch_directory: Path | None = None, memory_limit: int | None = None) -> Path:
     """Compute the statistics of ``image`` and write them atomically to ``csv_path``.
 
@@ -576,7 +565,7 @@ class _ImageStatsStep:
             if selection.chosen is None:
                 missing.append(f"{wavelength}: {selection.reason}")
             else:
-                images.append(Path(selection.chosen))
+                images.append(selection.file)
         if not images:
             runner.skip(time_step, STAGE, "no good-quality file; " + "; ".join(missing))
             return
@@ -586,7 +575,7 @@ class _ImageStatsStep:
                    inputs=images, outputs=outputs,
                    is_complete=lambda: all(read_image_stats(path) is not None for path in outputs))
 
-    def work(self, runner: Runner, images: Sequence[Path], outputs: Sequence[Path], written: set[Path]) -> None:
+    def work(self, runner: Runner, images: Sequence[AiaFile], outputs: Sequence[Path], written: set[Path]) -> None:
         """Write the CSV of every image not done yet; raise :class:`ImageStatsError` if any image failed.
 
         An output is done when this job wrote it (in an earlier attempt of this run), or, without

@@ -44,6 +44,7 @@ from spoca4staff.configuration import STAFF_SECTIONS, Configuration, Segmentatio
 from spoca4staff.ledger import Ledger, Outcome, format_time_step
 from spoca4staff.runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
 from sdo_data import Selection
+from spoca4staff.aia_file import AiaFile
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
 from spoca4staff.worker_tasks import draw_overlay, in_process, run_segmentation, run_staff_stats
 
@@ -195,7 +196,7 @@ class StaffPipeline:
         final_map = section.output_directory / map_name(time_step)
         selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
                       for wavelength in section.wavelengths}
-        images = [selection.chosen for selection in selections.values()]
+        images = [selection.file for selection in selections.values()]  # headers read once, by sdo_data
         outage = _outage(selections)
         if outage is not None:
             runner.fail(time_step, stage, outage)
@@ -219,7 +220,7 @@ class StaffPipeline:
             return MapResult(final_map, False, Outcome.DONE)
         return None
 
-    def _segment(self, attempt: Attempt, runner: Runner, section: SegmentationConfig, images: Sequence[Path],
+    def _segment(self, attempt: Attempt, runner: Runner, section: SegmentationConfig, images: Sequence[AiaFile],
                  final_map: Path) -> None:
         """One attempt of a segmentation, against a scratch copy of the right centres history."""
         history = self.histories[attempt.stage]
@@ -240,15 +241,15 @@ class StaffPipeline:
     # -- STAFF statistics
 
     def _staff_stats(self, time_step: datetime, runner: Runner, ch_map: Path, ar_map: Path, *,
-                     maps_changed: bool) -> dict[int, Path]:
+                     maps_changed: bool) -> dict[int, AiaFile]:
         """Run ``get_STAFF_stats.x`` on the wavelengths with a good file; return those images by wavelength.
 
         Existing valid CSVs are kept unless a map was just (re)made (``maps_changed``) or ``--force``.
         """
         selections = {wavelength: self.sdo_data.get_AIA_selection(time_step, wavelength)
                       for wavelength in self.staff.wavelengths}
-        good = {wavelength: selection.chosen for wavelength, selection in selections.items()
-                if selection.chosen is not None}
+        good = {wavelength: selection.file for wavelength, selection in selections.items()
+                if selection.file is not None}
         images = list(good.values())
         outage = _outage(selections)
         if outage is not None:
@@ -279,7 +280,7 @@ class StaffPipeline:
     # -- overlays
 
     def _draw_overlays(self, time_step: datetime, runner: Runner, ch_map: Path, ar_map: Path,
-                       images: dict[int, Path]) -> None:
+                       images: dict[int, AiaFile]) -> None:
         """One overlay PNG ``YYYYmmdd_HHMMSS_WWWW.png`` per image; a failure is only a warning (the pictures are
         for the eyes of operators, the data do not depend on them)."""
         from spoca4staff.overlay import OverlayError  # matplotlib is slow to import: only when used

@@ -24,10 +24,10 @@ that exists but cannot be listed; a missing folder below the root (no data for t
 pattern, a folder that cannot be listed after the retries (DNS failure, connection refused, HTTP 5xx) is an
 outage; a 404 is "no data".
 
-The observation time of an AIA file is decided here, once, for every module that needs it (image statistics,
-overlay titles, and any log line that gives the time of an image): :func:`observation_time` gives the
-header's raw ``T_OBS`` string, as the original spoca4staff wrote it, and :func:`observation_datetime` the same
-instant as a naive UTC datetime.
+The chosen file comes with its :class:`~spoca4staff.aia_file.AiaFile` (:attr:`Selection.file`,
+:meth:`SdoData.get_aia_file`): its headers are read once, while its QUALITY is judged, and every later step of
+the time step (the programs' command lines, the image statistics, the overlays, the logs) takes the facts of
+the image (observation time, wavelength, sun centre...) from that record.
 
 As a script: ``python sdo_data.py DATE WAVELENGTH [--aia-file-pattern P] ...`` prints the chosen file, or
 says why none was found.
@@ -41,15 +41,16 @@ import logging
 import math
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from astropy.io import fits
-from astropy.time import Time
 
+from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, quality_of, read_aia_file, read_headers
 from spoca4staff.ledger import OUTAGE
 
 try:  # the error of astropy's tile decompression (a corrupt compressed tile); private, hence the fallback
@@ -63,20 +64,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
     "FITS_DATA_ERRORS",
-    "FitsStructureError",
-    "OBSERVATION_TIME_KEYWORDS",
     "QUALITY_BITS",
     "SdoData",
     "SdoDataError",
     "Selection",
     "archive_root",
-    "check_fits_file",
     "get_quality_errors",
     "iter_fits_headers",
     "main",
-    "observation_datetime",
-    "observation_time",
-    "quality_from_headers",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -121,16 +116,20 @@ _CARD = 80
 _MAX_HEADER_BLOCKS = 1000  # 36000 cards: anything longer is not a FITS header
 
 
-class SdoDataError(ValueError):
-    """A candidate file cannot be used: it cannot be read, or its QUALITY cannot be found."""
+class SdoDataError(AiaFileError):
+    """A search cannot be made (e.g. no HMI pattern configured); a candidate's own problems are
+    :class:`~spoca4staff.aia_file.AiaFileError`."""
 
 
-class FitsStructureError(SdoDataError):
-    """The bytes are not a well-formed FITS file (bad header, or shorter than its headers say)."""
+#: How many searches :class:`SdoData` remembers: a time step asks for each wavelength several times (the
+#: segmentations, the STAFF statistics, the image statistics), a run moves on to the next step.
+_SELECTIONS_KEPT = 64
 
 
-# ------------------------------------------------------------------------------------- FITS headers
+# ----------------------------------------------------------------- FITS headers of a remote file
 
+# Written by hand because astropy reads a FITS file from a local path or file object: a remote candidate's
+# QUALITY is read from the headers alone, through the archive's HTTP range requests, retries and cache.
 
 @dataclass(frozen=True)
 class _Hdu:
@@ -197,52 +196,6 @@ def iter_fits_headers(read: Callable[[int, int], bytes]) -> Iterator[_Hdu]:
         index += 1
 
 
-def _file_reader(handle: BinaryIO) -> Callable[[int, int], bytes]:
-    """``read(offset, size)`` over an open local file, for :func:`iter_fits_headers`."""
-    def read(offset: int, size: int) -> bytes:
-        handle.seek(offset)
-        return handle.read(size)
-
-    return read
-
-
-def check_fits_file(path: Path | str) -> None:
-    """Check that ``path`` is a complete FITS file: well-formed headers and all the data their sizes announce.
-
-    Reads only the headers (cheap). Raises :class:`FitsStructureError` (or OSError) naming the problem.
-    """
-    size = os.path.getsize(path)
-    with open(path, "rb") as handle:
-        hdus = list(iter_fits_headers(_file_reader(handle)))
-    if hdus[-1].data_end > size:
-        raise FitsStructureError(f"truncated: {size} bytes, but its headers announce {hdus[-1].data_end}")
-
-
-def quality_from_headers(hdus: Iterable[_Hdu], hdu: int | None = None, keyword: str = "QUALITY") -> int:
-    """The QUALITY of a file from its HDUs (a lazy iterable, consumed only as far as needed).
-
-    From HDU ``hdu`` when it has ``keyword``; otherwise (no ``hdu``, an HDU without the keyword, or fewer
-    HDUs) from the first HDU that has it. Raises :class:`SdoDataError` when no HDU has it.
-    """
-    first_found: int | None = None
-    for current in hdus:
-        if keyword in current.header:
-            value = current.header[keyword]
-            try:
-                quality = int(value)
-            except (TypeError, ValueError):
-                raise SdoDataError(f"{keyword} = {value!r} in HDU {current.index} is not an integer") from None
-            if hdu is None or current.index == hdu:
-                return quality
-            if first_found is None:
-                first_found = quality
-        if hdu is not None and current.index >= hdu and first_found is not None:
-            return first_found
-    if first_found is not None:
-        return first_found
-    raise SdoDataError(f"no {keyword} keyword in any HDU")
-
-
 def get_quality_errors(quality: int) -> set[str]:
     """The messages of the bits set in ``quality`` (the SDO QUALITY bit table), e.g. ``{"bit 30: quicklook image"}``."""
     errors = set()
@@ -250,61 +203,6 @@ def get_quality_errors(quality: int) -> set[str]:
         if quality & (1 << bit):
             errors.add(f"bit {bit}: {QUALITY_BITS.get(bit, 'unknown quality bit')}")
     return errors
-
-
-# ------------------------------------------------------------------------------- observation time
-
-#: The header keywords giving the observation time of an AIA file, in order of preference (see
-#: :func:`observation_time`).
-OBSERVATION_TIME_KEYWORDS = ("T_OBS", "DATE-OBS", "DATE_OBS")
-
-
-def observation_time(header: fits.Header) -> str:
-    """The observation time of an AIA file: its header's raw ``T_OBS`` string, e.g. ``2012-07-01T00:00:01.34Z``.
-
-    ``T_OBS`` is the middle of the exposure, in UTC with a ``Z``; it is what the original spoca4staff wrote
-    as the ``DATE_OBS`` of the image statistics. When a header has no (or an empty) ``T_OBS``, as some
-    non-JSOC files, the raw ``DATE-OBS`` (the start of the exposure) is used, then ``DATE_OBS``. The string
-    is returned as it is in the header, only stripped of surrounding blanks.
-
-    Parameters
-    ----------
-    header
-        The header of the image HDU (HDU 1 of a RICE-compressed SDO file).
-
-    Raises
-    ------
-    SdoDataError
-        When none of :data:`OBSERVATION_TIME_KEYWORDS` has a non-empty string value.
-    """
-    for keyword in OBSERVATION_TIME_KEYWORDS:
-        value = header.get(keyword)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    raise SdoDataError(f"no {', '.join(OBSERVATION_TIME_KEYWORDS[:-1])} or {OBSERVATION_TIME_KEYWORDS[-1]} keyword")
-
-
-def observation_datetime(header: fits.Header) -> datetime:
-    """The observation time of :func:`observation_time` as a naive UTC datetime.
-
-    The ISO 8601 string is taken as UTC (a trailing ``Z`` is accepted, an offset is converted). What
-    :meth:`datetime.datetime.fromisoformat` cannot read, such as a leap second (``...T23:59:60.34Z``), is
-    parsed by :class:`astropy.time.Time`; a leap second then becomes the first instant of the next day.
-
-    Raises
-    ------
-    SdoDataError
-        When there is no observation time, or it is not an ISO 8601 date.
-    """
-    text = observation_time(header)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        try:
-            return Time(text.rstrip("Zz"), scale="utc").to_datetime(leap_second_strict="silent")
-        except ValueError as error:
-            raise SdoDataError(f"observation time {text!r} is not an ISO 8601 date") from error
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 # ------------------------------------------------------------------------------------------ SdoData
@@ -322,6 +220,8 @@ class Selection:
     chosen: Path | None = None
     rejected: list[tuple[str, str]] = field(default_factory=list)
     outage: str | None = None
+    #: The chosen AIA file's record, its headers read once (None for HMI files and when none was chosen).
+    file: AiaFile | None = None
 
     @property
     def reason(self) -> str:
@@ -333,6 +233,14 @@ class Selection:
         if not self.rejected:
             return f"no file matches {self.pattern}"
         return "; ".join(f"{Path(candidate).name}: {why}" for candidate, why in self.rejected)
+
+
+def _observed(record: AiaFile | None) -> str:
+    """`` (observed T_OBS)`` for a log line, from the file's record (empty when it has no observation time)."""
+    try:
+        return f" (observed {record.observation_time})" if record is not None else ""
+    except AiaFileError:
+        return ""
 
 
 def _sorted_bits(quality: int) -> str:
@@ -389,7 +297,7 @@ class SdoData:
         self.http_retry_initial_delay = http_retry_initial_delay
         self.http_retry_max_delay = http_retry_max_delay
         self._remote: RemoteArchive | None = None
-        self._selections: dict[tuple[datetime, int | None, str], Selection] = {}
+        self._selections: OrderedDict[tuple[datetime, int | None, str], Selection] = OrderedDict()
 
     # -- public interface
 
@@ -403,14 +311,17 @@ class SdoData:
             raise SdoDataError("no hmi_file_pattern configured")
         return self._select(self.hmi_file_pattern, date, None, "HMI").chosen
 
+    def get_aia_file(self, date: datetime, wavelength: int) -> AiaFile | None:
+        """The :class:`~spoca4staff.aia_file.AiaFile` of :meth:`get_AIA_file` (its headers read once), or None."""
+        return self.get_AIA_selection(date, wavelength).file
+
     def get_AIA_selection(self, date: datetime, wavelength: int) -> Selection:
         """The search behind :meth:`get_AIA_file`: the chosen file and why each other candidate was rejected."""
         return self._select(self.aia_file_pattern, date, int(wavelength), "AIA")
 
     def get_quality(self, path: Path | str) -> int:
-        """QUALITY of a local FITS file (see the class notes on the HDU). Raises SdoDataError or OSError."""
-        with open(path, "rb") as handle:
-            return quality_from_headers(iter_fits_headers(_file_reader(handle)), self.hdu, self.quality_keyword)
+        """QUALITY of a local FITS file (see the class notes on the HDU). Raises AiaFileError or OSError."""
+        return quality_of(read_headers(path), self.hdu, self.quality_keyword)
 
     @staticmethod
     def get_quality_errors(quality: int) -> set[str]:
@@ -421,7 +332,9 @@ class SdoData:
 
     def _select(self, pattern: str, date: datetime, wavelength: int | None, instrument: str) -> Selection:
         key = (date, wavelength, instrument)
-        if key not in self._selections:
+        if key in self._selections:
+            self._selections.move_to_end(key)
+        else:
             formatted = pattern.format(date=date, wavelength=wavelength)
             if _is_url(formatted):
                 selection = self._select_remote(formatted)
@@ -433,15 +346,17 @@ class SdoData:
             elif selection.chosen is None:
                 LOGGER.info("no good-quality %s file: %s", what, selection.reason)
             else:
-                LOGGER.debug("%s: %s", what, selection.chosen)
+                LOGGER.debug("%s: %s%s", what, selection.chosen, _observed(selection.file))
             self._selections[key] = selection
+            if len(self._selections) > _SELECTIONS_KEPT:
+                self._selections.popitem(last=False)
         return self._selections[key]
 
     def _judge(self, candidate: str, quality: Callable[[], int], selection: Selection) -> bool:
         """True when the candidate's quality is good; otherwise record and log why it is rejected."""
         try:
             value = quality()
-        except (SdoDataError, OSError) as error:
+        except (AiaFileError, OSError) as error:
             reason = f"unreadable: {error}"
             LOGGER.warning("skipping %s: %s", candidate, reason)
             selection.rejected.append((candidate, reason))
@@ -459,9 +374,14 @@ class SdoData:
         if selection.outage is not None:
             return selection
         for candidate in sorted(name for name in glob.glob(pattern) if os.path.isfile(name)):
-            if self._judge(candidate, lambda candidate=candidate: self._local_quality(candidate), selection) and \
-                    self._judge_data(candidate, Path(candidate), selection):
-                selection.chosen = Path(candidate)
+            records: list[AiaFile] = []
+
+            def quality(candidate: str = candidate, records: list[AiaFile] = records) -> int:
+                records.append(self._read(candidate))
+                return records[0].quality
+
+            if self._judge(candidate, quality, selection) and self._judge_data(candidate, Path(candidate), selection):
+                selection.chosen, selection.file = Path(candidate), records[0]
                 break
         return selection
 
@@ -476,9 +396,15 @@ class SdoData:
             return False
         return True
 
-    def _local_quality(self, path: str) -> int:
-        check_fits_file(path)
-        return self.get_quality(path)
+    def _read(self, path: str | Path) -> AiaFile:
+        """The record of a local candidate: structure, QUALITY and image header, in one read of its headers."""
+        return read_aia_file(path, self.hdu, self.quality_keyword)
+
+    def _verified_download(self, path: Path) -> AiaFile:
+        """A downloaded file must be a complete AIA file whose image data can be read (decompressed)."""
+        record = self._read(path)
+        _check_image_data(path)
+        return record
 
     def _remote_archive(self) -> RemoteArchive:
         """The remote archive of this run (one HTTP session), made on first use."""
@@ -506,18 +432,24 @@ class SdoData:
                 cached = remote.cache_path(url)
                 if cached.is_file():  # downloaded by an earlier run: no need to ask the server
                     try:
-                        return self._local_quality(str(cached))
-                    except (SdoDataError, OSError) as error:
+                        return self._read(cached).quality
+                    except (AiaFileError, OSError) as error:
                         LOGGER.warning("ignoring the cached %s: %s", cached, error)
                 try:
-                    return quality_from_headers(iter_fits_headers(remote.reader(url)), self.hdu, self.quality_keyword)
+                    headers = (hdu.header for hdu in iter_fits_headers(remote.reader(url)))
+                    return quality_of(headers, self.hdu, self.quality_keyword)
                 except RemoteArchiveError as error:
-                    raise SdoDataError(str(error)) from error
+                    raise AiaFileError(str(error)) from error
 
             if not self._judge(url, quality, selection):
                 continue
+            records: list[AiaFile] = []
             try:
-                selection.chosen = remote.fetch(url, verify=_verify_download)
+                selection.chosen = remote.fetch(url, verify=lambda path, records=records: records.append(
+                    self._verified_download(path)))
+                # verified before its rename into the cache: the record is that of the renamed file
+                selection.file = replace(records[-1], path=selection.chosen) if records else \
+                    self._read(selection.chosen)
                 break
             except RemoteArchiveError as error:
                 LOGGER.warning("skipping %s: %s", url, error)
@@ -525,10 +457,6 @@ class SdoData:
         return selection
 
 
-def _verify_download(path: Path) -> None:
-    """A downloaded file must be a complete FITS file whose image data can be read (decompressed)."""
-    check_fits_file(path)
-    _check_image_data(path)
 
 
 def _check_image_data(path: Path) -> None:

@@ -80,14 +80,39 @@ def staff_csv_name(ch_segmentation_map: Path | str, ar_segmentation_map: Path | 
 def check_segmentation_map(path: Path) -> str | None:
     """Why ``path`` is not a valid segmentation map, or ``None`` when it is one.
 
-    Valid means: a readable FITS file with an HDU named ``SegmentedMap`` whose data is a 2-D integer image.
+    Valid means: a readable FITS file with an HDU named ``SegmentedMap`` holding a 2-D integer image. The maps
+    of our programs carry ``CHECKSUM``/``DATASUM``: those are verified on the stored (compressed) bytes and the
+    header says the rest, so that validation costs a read of the file and no decompression. A map without
+    them (written by the original SPoCA suite) is decompressed to be judged.
     """
     try:
-        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdus:
-            warnings.simplefilter("ignore")  # astropy's warnings about a damaged file: the reason says it
+        with warnings.catch_warnings(record=True) as caught, \
+                fits.open(path, memmap=False, disable_image_compression=True, checksum=True) as hdus:
+            warnings.simplefilter("always")  # astropy's warnings about a damaged file: the reason says it
             names = [hdu.name for hdu in hdus]
             if "SEGMENTEDMAP" not in (name.upper() for name in names):
                 return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
+            hdu = hdus["SegmentedMap"]
+            if hdu.header.get("ZIMAGE") is True and "DATASUM" in hdu.header and "CHECKSUM" in hdu.header:
+                _ = hdu.data  # the stored bytes, read and checksummed, not decompressed
+                if any("verification failed" in str(warning.message) for warning in caught):
+                    return f"{path}: the SegmentedMap HDU does not match its CHECKSUM/DATASUM (damaged)"
+                dimensions, bitpix = hdu.header.get("ZNAXIS"), hdu.header.get("ZBITPIX")
+                if dimensions != 2:
+                    return f"{path}: the SegmentedMap HDU does not hold a 2-D image"
+                if not isinstance(bitpix, int) or bitpix <= 0:
+                    return f"{path}: the SegmentedMap image is of BITPIX {bitpix}, not integer"
+                return None
+    except FITS_DATA_ERRORS as error:
+        return f"{path} is not a readable FITS file: {error or type(error).__name__}"
+    return _decompressed_map_problem(path)
+
+
+def _decompressed_map_problem(path: Path) -> str | None:
+    """:func:`check_segmentation_map` for a map without checksums: its image decompressed and inspected."""
+    try:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdus:
+            warnings.simplefilter("ignore")
             data = hdus["SegmentedMap"].data
     except FITS_DATA_ERRORS as error:
         return f"{path} is not a readable FITS file: {error or type(error).__name__}"

@@ -56,6 +56,7 @@ from scipy import ndimage  # noqa: E402
 
 import sunpy.visualization.colormaps  # noqa: E402,F401  (registers the sdoaiaNNN colour maps with matplotlib)
 
+from spoca4staff.aia_file import AiaFile, AiaFileError, observation_datetime, observation_time  # noqa: E402
 from spoca4staff.atomic_file import atomic_write  # noqa: E402
 
 __all__ = [
@@ -201,19 +202,16 @@ def _read_fits(path: Path, *, scale: bool = True) -> tuple[np.ndarray, fits.Head
 
 
 def _sun_grid(header: fits.Header, path: Path) -> _SunGrid:
-    """Sun centre, pixel scale and radius from CRPIX1/2, CDELT1 and RSUN_OBS (spec section 0 and 8.3)."""
+    """Sun centre, pixel scale and radius of an image or a map, by the rules of :class:`~spoca4staff.aia_file.AiaFile`
+    (CRPIX1/2, CDELT1, RSUN_OBS else R_SUN)."""
+    record = AiaFile(path, 0, header)
     try:
-        cx = float(header["CRPIX1"]) - 1
-        cy = float(header["CRPIX2"]) - 1
-        cdelt = float(header["CDELT1"])
-        rsun = float(header["RSUN_OBS"]) if "RSUN_OBS" in header else float(header["R_SUN"]) * cdelt
-    except KeyError as error:
-        raise OverlayError(f"{path}: keyword {error.args[0]} missing from the header") from error
-    except (TypeError, ValueError) as error:
-        raise OverlayError(f"{path}: bad WCS keyword value: {error}") from error
-    if not (math.isfinite(cx) and math.isfinite(cy) and math.isfinite(rsun) and cdelt > 0):
-        raise OverlayError(f"{path}: unusable sun centre, CDELT1 or RSUN_OBS in the header")
-    return _SunGrid(cx=cx, cy=cy, cdelt=cdelt, radius=rsun / cdelt)
+        (cx, cy), cdelt, radius = record.sun_centre, record.pixel_scale, record.radius
+    except AiaFileError as error:
+        raise OverlayError(f"{path}: {error}") from error
+    if cdelt < 0:
+        raise OverlayError(f"{path}: unusable CDELT1 {cdelt} in the header")
+    return _SunGrid(cx=cx, cy=cy, cdelt=cdelt, radius=radius)
 
 
 def _display_image(path: Path, max_size: int) -> tuple[np.ndarray, fits.Header, DisplayGrid]:
@@ -297,17 +295,15 @@ def _on_disc(sun: _SunGrid, grid: DisplayGrid) -> np.ndarray:
 
 
 def _observation_time(header: fits.Header) -> str:
-    """The observation time of :func:`sdo_data.observation_time` (T_OBS, else DATE-OBS, else DATE_OBS), as
+    """The observation time of :class:`~spoca4staff.aia_file.AiaFile` (T_OBS, else DATE-OBS, else DATE_OBS), as
     ``YYYY-MM-DD HH:MM:SS UTC``; the raw string when it is not a date, ``unknown time`` when there is none."""
-    from sdo_data import SdoDataError, observation_datetime, observation_time
-
     try:
         text = observation_time(header)
-    except SdoDataError:
+    except AiaFileError:
         return "unknown time"
     try:
         when: datetime = observation_datetime(header)
-    except SdoDataError:
+    except AiaFileError:
         return text.rstrip("Z")
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -402,10 +398,9 @@ def _outline(mask: np.ndarray) -> list[np.ndarray]:
 
 def _roll(header: fits.Header, path: Path) -> float:
     try:
-        roll = float(header.get("CROTA2", 0.0))
-    except (TypeError, ValueError) as error:
-        raise OverlayError(f"{path}: bad CROTA2 value {header.get('CROTA2')!r}") from error
-    return roll if math.isfinite(roll) else 0.0
+        return AiaFile(path, 0, header).roll
+    except AiaFileError as error:
+        raise OverlayError(f"{path}: {error}") from error
 
 
 def _tick_spacing(display_map) -> float:
@@ -521,9 +516,9 @@ def write_overlay(
     ar_map : path
         AR segmentation map written by ``ar_segmentation.x``; its pixels equal to ``ar_class`` are the active
         regions, drawn in :data:`AR_COLOUR`.
-    image : path
+    image : path or AiaFile
         AIA image (tile-compressed in HDU 1 or uncompressed in HDU 0) whose WAVELNTH chooses the colour map and
-        whose T_OBS (else DATE-OBS) goes in the title.
+        whose observation time (:class:`~spoca4staff.aia_file.AiaFile`) goes in the title.
     png : path
         Output PNG (:data:`FIGURE_PIXELS` in size), written atomically; its folder is created when missing.
     ch_class, ar_class : int

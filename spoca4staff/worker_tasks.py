@@ -19,6 +19,7 @@ pickling); :meth:`ProgramRun.raise_failure` raises it again, identical, in the c
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def _own_folder(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
 
 
-def run_segmentation(executable: Path, config_file: Path, images: Sequence[Path], centers_name: str,
+def run_segmentation(executable: Path, config_file: Path, images: Sequence[os.PathLike[str]], centers_name: str,
                      centers_before: str, map_name: str, folder: Path, timeout: float | None) -> ProgramRun:
     """Run ``ch_segmentation.x`` or ``ar_segmentation.x`` from the history ``centers_before``.
 
@@ -110,33 +111,30 @@ def run_segmentation(executable: Path, config_file: Path, images: Sequence[Path]
     work = _own_folder(Path(folder))
     centers, partial_map = work / centers_name, work / map_name
     centers.write_text(centers_before, encoding="utf-8")
-    segmentation = SegmentationJob(executable, config_file, centers)
-    command = segmentation.job(images, partial_map).command
     try:
-        result = segmentation.execute(images, partial_map, timeout=timeout)
-    except JobError as error:
-        return ProgramRun(command, error.exit_code, error.stderr, failure=ProgramFailure.of(error))
-    return ProgramRun(command, result.exit_code, result.error, [partial_map],
+        result = SegmentationJob(executable, config_file, centers).execute(images, partial_map, timeout=timeout)
+    except JobError as error:  # the command of the job that was run, as it failed
+        return ProgramRun(error.command, error.exit_code, error.stderr, failure=ProgramFailure.of(error))
+    return ProgramRun(result.command, result.exit_code, result.error, [partial_map],
                       centers.read_text(encoding="utf-8"))
 
 
-def run_staff_stats(executable: Path, config_file: Path, ar_map: Path, ch_map: Path, images: Sequence[Path],
+def run_staff_stats(executable: Path, config_file: Path, ar_map: Path, ch_map: Path,
+                    images: Sequence[os.PathLike[str]],
                     folder: Path, timeout: float | None) -> ProgramRun:
     """Run ``get_STAFF_stats.x`` on ``images`` with the two maps; the CSVs are returned in image order."""
     work = _own_folder(Path(folder))
-    statistics = GetStaffStatsJob(executable, config_file, work)
-    command = statistics.job(ar_map, ch_map, images).command
     try:
-        result = statistics.execute(ar_map, ch_map, images, timeout=timeout)
-    except JobError as error:
-        return ProgramRun(command, error.exit_code, error.stderr, failure=ProgramFailure.of(error))
-    return ProgramRun(command, result.exit_code, result.error, list(result.outputs))
+        result = GetStaffStatsJob(executable, config_file, work).execute(ar_map, ch_map, images, timeout=timeout)
+    except JobError as error:  # the command of the job that was run, as it failed
+        return ProgramRun(error.command, error.exit_code, error.stderr, failure=ProgramFailure.of(error))
+    return ProgramRun(result.command, result.exit_code, result.error, list(result.outputs))
 
 
-def draw_overlay(ch_map: Path, ar_map: Path, image: Path, png_name: str, folder: Path) -> Path:
+def draw_overlay(ch_map: Path, ar_map: Path, image: os.PathLike[str], png_name: str, folder: Path) -> Path:
     """Draw one overlay PNG in a new folder inside ``folder`` and return its path (the coordinator renames it).
 
-    Raises what :func:`scripts.overlay.write_overlay` raises (``OverlayError``, ``OSError``, ``ValueError``).
+    Raises what :func:`spoca4staff.overlay.write_overlay` raises (``OverlayError``, ``OSError``, ``ValueError``).
     """
     from spoca4staff.overlay import write_overlay  # matplotlib is slow to import: only when used
 

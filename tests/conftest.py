@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
 
 from scripts.make_synthetic_aia import write_aia_file
 
@@ -104,15 +105,14 @@ def _corrupt_tiles(path: Path, hdu: int = 1) -> Path:
     """Overwrite the heap of compressed HDU ``hdu`` of ``path`` (its tiles) with noise, keeping every header."""
     import numpy as np
 
-    from sdo_data import _file_reader, iter_fits_headers
-
-    with open(path, "rb") as handle:
-        hdus = list(iter_fits_headers(_file_reader(handle)))
-    header = hdus[hdu].header
-    heap_start = hdus[hdu].data_start + int(header["NAXIS1"]) * int(header["NAXIS2"])
+    with fits.open(path, disable_image_compression=True) as hdus:  # the binary table of the tiles, as stored
+        header = hdus[hdu].header
+        data_start = hdus.fileinfo(hdu)["datLoc"]
+    heap_start = data_start + int(header["NAXIS1"]) * int(header["NAXIS2"])
+    heap_end = heap_start + int(header["PCOUNT"])
     content = bytearray(path.read_bytes())
-    noise = np.random.default_rng(0).integers(0, 256, hdus[hdu].data_end - heap_start, dtype=np.uint8)
-    content[heap_start:hdus[hdu].data_end] = noise.tobytes()
+    noise = np.random.default_rng(0).integers(0, 256, heap_end - heap_start, dtype=np.uint8)
+    content[heap_start:heap_end] = noise.tobytes()
     path.write_bytes(bytes(content))
     return path
 

@@ -219,12 +219,20 @@ def test_csv_is_written_atomically_and_replaced(aia_factory, tmp_path, umask):
 @pytest.mark.parametrize(("options", "problem"), [
     ({"drop_keywords": ("EXPTIME",)}, "keyword EXPTIME missing"),
     ({"header_overrides": {"EXPTIME": 0.0}}, "EXPTIME is 0.0"),
-    ({"drop_keywords": ("RSUN_OBS",)}, "keyword RSUN_OBS missing"),
+    ({"drop_keywords": ("RSUN_OBS", "R_SUN")}, r"keyword RSUN_OBS missing \(and no R_SUN\)"),
 ])
 def test_bad_headers_name_the_file(aia_factory, options, problem):
     image = aia_factory(171, size=64, **options)
     with pytest.raises(ImageStatsError, match=f"^{image}: .*{problem}"):
         image_statistics(image)
+
+
+def test_radius_without_rsun_obs_is_r_sun_as_in_the_spoca_programs(aia_factory):
+    """One rule for the solar radius: RSUN_OBS / CDELT1, else R_SUN (pixels). The synthetic files carry both,
+    equal, so the disk statistics must not change when RSUN_OBS is dropped."""
+    with_both = image_statistics(aia_factory(171, size=64, seed=4))
+    r_sun_only = image_statistics(aia_factory(171, size=64, seed=4, drop_keywords=("RSUN_OBS",)))
+    assert r_sun_only == with_both
 
 
 def test_corrupt_file(aia_factory, tmp_path):

@@ -14,14 +14,8 @@ import pytest
 from astropy.io import fits
 
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, QUICKLOOK_QUALITY, archive_path, write_aia_file
-from sdo_data import (
-    SdoData,
-    SdoDataError,
-    check_fits_file,
-    get_quality_errors,
-    observation_datetime,
-    observation_time,
-)
+from sdo_data import SdoData, SdoDataError, get_quality_errors
+from spoca4staff.aia_file import AiaFileError
 
 STEP = datetime(2026, 3, 20, 12, 0)
 
@@ -110,7 +104,7 @@ def test_configured_hdu_wins_when_it_has_the_keyword(tmp_path):
     assert SdoData("unused", hdu=0).get_quality(path) == 4
     assert SdoData("unused").get_quality(path) == 4
     assert SdoData("unused", hdu=5).get_quality(path) == 4
-    with pytest.raises(SdoDataError, match="no MISSING keyword"):
+    with pytest.raises(AiaFileError, match="no MISSING keyword"):
         SdoData("unused", quality_keyword="MISSING").get_quality(path)
 
 
@@ -157,48 +151,12 @@ def test_hmi_pattern(tmp_path):
         SdoData("unused").get_HMI_file(STEP)
 
 
-def test_check_fits_file(tmp_path):
-    path = _write(tmp_path, 3, 0)
-    check_fits_file(path)
-    content = path.read_bytes()
-    path.write_bytes(content[:-2880])  # the last block of data is gone
-    with pytest.raises(SdoDataError, match="truncated"):
-        check_fits_file(path)
-
-
 def test_real_sample_is_a_good_quicklook_file(shared_data):
     sample = shared_data / "AIA20110319_105400_0171.fits"
     pattern = str(shared_data / "AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits")
     assert SdoData(pattern, hdu=0).get_quality(sample) == QUICKLOOK_QUALITY
     assert SdoData(pattern, hdu=0, ignore_quality_bits=[30]).get_AIA_file(datetime(2011, 3, 19, 10, 54), 171) == sample
     assert SdoData(pattern, hdu=0).get_AIA_file(datetime(2011, 3, 19, 10, 54), 171) is None
-
-
-@pytest.mark.parametrize(("cards", "raw", "instant"), [
-    ({"T_OBS": "2012-07-01T00:00:01.34Z", "DATE-OBS": "2012-07-01T00:00:00.34", "DATE_OBS": "2012-07-01"},
-     "2012-07-01T00:00:01.34Z", datetime(2012, 7, 1, 0, 0, 1, 340000)),
-    ({"DATE-OBS": "2012-07-01T00:00:00.34", "DATE_OBS": "2012-07-02"}, "2012-07-01T00:00:00.34",
-     datetime(2012, 7, 1, 0, 0, 0, 340000)),
-    ({"T_OBS": " ", "DATE_OBS": "2012-07-01T02:00:00+02:00"}, "2012-07-01T02:00:00+02:00", datetime(2012, 7, 1)),
-    ({"T_OBS": "2016-12-31T23:59:60.34Z"}, "2016-12-31T23:59:60.34Z", datetime(2017, 1, 1, 0, 0, 0, 340000)),
-])
-def test_observation_time_is_t_obs_then_date_obs(cards, raw, instant):
-    header = fits.Header(cards)
-    assert observation_time(header) == raw
-    assert observation_datetime(header) == instant and observation_datetime(header).tzinfo is None
-
-
-def test_observation_time_of_the_real_sample(shared_data):
-    header = fits.getheader(shared_data / "AIA20110319_105400_0171.fits")
-    assert observation_time(header) == "2011-03-19T10:54:01.34Z"
-    assert observation_datetime(header) == datetime(2011, 3, 19, 10, 54, 1, 340000)
-
-
-def test_no_observation_time_is_one_clear_error():
-    with pytest.raises(SdoDataError, match="^no T_OBS, DATE-OBS or DATE_OBS keyword$"):
-        observation_time(fits.Header({"DATE": "2012-07-01T00:14:00"}))
-    with pytest.raises(SdoDataError, match="'yesterday' is not an ISO 8601 date"):
-        observation_datetime(fits.Header({"T_OBS": "yesterday"}))
 
 
 def _cli(repo_root: Path, *arguments: str) -> subprocess.CompletedProcess:

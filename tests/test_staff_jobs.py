@@ -110,6 +110,31 @@ def test_ch_segmentation(spoca_programs, images, tmp_path):
     assert job.execute([images[193]], output, timeout=300).outputs == [output]
 
 
+def test_map_validation_verifies_the_checksums_without_decompressing(spoca_programs, images, tmp_path):
+    """Our maps carry CHECKSUM/DATASUM: one flipped byte of the compressed tiles is caught by the checksum, and a
+    compressed map written without checksums (as the original suite's) is judged by decompressing it."""
+    output = tmp_path / "m.SegmentedMap.fits"
+    SegmentationJob(spoca_programs["ch_segmentation"], CH_CONFIG, tmp_path / "c.txt").execute([images[193]], output,
+                                                                                             timeout=300)
+    with fits.open(output, disable_image_compression=True) as hdus:
+        assert "DATASUM" in hdus["SegmentedMap"].header and "CHECKSUM" in hdus["SegmentedMap"].header
+        heap = hdus.fileinfo(1)["datLoc"] + hdus[1].header["NAXIS1"] * hdus[1].header["NAXIS2"]
+        segmentation = fits.getdata(output, "SegmentedMap")
+    content = bytearray(output.read_bytes())
+    content[heap + 100] ^= 0x01
+    damaged = tmp_path / "damaged.fits"
+    damaged.write_bytes(bytes(content))
+    assert check_segmentation_map(damaged) == f"{damaged}: the SegmentedMap HDU does not match its CHECKSUM/DATASUM " \
+                                              "(damaged)"
+    unsummed = tmp_path / "unsummed.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(segmentation, name="SegmentedMap")]).writeto(unsummed)
+    assert check_segmentation_map(unsummed) is None
+    floats = tmp_path / "floats.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(segmentation.astype(np.float32), name="SegmentedMap")]
+                 ).writeto(floats)
+    assert check_segmentation_map(floats) == f"{floats}: the SegmentedMap image is of type float32, not integer"
+
+
 def test_ar_segmentation(spoca_programs, images, tmp_path):
     job = SegmentationJob(spoca_programs["ar_segmentation"], AR_CONFIG, tmp_path / "ar_centers.txt")
     output = tmp_path / "ar.SegmentedMap.fits"
