@@ -1,10 +1,10 @@
 """Synthetic SDO/AIA level-1 images for the demo, the tests and the benchmark.
 
 The files look like the ones of the JSOC archives: an empty primary HDU and a RICE tile-compressed int16
-image in HDU 1 (one tile per row, BLANK = -32768) with a full AIA header, laid out like the quicklook
-archive. The images look like the Sun: a disk with limb brightening (EUV) or limb darkening (UV and
-visible), a quiet Sun with a supergranular network texture (log-normal-like, skewed towards bright lanes,
-with a per-wavelength contrast), bright active regions with a broad internal brightness distribution
+image in HDU 1 (one tile per row, BLANK = -32768) with a full AIA header and CHECKSUM/DATASUM in every HDU,
+laid out like the quicklook archive. The images look like the Sun: a disk with limb brightening (EUV) or limb
+darkening (UV and visible), a quiet Sun with a supergranular network texture (log-normal-like, skewed towards
+bright lanes, with a per-wavelength contrast), bright active regions with a broad internal brightness distribution
 (bright cores, textured plage, fainter halos), dark coronal holes (two polar ones and a low-latitude one),
 an off-limb corona falling with height, photon noise, a sun centre a few pixels off the image centre and a
 small roll (CROTA2 with a consistent CRPIX). The regions and the textures are defined on the sphere (the
@@ -585,11 +585,12 @@ def mask_paths(path: Path | str) -> tuple[Path, Path]:
     return path.with_name(stem + ".ar_mask.fits"), path.with_name(stem + ".ch_mask.fits")
 
 
-def _write_fits(hdus: fits.HDUList, path: Path) -> None:
-    """Write ``hdus`` to ``path`` atomically, creating its folder if needed."""
+def _write_fits(hdus: fits.HDUList, path: Path, *, checksum: bool = False) -> None:
+    """Write ``hdus`` to ``path`` atomically, creating its folder if needed (with CHECKSUM and DATASUM in
+    every HDU when ``checksum``, as JSOC writes its files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as stream:
-        hdus.writeto(stream)
+        hdus.writeto(stream, checksum=checksum)
 
 
 def _image_hdus(counts: np.ndarray, invalid: np.ndarray, header: fits.Header, data_format: str) -> fits.HDUList:
@@ -680,7 +681,7 @@ def write_aia_file(path: Path | str, date: datetime | str, wavelength: int, *, s
         header[keyword] = value
     for keyword in drop_keywords:
         header.remove(keyword, ignore_missing=True, remove_all=True)
-    _write_fits(_image_hdus(image.counts, invalid, header, data_format), path)
+    _write_fits(_image_hdus(image.counts, invalid, header, data_format), path, checksum=True)
     if masks:
         ar_path, ch_path = mask_paths(path)
         _write_fits(_mask_hdus(image.ar_mask, image.header, "AR"), ar_path)

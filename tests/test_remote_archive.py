@@ -488,7 +488,7 @@ def test_remote_outage_fails_the_job_and_rerun_failed_completes_it(server, tmp_p
     assert "no failure waiting for a rerun" in capsys.readouterr().out
 
 
-def test_remote_candidate_whose_data_do_not_decompress_is_rejected(server, tmp_path, corrupt_tiles):
+def test_remote_candidate_whose_data_are_damaged_is_rejected(server, tmp_path, corrupt_tiles):
     damaged = corrupt_tiles(_publish(server, 3, 0))
     good = _publish(server, 15, 0)
     sdo = _sdo(server, tmp_path / "cache")
@@ -496,5 +496,5 @@ def test_remote_candidate_whose_data_do_not_decompress_is_rejected(server, tmp_p
     assert chosen is not None and chosen.read_bytes() == good.read_bytes()
     (candidate, reason), = sdo.get_AIA_selection(STEP, 193).rejected
     assert candidate == f"{server.url}{_url_path(server, damaged)}"
-    assert "not valid" in reason and "unreadable image data (decompression error" in reason
+    assert "not valid" in reason and "damaged image data (HDU 1 does not match its DATASUM)" in reason
     assert _cached_files(tmp_path / "cache") == [chosen]  # the damaged download was not kept

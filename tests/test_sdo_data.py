@@ -240,12 +240,32 @@ def test_a_folder_that_cannot_be_listed_is_an_outage(tmp_path, monkeypatch, dept
     assert str(broken) in selection.outage and os.strerror(error) in selection.outage
 
 
-def test_first_candidate_whose_data_do_not_decompress_is_rejected(tmp_path, caplog, corrupt_tiles):
-    damaged = corrupt_tiles(_write(tmp_path, 3, 0))
+def _without_checksums(path: Path) -> Path:
+    """``path`` rewritten as stored (tiles untouched) without CHECKSUM and DATASUM, as some non-JSOC files."""
+    with fits.open(path, disable_image_compression=True) as hdus:
+        for hdu in hdus:
+            for keyword in ("CHECKSUM", "DATASUM"):
+                hdu.header.remove(keyword, ignore_missing=True)
+        hdus.writeto(path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    return path
+
+
+@pytest.mark.parametrize(("checksums", "reason"), [
+    (True, "unreadable: damaged image data (HDU 1 does not match its DATASUM)"),
+    (False, "unreadable: unreadable image data (decompression error"),
+])
+def test_first_candidate_whose_data_are_damaged_is_rejected(tmp_path, caplog, corrupt_tiles, checksums, reason):
+    """A corrupt tile fails the file's checksums (verified without decompressing); a file without them is
+    decompressed to be judged."""
+    written = _write(tmp_path, 3, 0)
+    with fits.open(written, disable_image_compression=True) as hdus:
+        assert "DATASUM" in hdus[1].header  # the synthetic files carry them, as JSOC's
+    damaged = corrupt_tiles(written if checksums else _without_checksums(written))
     good = _write(tmp_path, 15, 0)
     sdo = _sdo(tmp_path, hdu=0)
     with caplog.at_level(logging.WARNING, logger="sdo_data"):
         assert sdo.get_AIA_file(STEP, 193) == good
-    (candidate, reason), = sdo.get_AIA_selection(STEP, 193).rejected
-    assert candidate == str(damaged) and reason.startswith("unreadable: unreadable image data (decompression error")
+    (candidate, why), = sdo.get_AIA_selection(STEP, 193).rejected
+    assert candidate == str(damaged) and why.startswith(reason)
     assert f"skipping {damaged}: unreadable" in caplog.text
