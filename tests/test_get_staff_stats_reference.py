@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_classification import AR_CENTERS, CH_CENTERS, MAPS, SAMPLE, relabel
-from test_cold_start import map_summary
-from test_staff_statistics import SECTION12_CSV
+from section12_reference import AR_CENTERS, CH_CENTERS, MAPS, SAMPLE, SECTION12_CSV, map_summary, relabel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
