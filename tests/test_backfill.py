@@ -4,7 +4,7 @@ The exactness tests run the real SPoCA programs on a small generated archive, on
 ``--workers 2`` (a LocalCluster of two processes on 127.0.0.1), and compare every map, centres file and CSV
 byte for byte; during one of the Dask runs a worker process is killed while it runs a classification. A
 classification is slowed down, where a test needs it, by a wrapper that sleeps before running the real
-program (the outputs do not depend on it). The failure test uses the fake programs of test_get_staff_stats.
+program (the outputs do not depend on it). The failure tests use conftest's fake pipeline (``fake_pipeline``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -23,9 +24,10 @@ import get_image_stats
 import get_staff_stats
 from spoca4staff.ledger import Ledger, Outcome
 from scripts.make_synthetic_aia import make_archive
-from test_get_staff_stats import STEP, T0, Setup, write_ini
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The first time step and the step of the archives (those of conftest's fake pipeline too).
+T0 = datetime(2026, 3, 20, 0, 0)
+STEP = timedelta(hours=6)
 STEPS = 4
 COMPARED = ("ch_maps", "ar_maps", "centers", "staff_stats", "image_stats")
 
@@ -41,23 +43,21 @@ def _slow(program: Path, folder: Path, seconds: float) -> Path:
 class RealRange:
     """An archive of STEPS time steps at 256 px and one output tree per run, all with the real programs."""
 
-    def __init__(self, root: Path, programs: dict[str, Path]):
+    def __init__(self, root: Path, programs: dict[str, Path], write_ini):
         self.root = root
         self.programs = programs
+        self.write_ini = write_ini
         self.archive = root / "archive"
         make_archive(self.archive, T0, T0 + STEPS * STEP, STEP, (171, 193, 211), size=256, seed=5)
 
     def ini(self, name: str, ar_executable: Path | None = None, ch_executable: Path | None = None) -> Path:
-        configs = {key: REPO_ROOT / "configs" / f"AIA.{kind}.config" for key, kind in
-                   (("ch", "CH_segmentation"), ("ar", "AR_segmentation"), ("staff", "get_STAFF_stats"))}
-        output = self.root / name
-        ini = write_ini(self.root / f"{name}.ini", self.archive, output,
-                        ch_executable or self.programs["ch_segmentation"],
-                        ar_executable or self.programs["ar_segmentation"], self.programs["get_STAFF_stats"],
-                        configs, {"retry_attempts": 2, "retry_initial_delay": 0, "job_timeout": 120})
-        with ini.open("a") as stream:
-            stream.write(f"[IMAGE_STATS]\nwavelengths = 171, 193, 211\noutput_directory = {output}/image_stats\n")
-        return ini
+        """The shared ini of the run ``name`` (outputs in ``root/name``), a program replaced by a wrapper if asked."""
+        return self.write_ini(self.root / f"{name}.ini", {
+            "CH_SEGMENTATION": {"executable": ch_executable or self.programs["ch_segmentation"]},
+            "AR_SEGMENTATION": {"executable": ar_executable or self.programs["ar_segmentation"]},
+            "OPERATIONS": {"retry_attempts": 2, "retry_initial_delay": 0, "job_timeout": 120},
+            "IMAGE_STATS": {"wavelengths": (171, 193, 211)},
+        }, archive=self.archive, output=self.root / name)
 
     @staticmethod
     def argv(ini: Path, *extra: str) -> list[str]:
@@ -79,8 +79,8 @@ class RealRange:
 
 
 @pytest.fixture
-def real_range(tmp_path: Path, spoca_programs: dict[str, Path]) -> RealRange:
-    return RealRange(tmp_path, spoca_programs)
+def real_range(tmp_path: Path, spoca_programs: dict[str, Path], write_ini) -> RealRange:
+    return RealRange(tmp_path, spoca_programs, write_ini)
 
 
 class WorkerKiller(threading.Thread):
@@ -165,8 +165,8 @@ def test_forced_reprocessing_runs_every_step_from_its_recorded_history(real_rang
     assert _overlapping(forced), "the forced classifications did not run at the same time"
 
 
-def test_a_failed_classification_ends_its_chain_and_a_rerun_completes_it(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, steps=4)
+def test_a_failed_classification_ends_its_chain_and_a_rerun_completes_it(fake_pipeline) -> None:
+    setup = fake_pipeline(steps=4)
     setup.behave(ch_segmentation={"20260320_060000": "crash"})
     assert setup.run("--workers", "2") == 1
     outcomes = {(record.time_step, record.stage): record for record in setup.attempts()}
@@ -202,10 +202,10 @@ def test_command_line_of_the_cluster_options(tmp_path: Path, capsys) -> None:
     assert (args.workers, args.scheduler) == (None, "tcp://10.0.0.5:8786")
 
 
-def test_unreachable_scheduler_is_one_line_and_exit_1(tmp_path: Path, capsys) -> None:
+def test_unreachable_scheduler_is_one_line_and_exit_1(fake_pipeline, capsys) -> None:
     import dask
 
-    setup = Setup(tmp_path, steps=1)
+    setup = fake_pipeline(steps=1)
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         assert setup.run("--scheduler", "tcp://127.0.0.1:9") == 1
     error = capsys.readouterr().err
@@ -214,8 +214,8 @@ def test_unreachable_scheduler_is_one_line_and_exit_1(tmp_path: Path, capsys) ->
     assert setup.attempts() == []
 
 
-def test_sigterm_stops_the_programs_on_the_workers(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, steps=2)
+def test_sigterm_stops_the_programs_on_the_workers(fake_pipeline) -> None:
+    setup = fake_pipeline(steps=2)
     setup.behave(ar_segmentation={"20260320_000000": "pause"})
     marker = setup.fakes / "ar_segmentation.20260320_000000.pid"
     run = setup.spawn("--workers", "2")
@@ -235,8 +235,8 @@ def test_sigterm_stops_the_programs_on_the_workers(tmp_path: Path) -> None:
     assert setup.leftovers() == []
 
 
-def test_coordinator_killed_then_restart_completes_the_range(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, steps=3)
+def test_coordinator_killed_then_restart_completes_the_range(fake_pipeline) -> None:
+    setup = fake_pipeline(steps=3)
     setup.behave(staff_stats={"20260320_060000": "pause"})
     marker = setup.fakes / "staff_stats.20260320_060000.pid"
     run = setup.spawn("--workers", "2")

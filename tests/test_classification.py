@@ -19,27 +19,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from section12_reference import AR_CENTERS, CH_CENTERS, MAPS, SAMPLE, relabel
+
 CH_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "AIA.CH_segmentation.config"
 AR_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "AIA.AR_segmentation.config"
-SAMPLE = "AIA20110319_105400_0171.fits"
-
-# Spec section 12: the original's results on the shared sample.
-CH_CENTERS = (
-    "[AIA_171]\t[(4.374365),(8.413515),(10.931680),(13.093317)]\n"
-    "[AIA_171]\t[(4.377478),(8.422617),(10.938572),(13.095082)]\n"
-)
-AR_CENTERS = (
-    "[AIA_171,AIA_193]\t[(0.609674,0.609674),(1.238636,1.238636),(3.334284,3.334284),(9.663275,9.663275)]"
-    "\t[0.002056,0.001756,0.004487,0.008268]\n"
-    "[AIA_171,AIA_193]\t[(0.612579,0.612579),(1.241834,1.241834),(3.377619,3.377619),(9.849252,9.849252)]"
-    "\t[0.002054,0.001774,0.004582,0.012691]\n"
-)
-MAPS = {
-    "ch_map1": ({0: 318868, 1: 82294, 2: 146426, 3: 228780, 4: 272208}, "bd805892487e883b8a9cf40601d53393", 1086),
-    "ch_map2": ({0: 318868, 1: 82295, 2: 146425, 3: 228780, 4: 272208}, "7dd54987cdf7eae6a50bfea0bd7338cd", 1086),
-    "ar_map1": ({0: 318868, 1: 328832, 2: 352817, 3: 43358, 4: 4701}, "f020119d2f29a49b4030009d4b82d1a2", 1656),
-    "ar_map2": ({0: 318868, 1: 328852, 2: 352796, 3: 43359, 4: 4701}, "5e183f78f4eb719e6a211a02fd48dee2", 1656),
-}
 CH_MAP1_CARDS = """\
 EXTNAME = 'SegmentedMap'
 CBINSIZE= '(0.010000)'         / Histogram bin size
@@ -118,14 +101,6 @@ def raw_header_cards(path: Path, hdu: int) -> list[str]:
             header.get("PCOUNT", 0) + int(np.prod([header[f"NAXIS{k}"] for k in range(1, header["NAXIS"] + 1)])))
         offset += -(-size // 2880) * 2880 if header["NAXIS"] else 0
     raise AssertionError("unreachable")
-
-
-def relabel(source: Path, target: Path) -> None:
-    """Byte copy of ``source`` whose WAVELNTH card value changes from 171 to 193 (spec 12, offsets 1708-1709)."""
-    data = bytearray(source.read_bytes())
-    assert data[1680:1688] == b"WAVELNTH" and data[1708:1710] == b"71"
-    data[1708:1710] = b"93"
-    target.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="module")

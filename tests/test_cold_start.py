@@ -15,16 +15,15 @@ original's walk there repeats a cycle of length 2 or 3 set by the shape of its r
 
 from __future__ import annotations
 
-import hashlib
 import random
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from library_driver import compile_driver
+from section12_reference import map_summary
 
 REPO = Path(__file__).resolve().parents[1]
 CH_CONFIG = REPO / "configs" / "AIA.CH_segmentation.config"
@@ -91,15 +90,6 @@ def classify(programs: dict[str, Path], case: str, images: list[Path], centers: 
     return subprocess.run([str(program), "--config", str(config), "--centersFile", str(centers), "--output",
                            str(output), *extra, *map(str, images)], capture_output=True, text=True, check=False,
                           timeout=120)
-
-
-def map_summary(path: Path) -> tuple[dict[int, int], str, int]:
-    """Class counts, MD5 of the pixels as big-endian int32 in row-major order, and CNBRBINS of a map."""
-    with fits.open(path) as hdus:
-        pixels = np.asarray(hdus[1].data).astype(">i4")
-        bins = hdus[1].header["CNBRBINS"]
-    values, counts = np.unique(pixels, return_counts=True)
-    return dict(zip(values.tolist(), counts.tolist(), strict=True)), hashlib.md5(pixels.tobytes()).hexdigest(), bins
 
 
 @pytest.mark.parametrize("case", CH_CASES + AR_CASES)

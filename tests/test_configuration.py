@@ -23,6 +23,8 @@ from spoca4staff.configuration import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: A hand-written ini on purpose (written as it is by conftest's ``write_ini``): paths relative to its folder, the
+#: list forms the original accepted (``171 193``, ``[94, 131, 171]``), and text the error cases edit.
 TEMPLATE = dedent("""\
     [SDO_DATA]
     aia_file_pattern = archive/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits
@@ -70,20 +72,14 @@ def setup(tmp_path):
     return folder
 
 
-def write_ini(folder: Path, text: str = TEMPLATE, name: str = "test.ini") -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
 def replace(text: str, old: str, new: str) -> str:
     assert old in text
     return text.replace(old, new)
 
 
-def test_loads_typed_values_with_paths_relative_to_the_ini(setup, tmp_path, monkeypatch):
+def test_loads_typed_values_with_paths_relative_to_the_ini(setup, write_ini, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not the ini's folder: relative paths must not depend on it
-    ini = write_ini(setup)
+    ini = write_ini(setup / "test.ini", TEMPLATE)
     config = load_configuration(Path("configs/test.ini"), (*STAFF_SECTIONS, "IMAGE_STATS"))
     assert config.path == ini
     sdo = config.sdo_data
@@ -105,8 +101,8 @@ def test_loads_typed_values_with_paths_relative_to_the_ini(setup, tmp_path, monk
         config.sdo_data.hdu = 1
 
 
-def test_operations_defaults_are_beside_the_outputs(setup):
-    config = load_configuration(write_ini(setup), IMAGE_STATS_SECTIONS)
+def test_operations_defaults_are_beside_the_outputs(setup, write_ini):
+    config = load_configuration(write_ini(setup / "test.ini", TEMPLATE), IMAGE_STATS_SECTIONS)
     operations = config.operations
     assert operations.ledger.parent == setup / "out"
     assert operations.lock_file.parent == setup / "out"
@@ -117,7 +113,7 @@ def test_operations_defaults_are_beside_the_outputs(setup):
     assert load_configuration(setup / "test.ini", STAFF_SECTIONS).operations == operations
 
 
-def test_operations_and_overlays_from_the_ini(setup, tmp_path):
+def test_operations_and_overlays_from_the_ini(setup, write_ini, tmp_path):
     text = TEMPLATE + dedent(f"""
         [OPERATIONS]
         ledger = state/ledger.sqlite
@@ -132,7 +128,7 @@ def test_operations_and_overlays_from_the_ini(setup, tmp_path):
         [OVERLAYS]
         output_directory = /absolute/overlays
         """)
-    config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
+    config = load_configuration(write_ini(setup / "test.ini", text), IMAGE_STATS_SECTIONS)
     operations = config.operations
     assert operations.ledger == setup / "state" / "ledger.sqlite"
     assert operations.lock_file == tmp_path / "run.lock"
@@ -141,7 +137,7 @@ def test_operations_and_overlays_from_the_ini(setup, tmp_path):
     assert config.overlays.output_directory == Path("/absolute/overlays")
 
 
-def test_remote_keys_are_optional_and_parsed(setup):
+def test_remote_keys_are_optional_and_parsed(setup, write_ini):
     text = replace(TEMPLATE, "hdu = 0\n", dedent("""\
         hdu = 0
         quality_keyword = QUALLEV0
@@ -153,7 +149,7 @@ def test_remote_keys_are_optional_and_parsed(setup):
         http_retry_initial_delay = 1.5
         http_retry_max_delay = 60
         """))
-    sdo = load_configuration(write_ini(setup, text), ["SDO_DATA"]).sdo_data
+    sdo = load_configuration(write_ini(setup / "test.ini", text), ["SDO_DATA"]).sdo_data
     assert sdo.quality_keyword == "QUALLEV0"
     assert sdo.hmi_file_pattern == "/hmi/{date:%Y%m%d}.fits"
     assert sdo.cache_directory == setup / "cache"
@@ -162,17 +158,17 @@ def test_remote_keys_are_optional_and_parsed(setup):
         == (30, 4, 1.5, 60)
 
 
-def test_url_patterns_are_kept_as_they_are(setup):
+def test_url_patterns_are_kept_as_they_are(setup, write_ini):
     url = "https://sdo.oma.be/data/aia_quicklook/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits"
     text = replace(TEMPLATE, "archive/{wavelength:04d}/AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits", url)
-    assert load_configuration(write_ini(setup, text), ["SDO_DATA"]).sdo_data.aia_file_pattern == url
+    assert load_configuration(write_ini(setup / "test.ini", text), ["SDO_DATA"]).sdo_data.aia_file_pattern == url
 
 
-def test_validation_is_per_need(setup):
+def test_validation_is_per_need(setup, write_ini):
     """get_image_stats.py must work although the SPoCA programs are missing."""
     text = replace(TEMPLATE, "bin/ch_segmentation.x", "bin/not_built.x")
     text = re.sub(r"\[STAFF_STATS\][^[]*", "", text)
-    config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
+    config = load_configuration(write_ini(setup / "test.ini", text), IMAGE_STATS_SECTIONS)
     assert config.ch_segmentation is None and config.staff_stats is None
     assert config.image_stats is not None
     with pytest.raises(ConfigurationError, match=r"\[CH_SEGMENTATION\] executable: .*not_built.x does not exist"):
@@ -201,8 +197,8 @@ def test_validation_is_per_need(setup):
     ("executable = bin/get_STAFF_stats.x", "executable = bin", "STAFF_STATS", "executable", "is not a file"),
     ("[IMAGE_STATS]\nwavelengths", "[IMAGE_STATS]\nhdu = 1\nwavelengths", "IMAGE_STATS", None, "not a valid ini"),
 ])
-def test_one_clear_error_naming_file_section_and_key(setup, old, new, section, key, problem):
-    ini = write_ini(setup, replace(TEMPLATE, old, new))
+def test_one_clear_error_naming_file_section_and_key(setup, write_ini, old, new, section, key, problem):
+    ini = write_ini(setup / "test.ini", replace(TEMPLATE, old, new))
     with pytest.raises(ConfigurationError) as caught:
         load_configuration(ini, (*STAFF_SECTIONS, "IMAGE_STATS"))
     error = caught.value
@@ -216,12 +212,12 @@ def test_one_clear_error_naming_file_section_and_key(setup, old, new, section, k
             assert f"[{section}] {key}:" in message
 
 
-def test_executable_must_be_executable(setup):
+def test_executable_must_be_executable(setup, write_ini):
     (setup / "bin" / "ar_segmentation.x").chmod(0o644)
     if os.access(setup / "bin" / "ar_segmentation.x", os.X_OK):
         pytest.skip("running as a user who can execute any file")
     with pytest.raises(ConfigurationError, match=r"\[AR_SEGMENTATION\] executable: .* is not executable"):
-        load_configuration(write_ini(setup), STAFF_SECTIONS)
+        load_configuration(write_ini(setup / "test.ini", TEMPLATE), STAFF_SECTIONS)
 
 
 @pytest.mark.parametrize(("key", "value", "problem"), [
@@ -231,8 +227,8 @@ def test_executable_must_be_executable(setup):
     ("retry_initial_delay", "-1", "not a non-negative finite number"),
     ("interval_hours", "nan", "not a positive finite number"),
 ])
-def test_bad_operations_values(setup, key, value, problem):
-    ini = write_ini(setup, TEMPLATE + f"\n[OPERATIONS]\n{key} = {value}\n")
+def test_bad_operations_values(setup, write_ini, key, value, problem):
+    ini = write_ini(setup / "test.ini", TEMPLATE + f"\n[OPERATIONS]\n{key} = {value}\n")
     with pytest.raises(ConfigurationError, match=rf"\[OPERATIONS\] {key}: .*{problem}"):
         load_configuration(ini, IMAGE_STATS_SECTIONS)
 
@@ -242,8 +238,8 @@ def test_missing_or_unreadable_ini(tmp_path):
         load_configuration(tmp_path / "nothing.ini", IMAGE_STATS_SECTIONS)
 
 
-def test_output_directories_are_created_on_demand_only(setup):
-    config = load_configuration(write_ini(setup), (*STAFF_SECTIONS, "IMAGE_STATS"))
+def test_output_directories_are_created_on_demand_only(setup, write_ini):
+    config = load_configuration(write_ini(setup / "test.ini", TEMPLATE), (*STAFF_SECTIONS, "IMAGE_STATS"))
     out = setup / "out"
     assert not out.exists()
     config.create_output_directories()
@@ -252,9 +248,9 @@ def test_output_directories_are_created_on_demand_only(setup):
     config.create_output_directories()  # idempotent
 
 
-def test_output_directory_that_cannot_be_created(setup):
+def test_output_directory_that_cannot_be_created(setup, write_ini):
     (setup / "out").write_text("a file where a folder should be")
-    config = load_configuration(write_ini(setup), IMAGE_STATS_SECTIONS)
+    config = load_configuration(write_ini(setup / "test.ini", TEMPLATE), IMAGE_STATS_SECTIONS)
     with pytest.raises(ConfigurationError, match=r"cannot create the output folder .*image_stats"):
         config.create_output_directories()
 
@@ -290,18 +286,18 @@ def test_demo_config_layout():
     assert config.operations.ledger.parent == demo / "output"
 
 
-def test_script_exit_status_2_on_error(setup):
-    ini = write_ini(setup, replace(TEMPLATE, "hdu = 0\n", "hdu = x\n"))
+def test_script_exit_status_2_on_error(setup, write_ini):
+    ini = write_ini(setup / "test.ini", replace(TEMPLATE, "hdu = 0\n", "hdu = x\n"))
     completed = subprocess.run([sys.executable, "-m", "spoca4staff.configuration", str(ini)],
                                capture_output=True, text=True, check=False, timeout=120)
     assert completed.returncode == 2
     assert completed.stderr.strip() == f"{ini}: [SDO_DATA] hdu: 'x' is not an integer"
 
 
-def test_make_sdo_data_passes_the_settings_through(setup):
+def test_make_sdo_data_passes_the_settings_through(setup, write_ini):
     text = replace(TEMPLATE, "hdu = 0\n", "hdu = 0\nquality_keyword = QUALLEV0\ncache_directory = cache\n"
                                           "http_timeout = 12\nhttp_retry_attempts = 2\n")
-    config = load_configuration(write_ini(setup, text), IMAGE_STATS_SECTIONS)
+    config = load_configuration(write_ini(setup / "test.ini", text), IMAGE_STATS_SECTIONS)
     sdo_data = config.make_sdo_data()
     assert sdo_data.aia_file_pattern == config.sdo_data.aia_file_pattern
     assert tuple(sdo_data.ignore_quality_bits) == (30, 31)
@@ -310,19 +306,19 @@ def test_make_sdo_data_passes_the_settings_through(setup):
     assert sdo_data.http_timeout == 12 and sdo_data.http_retry_attempts == 2
 
 
-def test_make_sdo_data_finds_the_good_file(setup, aia_factory, tmp_path):
+def test_make_sdo_data_finds_the_good_file(setup, write_ini, aia_factory, tmp_path):
     good = aia_factory(193, name="archive/0193/AIA20260320_000009_0193.fits", size=64, quality=1 << 30)
     aia_factory(193, name="archive/0193/AIA20260320_000001_0193.fits", size=64, quality=1)
     text = replace(TEMPLATE, "archive/{wavelength:04d}", f"{tmp_path}/archive/{{wavelength:04d}}")
-    sdo_data = load_configuration(write_ini(setup, text), ["SDO_DATA"]).make_sdo_data()
+    sdo_data = load_configuration(write_ini(setup / "test.ini", text), ["SDO_DATA"]).make_sdo_data()
     assert sdo_data.get_AIA_file(datetime(2026, 3, 20, 0, 0), 193) == good
 
 
-def test_unknown_keys_are_reported(setup, caplog):
+def test_unknown_keys_are_reported(setup, write_ini, caplog):
     text = TEMPLATE + "\n[OPERATIONS]\njob_timout = 60\n"
     with caplog.at_level("WARNING", logger="configuration"):
-        config = load_configuration(write_ini(setup, replace(text, "hdu = 1\n", "hdu = 1\nwavelenghts = 1\n")),
-                                    IMAGE_STATS_SECTIONS)
+        ini = write_ini(setup / "test.ini", replace(text, "hdu = 1\n", "hdu = 1\nwavelenghts = 1\n"))
+        config = load_configuration(ini, IMAGE_STATS_SECTIONS)
     assert config.operations.job_timeout == 900
     assert "[OPERATIONS] job_timout: unknown key" in caplog.text
     assert "[IMAGE_STATS] wavelenghts: unknown key" in caplog.text
@@ -336,8 +332,8 @@ def _check(ini: Path) -> subprocess.CompletedProcess:
                           text=True, check=False, timeout=120)
 
 
-def test_unknown_section_is_an_error_naming_it(setup):
-    ini = write_ini(setup, replace(TEMPLATE, "[CH_SEGMENTATION]", "[CH_SEGMENTATON]"))
+def test_unknown_section_is_an_error_naming_it(setup, write_ini):
+    ini = write_ini(setup / "test.ini", replace(TEMPLATE, "[CH_SEGMENTATION]", "[CH_SEGMENTATON]"))
     with pytest.raises(ConfigurationError) as caught:
         load_configuration(ini, IMAGE_STATS_SECTIONS)  # even for a script that does not need the section
     assert str(caught.value) == f"{ini}: [CH_SEGMENTATON]: unknown section (did you mean [CH_SEGMENTATION]?)"
@@ -345,10 +341,10 @@ def test_unknown_section_is_an_error_naming_it(setup):
     assert completed.returncode == 2 and completed.stderr.strip() == str(caught.value)
 
 
-def test_output_directory_that_is_a_file_is_a_configuration_error(setup):
+def test_output_directory_that_is_a_file_is_a_configuration_error(setup, write_ini):
     (setup / "out").mkdir()
     (setup / "out" / "ar_maps").write_text("not a folder\n")
-    ini = write_ini(setup)
+    ini = write_ini(setup / "test.ini", TEMPLATE)
     completed = _check(ini)
     assert completed.returncode == 2
     assert completed.stderr.strip() == \

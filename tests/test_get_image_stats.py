@@ -263,7 +263,7 @@ def run_script(*arguments: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def archive_run(tmp_path):
+def archive_run(tmp_path, write_ini):
     """An archive of three 6-hour steps (171 and 193) with a file without EXPTIME (06:00, 171), a corrupt file
     (12:00, 193), a bad-QUALITY file (18:00, 193) and a missing one (18:00, 171); an ini writing beside it."""
     root = tmp_path / "archive"
@@ -274,11 +274,12 @@ def archive_run(tmp_path):
                    drop_keywords=("EXPTIME",))
     corrupt = archive_path(root, observation_time(START + timedelta(hours=12), 193), 193)
     corrupt.write_bytes(corrupt.read_bytes()[:8000])
-    ini = tmp_path / "configs" / "test.ini"
-    ini.parent.mkdir()
-    ini.write_text(f"[SDO_DATA]\naia_file_pattern = ../archive/{ARCHIVE_PATTERN}\nhdu = 0\nignore_quality_bits =\n"
-                   "[IMAGE_STATS]\nwavelengths = 171, 193\noutput_directory = ../output/image_stats\nhdu = 0\n"
-                   "[OPERATIONS]\nretry_initial_delay = 0\n")
+    # Paths relative to the ini's folder, no QUALITY bit ignored.
+    ini = write_ini(tmp_path / "configs" / "test.ini", {
+        "SDO_DATA": {"aia_file_pattern": f"../archive/{ARCHIVE_PATTERN}", "ignore_quality_bits": ""},
+        "IMAGE_STATS": {"output_directory": "../output/image_stats", "hdu": 0},
+        "OPERATIONS": {"retry_initial_delay": 0},
+    }, script="get_image_stats")
     return ini, tmp_path / "output", no_exptime, corrupt
 
 
@@ -318,10 +319,11 @@ def test_run_writes_csvs_skips_bad_data_and_goes_on_after_a_failure(archive_run)
     assert again.returncode == 0, again.stderr
 
 
-def test_configuration_error_is_exit_status_2(tmp_path):
-    ini = tmp_path / "bad.ini"
-    ini.write_text("[SDO_DATA]\naia_file_pattern = x\nhdu = zero\nignore_quality_bits =\n"
-                   "[IMAGE_STATS]\nwavelengths = 171\noutput_directory = out\n")
+def test_configuration_error_is_exit_status_2(tmp_path, write_ini):
+    ini = write_ini(tmp_path / "bad.ini", {
+        "SDO_DATA": {"aia_file_pattern": "x", "hdu": "zero", "ignore_quality_bits": ""},
+        "IMAGE_STATS": {"wavelengths": 171, "output_directory": "out"},
+    }, script="get_image_stats")
     completed = run_script(str(ini), "--start-date", "2026-03-20", "--end-date", "2026-03-21")
     assert completed.returncode == 2
     assert f"{ini}: [SDO_DATA] hdu: 'zero' is not an integer" in completed.stderr
@@ -410,26 +412,31 @@ def test_image_beyond_the_memory_bound_is_refused_before_reading_it(aia_factory,
     assert image_statistics(image)["WAVELENGTH"] == 193  # the default bound is far above 4096x4096
 
 
-def _image_ini(tmp_path: Path, output: Path, operations: str = "") -> Path:
-    """An ini over a small generated archive (two steps, 171 and 193) writing into ``output``."""
-    archive = tmp_path / "archive"
-    make_archive(archive, START, START + timedelta(hours=12), timedelta(hours=6), (171, 193), size=64, seed=2)
-    ini = tmp_path / "faults.ini"
-    ini.write_text(f"[SDO_DATA]\naia_file_pattern = {archive}/{ARCHIVE_PATTERN}\nhdu = 0\nignore_quality_bits =\n"
-                   f"[IMAGE_STATS]\nwavelengths = 171, 193\noutput_directory = {output}\n"
-                   f"[OPERATIONS]\nretry_attempts = 3\nretry_initial_delay = 0\n"
-                   f"ledger = {tmp_path}/ledger.sqlite\nlock_file = {tmp_path}/run.lock\n{operations}",
-                   encoding="utf-8")
-    return ini
+def _image_ini(tmp_path: Path, write_ini, output: Path, **operations: object) -> Path:
+    """An ini over a small generated archive (two steps, 171 and 193) writing into ``output``, its ledger and
+    lock in tmp_path unless ``operations`` moves them."""
+    make_archive(tmp_path / "archive", START, START + timedelta(hours=12), timedelta(hours=6), (171, 193), size=64,
+                 seed=2)
+    return _faults_ini(tmp_path, write_ini, output, **operations)
+
+
+def _faults_ini(tmp_path: Path, write_ini, output: Path, **operations: object) -> Path:
+    return write_ini(tmp_path / "faults.ini", {
+        "SDO_DATA": {"ignore_quality_bits": ""},
+        "IMAGE_STATS": {"output_directory": output},
+        "OPERATIONS": {"retry_attempts": 3, "retry_initial_delay": 0, "ledger": tmp_path / "ledger.sqlite",
+                       "lock_file": tmp_path / "run.lock", **operations},
+    }, script="get_image_stats")
 
 
 def _window(hours: int = 12) -> list[str]:
     return ["-s", START.isoformat(), "-e", (START + timedelta(hours=hours)).isoformat()]
 
 
-def test_full_then_read_only_disk_fails_the_job_in_one_line_and_loses_nothing(tmp_path, small_disk, capsys):
+def test_full_then_read_only_disk_fails_the_job_in_one_line_and_loses_nothing(tmp_path, write_ini, small_disk,
+                                                                             capsys):
     output = small_disk.path / "image_stats"
-    ini = _image_ini(tmp_path, output)
+    ini = _image_ini(tmp_path, write_ini, output)
     assert get_image_stats.main([str(ini), *_window(6)]) == 0
     first = {path: path.read_bytes() for path in output.iterdir()}
     assert len(first) == 2
@@ -457,12 +464,9 @@ def test_full_then_read_only_disk_fails_the_job_in_one_line_and_loses_nothing(tm
     assert len(list(output.iterdir())) == 4
 
 
-def test_lock_and_ledger_on_a_full_disk_are_one_line_and_exit_1(tmp_path, small_disk, capsys):
+def test_lock_and_ledger_on_a_full_disk_are_one_line_and_exit_1(tmp_path, write_ini, small_disk, capsys):
     output = tmp_path / "image_stats"
-    ini = _image_ini(tmp_path, output)
-    text = ini.read_text(encoding="utf-8")
-    ini.write_text(text.replace(f"lock_file = {tmp_path}/run.lock", f"lock_file = {small_disk.path}/run.lock"),
-                   encoding="utf-8")
+    ini = _image_ini(tmp_path, write_ini, output, lock_file=small_disk.path / "run.lock")
     small_disk.fill()
     assert get_image_stats.main([str(ini), *_window()]) == 1
     err = capsys.readouterr().err.strip()
@@ -471,8 +475,7 @@ def test_lock_and_ledger_on_a_full_disk_are_one_line_and_exit_1(tmp_path, small_
     assert not output.exists() or not any(output.iterdir())
     # The ledger on the full disk (it exists, the next rows do not fit): SQLite's error, not a ROLLBACK's.
     small_disk.free()
-    ini.write_text(text.replace(f"ledger = {tmp_path}/ledger.sqlite", f"ledger = {small_disk.path}/ledger.sqlite"),
-                   encoding="utf-8")
+    _faults_ini(tmp_path, write_ini, output, ledger=small_disk.path / "ledger.sqlite")
     assert get_image_stats.main([str(ini), *_window(6)]) == 0
     small_disk.fill()
     capsys.readouterr()
@@ -483,9 +486,9 @@ def test_lock_and_ledger_on_a_full_disk_are_one_line_and_exit_1(tmp_path, small_
     assert line.endswith(f"ledger {small_disk.path}/ledger.sqlite: database or disk is full")
 
 
-def test_damaged_existing_csv_is_recomputed_and_recorded(tmp_path, capsys):
+def test_damaged_existing_csv_is_recomputed_and_recorded(tmp_path, write_ini, capsys):
     output = tmp_path / "image_stats"
-    ini = _image_ini(tmp_path, output)
+    ini = _image_ini(tmp_path, write_ini, output)
     assert get_image_stats.main([str(ini), *_window(6)]) == 0
     damaged, kept = sorted(output.iterdir())
     good = damaged.read_bytes()
@@ -498,16 +501,16 @@ def test_damaged_existing_csv_is_recomputed_and_recorded(tmp_path, capsys):
         assert [record.outcome.value for record in ledger.attempts()] == ["done", "done"]
 
 
-def test_start_date_not_before_end_date_is_a_usage_error(tmp_path, capsys):
-    ini = _image_ini(tmp_path, tmp_path / "image_stats")
+def test_start_date_not_before_end_date_is_a_usage_error(tmp_path, write_ini, capsys):
+    ini = _image_ini(tmp_path, write_ini, tmp_path / "image_stats")
     assert get_image_stats.main([str(ini), "-s", "2026-03-21", "-e", "2026-03-20"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "--start-date 2026-03-21T00:00:00 is not before --end-date 2026-03-20T00:00:00" in err
 
 
-def test_with_a_log_file_stderr_carries_only_problems_and_one_summary_line(tmp_path, capfd):
-    ini = _image_ini(tmp_path, tmp_path / "image_stats")
+def test_with_a_log_file_stderr_carries_only_problems_and_one_summary_line(tmp_path, write_ini, capfd):
+    ini = _image_ini(tmp_path, write_ini, tmp_path / "image_stats")
     log = tmp_path / "run.log"
     (tmp_path / "archive" / "0171").rename(tmp_path / "archive" / "gone")  # 171 missing: skipped, not a problem
     assert get_image_stats.main([str(ini), *_window(), "--log-file", str(log)]) == 0

@@ -16,17 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from test_classification import AR_CENTERS, CH_CENTERS, MAPS, SAMPLE, relabel
-from test_cold_start import map_summary
-from test_staff_statistics import SECTION12_CSV
+from section12_reference import AR_CENTERS, CH_CENTERS, MAPS, SAMPLE, SECTION12_CSV, map_summary, relabel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = REPO_ROOT / "configs"
 
 
 @pytest.fixture
-def section12_configuration(tmp_path: Path, shared_data: Path, spoca_programs: dict[str, Path]) -> Path:
-    """An archive of the sample (171) and its relabelled copy (193), and an ini running section 12's commands."""
+def section12_configuration(tmp_path: Path, shared_data: Path, spoca_programs: dict[str, Path], write_ini) -> Path:
+    """An archive of the sample (171) and its relabelled copy (193), and an ini running section 12's commands
+    (with the programs of SPoCA/bin, built by ``spoca_programs``, and the SPoCA configs of configs/)."""
     sample = shared_data / SAMPLE
     if not sample.is_file():
         pytest.skip(f"no shared sample {sample}")
@@ -36,35 +34,18 @@ def section12_configuration(tmp_path: Path, shared_data: Path, spoca_programs: d
     shutil.copyfile(sample, archive / "0171" / SAMPLE)
     relabel(sample, archive / "0193" / "relabel_0193.fits")
     output = tmp_path / "output"
-    ini = tmp_path / "section12.ini"
-    ini.write_text(f"""\
-[SDO_DATA]
-aia_file_pattern = {archive}/{{wavelength:04d}}/*.fits
-hdu = 0
-ignore_quality_bits = 0, 1, 2, 3, 4, 8, 30
-[CH_SEGMENTATION]
-executable = {spoca_programs['ch_segmentation']}
-config_file = {CONFIGS / 'AIA.CH_segmentation.config'}
-centers_file = {output}/ch_centers.txt
-wavelengths = 171
-output_directory = {output}/ch_segmentation_maps/
-[AR_SEGMENTATION]
-executable = {spoca_programs['ar_segmentation']}
-config_file = {CONFIGS / 'AIA.AR_segmentation.config'}
-centers_file = {output}/ar_centers.txt
-wavelengths = 171, 193
-output_directory = {output}/ar_segmentation_maps/
-[STAFF_STATS]
-executable = {spoca_programs['get_STAFF_stats']}
-config_file = {CONFIGS / 'AIA.get_STAFF_stats.config'}
-wavelengths = 171
-output_directory = {output}/staff_stats/
-[IMAGE_STATS]
-wavelengths = 171
-output_directory = {output}/image_stats/
-hdu = 0
-""")
-    return ini
+    # Section 12's ini: the shared one with the original's folders (trailing slashes and all), QUALITY bits and
+    # wavelengths, and a pattern without a date.
+    return write_ini(tmp_path / "section12.ini", {
+        "SDO_DATA": {"aia_file_pattern": f"{archive}/{{wavelength:04d}}/*.fits",
+                     "ignore_quality_bits": (0, 1, 2, 3, 4, 8, 30)},
+        "CH_SEGMENTATION": {"centers_file": output / "ch_centers.txt", "wavelengths": 171,
+                            "output_directory": f"{output}/ch_segmentation_maps/"},
+        "AR_SEGMENTATION": {"centers_file": output / "ar_centers.txt",
+                            "output_directory": f"{output}/ar_segmentation_maps/"},
+        "STAFF_STATS": {"wavelengths": 171, "output_directory": f"{output}/staff_stats/"},
+        "IMAGE_STATS": {"wavelengths": 171, "output_directory": f"{output}/image_stats/", "hdu": 0},
+    }, archive=archive, output=output)
 
 
 def test_a_cold_start_day_reproduces_the_original_results(section12_configuration: Path) -> None:

@@ -27,7 +27,6 @@ from spoca4staff.ledger import Ledger, Outcome
 from spoca4staff.runner import normalise_verbose_arguments
 from scripts.make_synthetic_aia import QUICKLOOK_QUALITY, observation_time, write_aia_file
 from sdo_data import SdoData
-from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,7 +190,7 @@ def original_archive(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def original_ini(original_archive, tmp_path, spoca_programs) -> tuple[Path, Path]:
+def original_ini(original_archive, tmp_path, spoca_programs, write_ini) -> tuple[Path, Path]:
     """The shipped AIA.quicklook.ini with only its roots moved: the archive to the synthetic one, the outputs under
     tmp_path, and the programs and SPoCA configs to this checkout's."""
     text = (REPO_ROOT / "configs" / "AIA.quicklook.ini").read_text()
@@ -202,9 +201,7 @@ def original_ini(original_archive, tmp_path, spoca_programs) -> tuple[Path, Path
                      ("config_file = AIA.", f"config_file = {REPO_ROOT}/configs/AIA.")):
         assert old in text
         text = text.replace(old, new)
-    ini = tmp_path / "AIA.quicklook.ini"
-    ini.write_text(text)
-    return ini, output
+    return write_ini(tmp_path / "AIA.quicklook.ini", text), output  # the shipped text, on purpose
 
 
 def _run(script: str, *arguments: str) -> subprocess.CompletedProcess:
@@ -225,7 +222,7 @@ def _image(archive: Path, step: datetime, wavelength: int) -> Path:
             / _original_name(observation, wavelength))
 
 
-def test_get_staff_stats_original_command_lines(original_ini, original_archive):
+def test_get_staff_stats_original_command_lines(original_ini, original_archive, staff_outputs):
     ini, output = original_ini
     short = _run("get_staff_stats.py", "-c", str(ini), "-s", "2026-03-20", "-e", "2026-03-20T12:00:00", "-i", "6",
                  "-v", "INFO")
@@ -234,10 +231,13 @@ def test_get_staff_stats_original_command_lines(original_ini, original_archive):
     for step in (T0, T0 + timedelta(hours=6)):  # 00:00 and 06:00 UTC, whatever the local time zone
         name = f"{step:%Y%m%d_%H%M%S}.SegmentedMap.fits"
         ch_map, ar_map = output / "ch_segmentation_maps" / name, output / "ar_segmentation_maps" / name
-        assert check_segmentation_map(ch_map) is None and check_segmentation_map(ar_map) is None
+        staff_outputs.segmentation_map(ch_map)
+        staff_outputs.segmentation_map(ar_map)
         for wavelength in (171, 193):
             image = _image(original_archive, step, wavelength)
-            assert check_staff_csv(output / "staff_stats" / staff_csv_name(ch_map, ar_map, image)) is None
+            # The original's name: <CH map stem>_and_<AR map stem>_on_<image stem>.csv (spec 8.2), written out.
+            staff_outputs.staff_csv(output / "staff_stats" / f"{step:%Y%m%d_%H%M%S}.SegmentedMap_and_"
+                                    f"{step:%Y%m%d_%H%M%S}.SegmentedMap_on_{image.name[:-len('.fits')]}.csv")
     assert len((output / "ch_centers.txt").read_text().splitlines()) == 2
     assert len((output / "ar_centers.txt").read_text().splitlines()) == 2
     with Ledger(output / "spoca4staff.ledger.sqlite") as ledger:
@@ -256,7 +256,7 @@ def test_get_staff_stats_original_command_lines(original_ini, original_archive):
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
-def test_get_image_stats_original_command_lines(original_ini, original_archive):
+def test_get_image_stats_original_command_lines(original_ini, original_archive, write_ini):
     ini, output = original_ini
     long = _run("get_image_stats.py", "--config-file", str(ini), "--start-date", "2026-03-20",
                 "--end-date", "2026-03-20T12:00", "--interval", "6", "--verbose", "INFO")
@@ -279,9 +279,9 @@ def test_get_image_stats_original_command_lines(original_ini, original_archive):
     for wavelength, drop in ((171, ()), (193, ("EXPTIME",))):
         _quicklook_file(broken_archive, observation_time(T0, wavelength), wavelength, QUICKLOOK_QUALITY, size=64,
                         drop_keywords=drop)
-    broken_ini = ini.with_name("broken.ini")
-    broken_ini.write_text(ini.read_text().replace(str(original_archive), str(broken_archive))
-                          .replace(str(output), str(output.parent / "broken_output")))
+    broken_text = ini.read_text().replace(str(original_archive), str(broken_archive))
+    broken_text = broken_text.replace(str(output), str(output.parent / "broken_output"))
+    broken_ini = write_ini(ini.with_name("broken.ini"), broken_text)
     errors = _run("get_image_stats.py", "-c", str(broken_ini), "-s", "2026-03-20", "-e", "2026-03-20T06:00",
                   "-i", "6", "-v", "ERROR")
     assert errors.returncode == 1

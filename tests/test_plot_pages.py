@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from plot_series import write_staff_csvs
 from scripts.plot_stats import write_plots
-from test_plot_stats import write_staff_csvs
 
 WINDOW = (1200, 700)
 CH_COLOUR = (0x1F, 0x77, 0xB4)  # CH_ondisc curves

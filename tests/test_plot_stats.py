@@ -1,4 +1,4 @@
-"""Tests of scripts/plot_stats.py on CSV files written here in the exact formats of the pipeline.
+"""Tests of scripts/plot_stats.py on CSV files written in the exact formats of the pipeline (plot_series.py).
 
 STAFF CSVs as written by get_STAFF_stats.x (spec 8.2 and 8.8: ``<CHmap>_and_<ARmap>_on_<image>.csv``, header and
 five rows, fixed6 numbers, ``nan`` and ``-nan``) and image-statistics CSVs as written by get_image_stats.py
@@ -12,7 +12,7 @@ import re
 import stat
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,50 +20,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from plot_series import (CHANNELS, ROW_TYPES, STAFF_HEADER, STAFF_NUMBERS, STEPS, observation, staff_value,
+                         write_staff_csvs)
 from scripts.plot_stats import ColumnInfo, PlotStatsError, column_info, load_series, plot_column, write_plots
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STAFF_HEADER = ("Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,"
-                "Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor")
-STAFF_NUMBERS = STAFF_HEADER.split(",")[3:]
-ROW_TYPES = ("AR_all", "CH_central_meridian", "CH_ondisc", "AR_ondisc", "QS_ondisc")
-CHANNELS = {"AIA_171": 1, "AIA_193": 8}  # channel: seconds after the time step
-STEPS = [datetime(2026, 3, 20) + timedelta(hours=6 * index) for index in range(6)]
 _STATS = ("MAX", "MEAN", "MEDN", "MIN", "P01", "P10", "P25", "P75", "P90", "P95", "P98", "P99", "RMS", "TOTL")
 IMAGE_COLUMNS = sorted([*(f"DATA{name}" for name in _STATS), *(f"DISK{name}" for name in _STATS), "DATE_OBS",
                         "WAVELENGTH"])
 PNG_SIZE = (1000, 500)
-
-
-def staff_value(step: int, channel: str, row_type: str, column: str) -> str:
-    """The CSV text of one STAFF value, with NaNs at chosen places (a whole file, a cell, a ``-nan``)."""
-    if step == 2 and channel == "AIA_193":
-        return "nan"
-    if step == 4 and row_type == "CH_ondisc" and column == "Mean":
-        return "nan"
-    if row_type == "CH_central_meridian" and column == "FillingFactor" and step in (1, 3):
-        return "-nan"
-    number = 100 * STAFF_NUMBERS.index(column) + 10 * ROW_TYPES.index(row_type) + step + 0.123457 * CHANNELS[channel]
-    return f"{number:.6f}"
-
-
-def observation(step: int, channel: str) -> datetime:
-    return STEPS[step] + timedelta(seconds=CHANNELS[channel])
-
-
-def write_staff_csvs(folder: Path) -> None:
-    """One CSV per time step and channel, named as get_STAFF_stats.x names them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for step, date in enumerate(STEPS):
-        maps = f"{date:%Y%m%d_%H%M%S}.SegmentedMap"
-        for channel in CHANNELS:
-            when = observation(step, channel)
-            image = f"AIA{when:%Y%m%d_%H%M%S}_{channel[-3:].rjust(4, '0')}"
-            lines = [STAFF_HEADER]
-            for row_type in ROW_TYPES:
-                values = [staff_value(step, channel, row_type, column) for column in STAFF_NUMBERS]
-                lines.append(",".join([channel, row_type, f"{when:%Y-%m-%dT%H:%M:%S}", *values]))
-            (folder / f"{maps}_and_{maps}_on_{image}.csv").write_text("\n".join(lines) + "\n")
 
 
 def image_value(step: int, wavelength: int, column: str) -> str:

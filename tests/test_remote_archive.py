@@ -357,25 +357,17 @@ def test_range_reader_reads_further_on_demand(server, tmp_path):
     assert server.requests_of(url_path) == ["bytes=0-46079", "bytes=46080-92159", f"bytes=92160-{len(content) + 399}"]
 
 
-def _image_stats_ini(folder: Path, server, wavelengths: str, extra: str = "") -> Path:
+def _image_stats_ini(write_ini, folder: Path, server, wavelengths: str, **operations: object) -> Path:
     """``folder/remote.ini``: get_image_stats.py on the test server's archive, cache and outputs in ``folder``."""
-    ini = folder / "remote.ini"
-    ini.write_text(f"""[SDO_DATA]
-aia_file_pattern = {server.url}/{ARCHIVE_PATTERN}
-hdu = 0
-ignore_quality_bits = 30
-cache_directory = cache
-http_timeout = 5
-http_retry_attempts = 2
-http_retry_initial_delay = 0.01
-[IMAGE_STATS]
-wavelengths = {wavelengths}
-output_directory = image_stats
-{extra}""", encoding="utf-8")
-    return ini
+    return write_ini(folder / "remote.ini", {
+        "SDO_DATA": {"aia_file_pattern": f"{server.url}/{ARCHIVE_PATTERN}", "cache_directory": "cache",
+                     "http_timeout": 5, "http_retry_attempts": 2, "http_retry_initial_delay": 0.01},
+        "IMAGE_STATS": {"wavelengths": wavelengths, "output_directory": "image_stats"},
+        **({"OPERATIONS": operations} if operations else {}),
+    }, script="get_image_stats")
 
 
-def test_get_image_stats_on_a_remote_archive(server, tmp_path, repo_root):
+def test_get_image_stats_on_a_remote_archive(server, tmp_path, repo_root, write_ini):
     """The pipeline reads the remote archive through the cache: CSVs of the good files, bad ones never downloaded."""
     import csv
 
@@ -386,7 +378,7 @@ def test_get_image_stats_on_a_remote_archive(server, tmp_path, repo_root):
     good = _publish(server, 15, 0)
     other = _publish(server, 9, 0, wavelength=171)
     cache, output = tmp_path / "cache", tmp_path / "image_stats"
-    ini = _image_stats_ini(tmp_path, server, "171, 193")
+    ini = _image_stats_ini(write_ini, tmp_path, server, "171, 193")
     command = [sys.executable, str(repo_root / "get_image_stats.py"), str(ini), "--start-date", "2026-03-20T12:00",
                "--end-date", "2026-03-20T13:00"]
     for _ in range(2):  # the second run finds everything done or cached: no more downloads
@@ -466,13 +458,13 @@ def test_a_folder_that_cannot_be_listed_is_an_outage(server, tmp_path, fault):
     assert _sdo(server, tmp_path / "cache").get_AIA_selection(STEP.replace(day=21), 193).outage is None
 
 
-def test_remote_outage_fails_the_job_and_rerun_failed_completes_it(server, tmp_path, capsys):
+def test_remote_outage_fails_the_job_and_rerun_failed_completes_it(server, tmp_path, capsys, write_ini):
     import get_image_stats
 
     good = _publish(server, 15, 0)
     folder = _url_path(server, good.parent) + "/"
     server.inject(folder, "503", "503")
-    ini = _image_stats_ini(tmp_path, server, "193", "[OPERATIONS]\nretry_attempts = 1\n")
+    ini = _image_stats_ini(write_ini, tmp_path, server, "193", retry_attempts=1)
     window = ["-s", "2026-03-20T12:00", "-e", "2026-03-20T13:00"]
     assert get_image_stats.main([str(ini), *window]) == 1
     err = capsys.readouterr().err

@@ -21,6 +21,7 @@ import pytest
 from astropy.io import fits
 
 from scripts.make_synthetic_aia import mask_paths
+from section12_reference import SECTION12_CSV
 from spoca_reference import quickselect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -458,15 +459,6 @@ def test_shifted_and_rolled_ar_map_gives_the_spec_statistics(staff_program: Path
     expected_names = sorted(csv_name(scene.ch_map, scene.ar_map, i) for i in scene.images)
     assert sorted(p.name for p in out.iterdir()) == expected_names
 
-
-SECTION12_CSV = """\
-Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor
-AIA_171,AR_all,2011-03-19T10:54:01,184.130484,2361.658651,433.599420,359.259172,291.339372,504.006799,46074.640062,2.389150,7.941906,18800437.249731,130035.025769,144992.968456,0.059420
-AIA_171,CH_central_meridian,2011-03-19T10:54:01,33.756734,65.950657,43.192046,40.539338,38.820245,46.259229,45.639156,1.222972,0.445176,32825.955028,2279.264272,4315.854098,0.005807
-AIA_171,CH_ondisc,2011-03-19T10:54:01,28.255637,106.771301,43.346932,40.539338,38.007583,46.196716,89.294128,2.709353,11.858483,79801.701689,5521.217797,11448.682764,0.003633
-AIA_171,AR_ondisc,2011-03-19T10:54:01,257.395100,1862.277774,402.877714,349.632252,291.308116,468.843534,24960.871938,2.369986,9.212093,12347396.180538,91914.330814,144992.968456,0.060482
-AIA_171,QS_ondisc,2011-03-19T10:54:01,40.976925,4715.503243,163.556955,145.310239,111.365968,186.005858,15909.667130,9.302484,133.777467,77565086.703548,1422257.906906,2693393.345933,0.935885
-"""  # noqa: E501
 
 SECTION12_ABSENT_CSV = """\
 Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor
