@@ -114,7 +114,6 @@ def umask() -> int:
 
 def _corrupt_tiles(path: Path, hdu: int = 1) -> Path:
     """Overwrite the heap of compressed HDU ``hdu`` of ``path`` (its tiles) with noise, keeping every header."""
-
     with fits.open(path, disable_image_compression=True) as hdus:  # the binary table of the tiles, as stored
         header = hdus[hdu].header
         data_start = hdus.fileinfo(hdu)["datLoc"]
