@@ -24,11 +24,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Job", "JobResult", "JobError", "TransientJobError", "JobTimeoutError"]
+__all__ = ["Job", "JobResult", "JobError", "TransientJobError", "JobTimeoutError", "RUN_LOG_FORMAT"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,11 +38,18 @@ STDERR_TAIL = 2000
 
 
 class JobResult(NamedTuple):
-    """What a finished program returned: exit code (negative: killed by that signal), stdout, stderr."""
+    """What a finished program returned: exit code (negative: killed by that signal), stdout, stderr, and the
+    wall seconds it ran (0.0 when not measured, e.g. a result built by hand)."""
 
     exit_code: int
     output: str
     error: str
+    seconds: float = 0.0
+
+
+#: The DEBUG line logged after every program run (program name, exit status, wall seconds, start and end as
+#: epoch seconds): a stable format, parsed by ``scripts/benchmark_pipeline.py`` to know when programs ran.
+RUN_LOG_FORMAT = "program %s exited with status %d after %.3f s (ran from %.6f to %.6f, epoch seconds)"
 
 
 class JobError(Exception):
@@ -205,7 +213,8 @@ class Job:
         Returns
         -------
         JobResult
-            The exit code (whatever it is: this method does not judge it), stdout and stderr.
+            The exit code (whatever it is: this method does not judge it), stdout, stderr and the wall seconds
+            the program ran, also logged at DEBUG (:data:`RUN_LOG_FORMAT`).
 
         Raises
         ------
@@ -216,6 +225,7 @@ class Job:
         """
         command = self.command
         LOGGER.debug("running %s", self.command_line)
+        started, clock = time.time(), time.monotonic()
         try:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, start_new_session=True,
@@ -232,7 +242,10 @@ class Job:
             except BaseException:
                 _kill_group(process)
                 raise
-        return JobResult(process.returncode, output.decode(errors="replace"), error_output.decode(errors="replace"))
+        seconds = time.monotonic() - clock
+        LOGGER.debug(RUN_LOG_FORMAT, self.executable.name, process.returncode, seconds, started, started + seconds)
+        return JobResult(process.returncode, output.decode(errors="replace"), error_output.decode(errors="replace"),
+                         seconds)
 
     def run(self, timeout: float | None = None, context: str = "") -> JobResult:
         """Like :meth:`execute`, but a non-zero exit status raises.

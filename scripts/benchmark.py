@@ -11,8 +11,11 @@ A child's peak memory, as the kernel reports it, is the larger of its own peak a
 process that forked it, so this script keeps its own process small: it imports no numpy and generates
 the images in a separate process.
 
+Then, unless ``--no-pipeline`` is given, the whole-time-step table of ``scripts/benchmark_pipeline.py``: both
+pipeline scripts on two time steps against the original pipeline's figures, and the pipeline overhead.
+
 Run it with ``make bench`` (which builds the programs first) or
-``.venv/bin/python scripts/benchmark.py [--size 4096] [--repeat 5]``.
+``.venv/bin/python scripts/benchmark.py [--size 4096] [--repeat 5] [--no-pipeline]``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["Measurement", "measure", "main"]
+from scripts.benchmark_pipeline import format_pipeline_table, run_pipeline_benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = ["Measurement", "measure", "main"]
+
 LOGGER = logging.getLogger("benchmark")
 BIN = REPO_ROOT / "SPoCA" / "bin"
 CONFIGS = REPO_ROOT / "configs"
@@ -214,13 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; prints the table on stdout and returns 0."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=4096, help="image width and height in pixels (default 4096)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per program; the median is shown")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed runs per program (default 5) and of the whole time steps (default 3); the "
+                             "median is shown")
     parser.add_argument("--folder", type=Path, default=REPO_ROOT / "bench",
                         help="where the inputs are generated and kept (default: bench/, ignored by git)")
+    parser.add_argument("--no-pipeline", action="store_true",
+                        help="skip the whole-time-step table (both pipeline scripts on two time steps, and the "
+                             "pipeline overhead; scripts/benchmark_pipeline.py), which takes about a minute")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    results = run_benchmark(args.size, args.repeat, args.folder)
-    sys.stdout.write(format_table(results, args.size, args.repeat) + "\n")
+    repeat = args.repeat or 5
+    results = run_benchmark(args.size, repeat, args.folder)
+    sys.stdout.write(format_table(results, args.size, repeat) + "\n")
+    if not args.no_pipeline:
+        figures = run_pipeline_benchmark(args.folder / "pipeline", args.size, args.repeat or 3)
+        sys.stdout.write("\n" + format_pipeline_table(figures) + "\n")
     return 0
 
 

@@ -29,11 +29,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-__all__ = ["RunFigures", "CostModel", "cost_model", "main"]
+__all__ = ["RunFigures", "CostModel", "cost_model", "ensure_archive", "write_ini", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOGGER = logging.getLogger("benchmark_backfill")
@@ -98,8 +99,28 @@ class CostModel:
         return self.work / max(self.work / workers, self.chain)
 
 
-def write_ini(folder: Path, archive: Path, output: Path) -> Path:
-    """The benchmark's pipeline ini: the real programs and configs, no overlays."""
+def ensure_archive(archive: Path, size: int, steps: int = STEPS,
+                   wavelengths: Sequence[int] = WAVELENGTHS) -> Path:
+    """The synthetic archive ``archive``: ``steps`` time steps from :data:`START`, 6 hours apart, of ``wavelengths``.
+
+    It is generated once, in another process (this one stays free of numpy), into a ``.partial`` folder renamed
+    when complete, and kept between runs; every file is then read once, so that it sits in the page cache.
+    """
+    if not archive.exists():
+        LOGGER.info("generating the synthetic archive %s (once)", archive)
+        partial = archive.with_name(archive.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run([sys.executable, "-c", GENERATE, str(partial), START.isoformat(), str(steps),
+                        ",".join(str(w) for w in wavelengths), str(size)], check=True, cwd=REPO_ROOT)
+        partial.rename(archive)
+    for path in archive.rglob("*.fits"):
+        path.read_bytes()  # into the page cache, for every run alike
+    return archive
+
+
+def write_ini(folder: Path, archive: Path, output: Path, image_wavelengths: Sequence[int] = WAVELENGTHS) -> Path:
+    """The benchmark's pipeline ini: the real programs and configs, no overlays; its ledger is beside ``output``'s
+    folders (``output/spoca4staff.ledger.sqlite``), its centres files in ``output/centers``."""
     bin_folder, configs = REPO_ROOT / "SPoCA" / "bin", REPO_ROOT / "configs"
     pattern = ("{wavelength:04d}/{date.year:04d}/{date.month:02d}/{date.day:02d}/H{date.hour:02d}00/"
                "AIA{date:%Y%m%d_%H%M}??_{wavelength:04d}.fits")
@@ -114,7 +135,7 @@ def write_ini(folder: Path, archive: Path, output: Path) -> Path:
         "[STAFF_STATS]", f"executable = {bin_folder}/get_STAFF_stats.x",
         f"config_file = {configs}/AIA.get_STAFF_stats.config", "wavelengths = 171, 193",
         f"output_directory = {output}/staff_stats",
-        "[IMAGE_STATS]", f"wavelengths = {', '.join(str(w) for w in WAVELENGTHS)}",
+        "[IMAGE_STATS]", f"wavelengths = {', '.join(str(w) for w in image_wavelengths)}",
         f"output_directory = {output}/image_stats",
         "[OPERATIONS]", "retry_attempts = 1", "job_timeout = 600",
     ]
@@ -233,16 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the archive is generated and kept, and the runs write (default bench/backfill)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    archive = args.folder / f"archive-{args.size}"
-    if not archive.exists():
-        LOGGER.info("generating the synthetic day in %s (once)", archive)
-        partial = archive.with_name(archive.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run([sys.executable, "-c", GENERATE, str(partial), START.isoformat(), str(STEPS),
-                        ",".join(str(w) for w in WAVELENGTHS), str(args.size)], check=True, cwd=REPO_ROOT)
-        partial.rename(archive)
-    for path in archive.rglob("*.fits"):
-        path.read_bytes()  # into the page cache, for both modes alike
+    archive = ensure_archive(args.folder / f"archive-{args.size}", args.size)
     runs: dict[str, list[RunFigures]] = {"sequential": [], "dask": []}
     for _ in range(args.repeat):  # alternated, so that both modes see the same load on a shared machine
         runs["sequential"].append(run_mode(args.folder, archive, "sequential", []))

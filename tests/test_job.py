@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -44,7 +45,31 @@ def test_arguments_reach_the_program_unchanged_without_a_shell(tmp_path):
     echo = make_program(tmp_path, "echo.py", "print('\\n'.join(sys.argv[1:]))\nsys.stderr.write('err text')")
     tricky = ["a b", "$HOME", "*", "x;rm -rf /", "'quoted'"]
     result = Job(echo, tricky, {"opt": "v w"}).execute(timeout=60)
-    assert result == JobResult(0, "\n".join(["--opt", "v w", *tricky]) + "\n", "err text")
+    assert (result.exit_code, result.output, result.error) == (0, "\n".join(["--opt", "v w", *tricky]) + "\n",
+                                                               "err text")
+
+
+def test_a_run_is_timed_and_logged_at_debug(tmp_path, caplog):
+    sleeper = make_program(tmp_path, "sleeper.py", "time.sleep(0.2)\nsys.exit(3)")
+    before = time.time()
+    with caplog.at_level("DEBUG", logger="job"):
+        result = Job(sleeper).execute(timeout=60)
+    after = time.time()
+    assert result.exit_code == 3
+    assert 0.2 <= result.seconds <= after - before
+    lines = [record.getMessage() for record in caplog.records if "exited with status" in record.getMessage()]
+    assert len(lines) == 1
+    match = re.fullmatch(r"program sleeper\.py exited with status 3 after (\S+) s "
+                         r"\(ran from (\S+) to (\S+), epoch seconds\)", lines[0])
+    assert match, lines[0]
+    seconds, start, end = (float(value) for value in match.groups())
+    assert seconds == pytest.approx(result.seconds, abs=1e-3)
+    assert before <= start < end <= after + 1e-6
+    assert end - start == pytest.approx(result.seconds, abs=1e-5)
+
+
+def test_a_result_built_by_hand_has_no_seconds():
+    assert JobResult(0, "out", "err") == (0, "out", "err", 0.0)
 
 
 def test_exit_status_and_message_of_a_crashing_program(tmp_path):
