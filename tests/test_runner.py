@@ -16,21 +16,11 @@ import pytest
 from spoca4staff.configuration import OperationsConfig
 from job import JobError, TransientJobError
 from spoca4staff.ledger import Ledger, Outcome
-from spoca4staff.runner import (
-    ExitStatus,
-    LockBusy,
-    Runner,
-    RunLock,
-    UsageError,
-    add_run_arguments,
-    config_path,
-    execute,
-    is_transient,
-    parse_date,
-    select_time_steps,
-    status_report,
-    time_steps,
-)
+from spoca4staff.command_line import ExitStatus, add_run_arguments, config_path
+from spoca4staff.entry_point import execute, status_report
+from spoca4staff.job_runner import Runner, is_transient
+from spoca4staff.run_lock import LockBusy, RunLock
+from spoca4staff.time_window import UsageError, parse_date, select_time_steps, time_steps
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 20, 0, 0)
@@ -125,7 +115,7 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
 def test_lock_of_a_killed_process_is_free(tmp_path: Path) -> None:
     path = tmp_path / "run.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from spoca4staff.runner import RunLock; "
+        [sys.executable, "-c", "import sys, time; from spoca4staff.run_lock import RunLock; "
          "lock = RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(600)", str(path)],
         stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     try:
@@ -351,7 +341,7 @@ def test_log_file_is_appended(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "run.log"
     log_file.parent.mkdir()
     log_file.write_text("earlier line\n")
-    script = ("import logging, sys; from spoca4staff.runner import setup_logging; "
+    script = ("import logging, sys; from spoca4staff.command_line import setup_logging; "
               "ok = setup_logging(False, __import__('pathlib').Path(sys.argv[1])); "
               "logging.getLogger('x').info('hello'); logging.getLogger('x').debug('hidden'); sys.exit(0 if ok else 2)")
     subprocess.run([sys.executable, "-c", script, str(log_file)], check=True, cwd=REPO_ROOT)
@@ -414,3 +404,25 @@ def test_start_not_before_end_is_refused(tmp_path: Path) -> None:
     args = _parser().parse_args(["x.ini", "-s", "2030-01-01"])
     with pytest.raises(UsageError, match="is not before now"):
         select_time_steps(args, 48, 6, now=datetime(2026, 3, 20))
+
+
+def test_the_module_examples_run() -> None:
+    """The examples of the run modules' docstrings (the entry point's is a whole script's main) really run."""
+    import doctest
+    import logging
+
+    from spoca4staff import entry_point, time_window
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # run_script sets up the logging: put pytest's back
+    try:
+        for module in (entry_point, time_window):
+            failed, tried = doctest.testmod(module, raise_on_error=False, report=True)
+            assert tried > 5 if module is entry_point else tried >= 1
+            assert failed == 0, f"{failed} of the {tried} examples of {module.__name__} failed"
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
