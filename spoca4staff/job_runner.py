@@ -33,7 +33,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from spoca4staff.command_line import ExitStatus
 from spoca4staff.configuration import OperationsConfig
-from spoca4staff.ledger import Ledger, LedgerError, Outcome, format_time_step
+from spoca4staff.ledger import ATTEMPT_FIELDS, Ledger, LedgerError, Outcome, format_time_step
 from spoca4staff.run_lock import RunInterrupted
 
 __all__ = ["Attempt", "Runner", "Work", "is_transient"]
@@ -75,7 +75,11 @@ def _reason(error: BaseException) -> str:
 
 
 class Attempt:
-    """One attempt of a job, handed to its work callable.
+    """One attempt of a job, handed to its work callable; its facts go to its ledger row with its state changes.
+
+    An attempt costs at most one ledger transaction (synced to disk) per change of state: its start (the row,
+    with the attempt's number), a checkpoint where the order of the writes matters, its end. The facts
+    recorded in between (:meth:`record`) are kept and written with the next of them.
 
     Attributes
     ----------
@@ -91,6 +95,10 @@ class Attempt:
         The ledger, for queries such as :meth:`ledger.Ledger.centers_start`.
     """
 
+    #: Facts written at once when recorded: a segmentation's result must be in the ledger before the live
+    #: centres file is replaced by it (a crash in between is then redone from ``centers_before``).
+    WRITTEN_AT_ONCE = frozenset({"centers_after", "centers_live"})
+
     def __init__(self, ledger: Ledger, row_id: int, time_step: datetime, stage: str, number: int, timeout: float):
         self.ledger = ledger
         self.row_id = row_id
@@ -98,12 +106,47 @@ class Attempt:
         self.stage = stage
         self.number = number
         self.timeout = timeout
+        self._pending: dict[str, object] = {}
 
     def record(self, **fields: object) -> None:
-        """Record facts about the attempt in its ledger row at once (see :meth:`ledger.Ledger.update`):
-        ``command``, ``inputs``, ``outputs``, ``exit_status``, ``stderr``, ``centers_file``, ``centers_before``,
-        ``centers_after``, ``centers_live``."""
-        self.ledger.update(self.row_id, **fields)
+        """Record facts about the attempt, written to its ledger row with the next state change.
+
+        The fields are those of :data:`ledger.ATTEMPT_FIELDS`: ``command``, ``inputs``, ``outputs``,
+        ``exit_status``, ``stderr``, ``centers_file``, ``centers_before``, ``centers_after``, ``centers_live``
+        (``None`` leaves a field as it is). Those of :attr:`WRITTEN_AT_ONCE` are written at once, with
+        everything recorded before them (as :meth:`commit`).
+
+        Raises
+        ------
+        TypeError
+            For a name that is not a field.
+        """
+        unknown = sorted(set(fields) - set(ATTEMPT_FIELDS))
+        if unknown:
+            raise TypeError(f"unknown attempt field(s): {', '.join(unknown)}")
+        self._pending.update((name, value) for name, value in fields.items() if value is not None)
+        if self.WRITTEN_AT_ONCE.intersection(name for name, value in fields.items() if value is not None):
+            self.commit()
+
+    def commit(self, **fields: object) -> None:
+        """Record ``fields`` (as :meth:`record`) and write every fact not yet written now, in one transaction.
+
+        Call it before an action that the ledger must know about beforehand, e.g. before installing a new
+        centres history. Nothing is written when there is nothing new.
+        """
+        if fields:
+            self._pending.update((name, value) for name, value in fields.items() if value is not None)
+        if self._pending:
+            self.ledger.update(self.row_id, **self._pending)
+            self._pending.clear()
+
+    def finish(self, outcome: Outcome, *, reason: str | None = None, exit_status: int | None = None,
+               stderr: str | None = None) -> None:
+        """Record the end of the attempt with the facts not yet written, in one transaction."""
+        self._pending.update((name, value) for name, value in (("exit_status", exit_status), ("stderr", stderr))
+                             if value is not None)
+        self.ledger.finish(self.row_id, outcome, reason=reason, **self._pending)
+        self._pending.clear()
 
 
 Work = Callable[[Attempt], object]
@@ -193,9 +236,7 @@ class Runner:
         The job is recorded as failed with ``reason`` (which starts with :data:`OUTAGE`), so that the run
         exits with status 1, ``--status`` shows it and ``--rerun-failed`` redoes it once the archive is back.
         """
-        row_id = self.ledger.start(time_step, stage, inputs=inputs,
-                                   attempt=len(self.ledger.attempts(time_step=time_step, stage=stage)) + 1)
-        self.ledger.finish(row_id, Outcome.FAILED, reason=reason)
+        self.ledger.record_failure(time_step, stage, reason, inputs=inputs)
         LOGGER.error("%s %s: failed: %s", format_time_step(time_step), stage, reason)
         self.failures += 1
         self.outages += 1
@@ -258,8 +299,7 @@ class Runner:
                  outputs: Sequence[os.PathLike | str], numbers: Iterator[int]) -> None:
         """One attempt: a ledger row, the work, and the outcome recorded whatever happens."""
         number = next(numbers)
-        row_id = self.ledger.start(time_step, stage, inputs=inputs, outputs=outputs,
-                                   attempt=len(self.ledger.attempts(time_step=time_step, stage=stage)) + 1)
+        row_id = self.ledger.start(time_step, stage, inputs=inputs, outputs=outputs)
         attempt = Attempt(self.ledger, row_id, time_step, stage, number, self.operations.job_timeout)
         try:
             work(attempt)
@@ -267,15 +307,15 @@ class Runner:
             raise
         except (RunInterrupted, KeyboardInterrupt) as interruption:
             name = getattr(interruption, "signal_name", "SIGINT")
-            self.ledger.finish(row_id, Outcome.INTERRUPTED, reason=f"interrupted by {name}")
+            attempt.finish(Outcome.INTERRUPTED, reason=f"interrupted by {name}")
             raise
         except Exception as error:
-            self.ledger.finish(row_id, Outcome.FAILED, reason=_reason(error),
-                               exit_status=getattr(error, "exit_code", None), stderr=getattr(error, "stderr", None))
             if getattr(error, "command", None):
-                self.ledger.update(row_id, command=error.command)
+                attempt.record(command=error.command)
+            attempt.finish(Outcome.FAILED, reason=_reason(error), exit_status=getattr(error, "exit_code", None),
+                           stderr=getattr(error, "stderr", None))
             raise
-        self.ledger.finish(row_id, Outcome.DONE)
+        attempt.finish(Outcome.DONE)
 
     # -- a whole run
 

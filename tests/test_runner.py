@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -426,3 +428,97 @@ def test_the_module_examples_run() -> None:
                 handler.close()
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+# -- ledger transactions per attempt (issue 15) ----------------------------------------------------------------
+
+
+def _count_commits(ledger: Ledger) -> list[str]:
+    """The COMMIT statements run on ``ledger`` from now on (each is one synced write transaction)."""
+    commits: list[str] = []
+    ledger._connection.set_trace_callback(lambda sql: commits.append(sql) if sql.strip() == "COMMIT" else None)
+    return commits
+
+
+def _program(tmp_path: Path, status: int) -> list[str]:
+    """A real program that writes a centres file and some stderr, then exits with ``status``."""
+    return [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('171 42.0\\n'); "
+            "sys.stderr.write('classified\\n'); sys.exit(int(sys.argv[2]))", str(tmp_path / "centers.new"),
+            str(status)]
+
+
+def _segmentation_work(tmp_path: Path, status: int, *, checkpoint: bool, seen: dict[str, object]):
+    """The work of a segmentation attempt, in the order of get_staff_stats' ``_segment``: the centres history
+    it starts from, the program, its result recorded, then the live centres file replaced."""
+    live = tmp_path / "centers.txt"
+
+    def work(attempt) -> None:
+        attempt.record(centers_file=live, centers_before="")
+        command = _program(tmp_path, status)
+        run = subprocess.run(command, capture_output=True, text=True, check=False)
+        attempt.record(command=command)
+        if run.returncode:
+            raise JobError(command, run.returncode, run.stderr, "segmentation")
+        after = (tmp_path / "centers.new").read_text()
+        result = {"exit_status": run.returncode, "stderr": run.stderr, "centers_after": after, "centers_live": True}
+        if checkpoint:
+            attempt.commit(**result)
+        else:  # get_staff_stats before it calls commit
+            attempt.record(**result)
+        with sqlite3.connect(tmp_path / "ledger.sqlite") as other:  # what a crash now would leave
+            seen["before the install"] = other.execute(
+                "SELECT centers_before, centers_after, centers_live, command FROM attempts WHERE id = ?",
+                (attempt.row_id,)).fetchone()
+        os.replace(tmp_path / "centers.new", live)
+
+    return work
+
+
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["record", "commit"])
+def test_a_segmentation_attempt_costs_three_transactions_and_is_in_the_ledger_before_the_install(
+        tmp_path: Path, checkpoint: bool) -> None:
+    seen: dict[str, object] = {}
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+        commits = _count_commits(ledger)
+        work = _segmentation_work(tmp_path, 0, checkpoint=checkpoint, seen=seen)
+        assert runner.job(T0, "ch_segmentation", work, inputs=["a.fits"], outputs=["map.fits"]) is Outcome.DONE
+        assert len(commits) == 3  # start, the result before the install, the end (five before issue 15)
+        (record,) = ledger.attempts()
+    before, after, live, command = seen["before the install"]
+    assert (before, after, live) == ("", "171 42.0\n", 1) and json.loads(command)[0] == sys.executable
+    assert (tmp_path / "centers.txt").read_text() == "171 42.0\n"
+    assert record.outcome is Outcome.DONE and record.attempt == 1 and record.exit_status == 0
+    assert record.stderr_tail == "classified\n" and record.centers_live and record.inputs == ["a.fits"]
+
+
+def test_a_failed_attempt_costs_two_transactions_and_keeps_every_fact(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+        commits = _count_commits(ledger)
+        work = _segmentation_work(tmp_path, 3, checkpoint=True, seen={})
+        assert runner.job(T0, "ch_segmentation", work) is Outcome.FAILED
+        assert len(commits) == 2  # start, end
+        assert runner.fail(T0 + HOURS6, "ch_segmentation", "archive unavailable: no answer") is Outcome.FAILED
+        assert len(commits) == 3  # a job that cannot run: one finished row
+        assert runner.job(T0 + HOURS6, "ch_segmentation", _segmentation_work(tmp_path, 0, checkpoint=True, seen={})
+                          ) is Outcome.DONE
+        first, outage, rerun = ledger.attempts()
+    assert first.outcome is Outcome.FAILED and first.exit_status == 3 and first.stderr_tail == "classified\n"
+    assert first.command[0] == sys.executable and first.centers_before == "" and first.centers_after is None
+    assert (outage.attempt, outage.outcome, outage.reason) == (1, Outcome.FAILED, "archive unavailable: no answer")
+    assert outage.ended is not None and rerun.attempt == 2 and rerun.outcome is Outcome.DONE
+
+
+def test_an_unknown_attempt_field_is_refused_at_once(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+        refused: list[str] = []
+
+        def work(attempt) -> None:
+            with pytest.raises(TypeError, match="unknown attempt field.*: exit_code"):
+                attempt.record(exit_code=1)
+            refused.append("yes")
+
+        assert runner.job(T0, "image_stats", work) is Outcome.DONE
+    assert refused == ["yes"]
