@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Outcome", "AttemptRecord", "Ledger", "LedgerError", "OUTAGE", "format_time_step", "parse_time_step",
-           "STDERR_TAIL_CHARS", "ATTEMPT_FIELDS"]
+           "parse_timestamp", "STDERR_TAIL_CHARS", "ATTEMPT_FIELDS"]
 
 #: How much of the end of a program's stderr is kept in the ledger.
 STDERR_TAIL_CHARS = 2000
@@ -134,8 +134,17 @@ def parse_time_step(text: str) -> datetime:
     return datetime.strptime(text, _TIME_STEP_FORMAT)
 
 
+#: The form of the ``started`` and ``ended`` time stamps (UTC, to the microsecond).
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A ``started`` or ``ended`` time stamp of the ledger as a naive UTC datetime."""
+    return datetime.strptime(text, _TIMESTAMP_FORMAT)
 
 
 def _stage_filter(stages: Iterable[str] | None) -> tuple[str, list[str]]:

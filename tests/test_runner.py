@@ -60,6 +60,27 @@ def test_parse_date_is_utc() -> None:
         parse_date("yesterday")
 
 
+@pytest.mark.parametrize("module, arguments", [
+    ("get_staff_stats", ["x.ini", "--start-date", "{date}"]),
+    ("sdo_data", ["{date}", "171", "--aia-file-pattern", "a/{{wavelength}}.fits"]),
+    ("scripts.get_calibrated_aia", ["--start-date", "{date}", "--output-dir", "out"]),
+    ("scripts.make_synthetic_aia", ["out", "--start", "{date}", "--end", "{date}"]),
+    ("scripts.plot_stats", ["-s", "x", "y.csv", "--start-date", "{date}"]),
+])
+def test_every_command_line_date_is_read_by_the_one_parser(module: str, arguments: list[str], capsys) -> None:
+    """Each script's date option is :func:`time_window.parse_date`: same forms accepted, same message."""
+    import importlib
+
+    loaded = importlib.import_module(module)
+    parser = loaded.build_parser() if hasattr(loaded, "build_parser") else loaded._parser()
+    good = parser.parse_args([item.format(date="2026-03-20T08:00+02:00") for item in arguments])
+    dates = [value for value in vars(good).values() if isinstance(value, datetime)]
+    assert dates and all(date.replace(tzinfo=None) == datetime(2026, 3, 20, 6) for date in dates)
+    with pytest.raises(SystemExit):
+        parser.parse_args([item.format(date="yesterday") for item in arguments])
+    assert "'yesterday' is not an ISO 8601 date, e.g. 2026-03-20T06:00:00" in capsys.readouterr().err
+
+
 def test_config_positional_or_option(tmp_path: Path) -> None:
     parser = _parser()
     assert config_path(parser, parser.parse_args(["a.ini"])) == Path("a.ini")
