@@ -57,7 +57,9 @@ from sdo_data import FITS_DATA_ERRORS
 from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, read_aia_file
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
-from spoca4staff.runner import EXIT_STATUS_HELP, Runner, add_run_arguments, run_script
+from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
+from spoca4staff.entry_point import run_script
+from spoca4staff.job_runner import Runner
 from spoca4staff.worker_tasks import in_process
 
 __all__ = [

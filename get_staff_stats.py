@@ -42,7 +42,9 @@ from typing import Any, NamedTuple
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
 from spoca4staff.ledger import Ledger, Outcome, format_time_step
-from spoca4staff.runner import EXIT_STATUS_HELP, Attempt, Runner, add_run_arguments, run_script
+from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
+from spoca4staff.entry_point import run_script
+from spoca4staff.job_runner import Attempt, Runner
 from sdo_data import Selection
 from spoca4staff.aia_file import AiaFile
 from staff_jobs import check_segmentation_map, check_staff_csv, staff_csv_name

@@ -536,7 +536,7 @@ def _is_url(pattern: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from spoca4staff.runner import parse_date  # the scripts' one date parser (runner imports this module)
+    from spoca4staff.time_window import parse_date  # the one date parser of the command lines
 
     parser = argparse.ArgumentParser(
         description="Find the first good-quality AIA file of a wavelength at a time step and print its path "

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from spoca4staff.ledger import parse_timestamp
+
 __all__ = ["RunFigures", "CostModel", "cost_model", "ensure_archive", "write_ini", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +46,10 @@ INTERVAL = timedelta(hours=6)
 WAVELENGTHS = (94, 131, 171, 193, 211, 304, 335, 1600, 1700, 4500)
 GENERATE = """
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from scripts.make_synthetic_aia import make_archive
-start = datetime.fromisoformat(sys.argv[2])
+from spoca4staff.time_window import parse_date
+start = parse_date(sys.argv[2])
 make_archive(sys.argv[1], start, start + int(sys.argv[3]) * timedelta(hours=6), timedelta(hours=6),
              [int(w) for w in sys.argv[4].split(",")], size=int(sys.argv[5]), seed=7)
 """
@@ -179,7 +182,7 @@ def _jobs_span(ledger: Path) -> float:
 
 
 def _seconds(first: str, last: str) -> float:
-    return (datetime.fromisoformat(last.rstrip("Z")) - datetime.fromisoformat(first.rstrip("Z"))).total_seconds()
+    return (parse_timestamp(last) - parse_timestamp(first)).total_seconds()
 
 
 def _median(runs: list[RunFigures]) -> RunFigures:

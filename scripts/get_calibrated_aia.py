@@ -30,6 +30,7 @@ from scripts.aia_calibration import (
     load_pointing_table,
 )
 from sdo_data import DEFAULT_AIA_FILE_PATTERN, SdoData
+from spoca4staff.time_window import parse_date
 
 __all__ = ["DEFAULT_WAVELENGTHS", "level2_path", "main", "time_steps"]
 
@@ -54,15 +55,6 @@ def level2_path(output_directory: Path, wavelength: int, step: datetime, level1:
         f"{name}.image_lev2.fits"
 
 
-def _date(text: str) -> datetime:
-    """argparse type: ISO 8601, naive UTC (a date without a zone is UTC, as in the pipeline scripts)."""
-    try:
-        date = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {text!r}") from None
-    return date.astimezone(timezone.utc).replace(tzinfo=None) if date.tzinfo else date
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Calibrate AIA level-1 images to level 2 with aiapy (pointing update, observer location, "
@@ -76,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         "--correction-table aia_V10_20201119_190000_response_table.txt",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("-s", "--start-date", type=_date, required=True, metavar="DATE",
+    parser.add_argument("-s", "--start-date", type=parse_date, required=True, metavar="DATE",
                         help="first time step, ISO 8601 (UTC when no zone is given)")
-    parser.add_argument("-e", "--end-date", type=_date, default=None, metavar="DATE",
+    parser.add_argument("-e", "--end-date", type=parse_date, default=None, metavar="DATE",
                         help="end of the time steps, excluded (default: now, UTC)")
     parser.add_argument("-i", "--interval", type=int, default=6, metavar="HOURS", help="hours between time steps")
     parser.add_argument("-w", "--wavelength", type=int, nargs="+", default=list(DEFAULT_WAVELENGTHS),

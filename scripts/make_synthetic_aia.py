@@ -39,6 +39,7 @@ import numpy as np
 from astropy.io import fits
 
 from spoca4staff.atomic_file import atomic_write
+from spoca4staff.time_window import parse_date
 
 __all__ = [
     "AIA_WAVELENGTHS",
@@ -148,7 +149,7 @@ class SyntheticImage:
 def _as_utc(date: datetime | str) -> datetime:
     """A naive UTC datetime from a datetime (naive = UTC, or aware) or an ISO 8601 string."""
     if isinstance(date, str):
-        date = datetime.fromisoformat(date.strip().replace("Z", "+00:00"))
+        return parse_date(date)
     if date.tzinfo is not None:
         date = date.astimezone(timezone.utc).replace(tzinfo=None)
     return date
@@ -787,8 +788,9 @@ def _parser() -> argparse.ArgumentParser:
                "--end 2026-03-21T00:00 \\\n      --wavelengths 171 193 --quicklook "
                "--bad-quality 2026-03-20T12:00:193 --missing 2026-03-20T18:00:171")
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="archive root folder (created)")
-    parser.add_argument("--start", required=True, help="first time step, ISO 8601 UTC, e.g. 2026-03-20T00:00")
-    parser.add_argument("--end", required=True, help="end of the time steps (excluded), ISO 8601 UTC")
+    parser.add_argument("--start", required=True, type=parse_date,
+                        help="first time step, ISO 8601 UTC, e.g. 2026-03-20T00:00")
+    parser.add_argument("--end", required=True, type=parse_date, help="end of the time steps (excluded), ISO 8601 UTC")
     parser.add_argument("--interval-hours", type=float, default=6.0, help="hours between time steps (default 6)")
     parser.add_argument("--wavelengths", type=int, nargs="+", default=[171, 193], choices=AIA_WAVELENGTHS,
                         metavar="WAVELENGTH", help="AIA wavelengths in angstrom (default 171 193)")

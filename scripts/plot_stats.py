@@ -56,6 +56,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from spoca4staff.atomic_file import atomic_write
+from spoca4staff.time_window import parse_date
 from scripts.plot_pages import RunSummary, read_run_summary, write_column_page, write_index
 
 __all__ = [
@@ -486,12 +487,8 @@ def write_plots(series: Mapping[str, str], output_directory: str | os.PathLike[s
 
 
 def _date(text: str) -> datetime:
-    """argparse type: an ISO 8601 date or date and time, UTC when no offset is given."""
-    try:
-        date = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {text!r}") from error
-    return date if date.tzinfo is not None else date.replace(tzinfo=timezone.utc)
+    """argparse type: an ISO 8601 date or date and time (:func:`time_window.parse_date`), as an aware UTC date."""
+    return parse_date(text).replace(tzinfo=timezone.utc)
 
 
 _EPILOG = """examples:

@@ -2,8 +2,10 @@
 
 The original spoca4staff is five modules, kept at the top of the repository with their names and command
 lines: ``sdo_data.py``, ``job.py``, ``staff_jobs.py``, ``get_staff_stats.py`` and ``get_image_stats.py``.
-What they share lives here, one concept per module: the configuration (``configuration``), running time
-steps (``runner``), the job ledger (``ledger``), remote archives (``remote_archive``), atomic writes
-(``atomic_file``), the overlay pictures (``overlay``), and runs on Dask (``backfill``, ``worker_tasks``).
+What they share lives here, one concept per module: the configuration (``configuration``); running time
+steps: the command line (``command_line``), the time window (``time_window``), the lock and signals
+(``run_lock``), the jobs and their retries (``job_runner``) and the scripts' entry point (``entry_point``);
+the job ledger (``ledger``), remote archives (``remote_archive``), atomic writes (``atomic_file``), the
+overlay pictures (``overlay``), and runs on Dask (``backfill``, ``worker_tasks``).
 The tools of ``scripts/`` import from here and from the entry modules, never the reverse.
 """

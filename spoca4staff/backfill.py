@@ -57,7 +57,9 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from spoca4staff.ledger import Ledger, Outcome, format_time_step
-from spoca4staff.runner import ExitStatus, Runner, RunInterrupted
+from spoca4staff.command_line import ExitStatus
+from spoca4staff.job_runner import Runner
+from spoca4staff.run_lock import RunInterrupted
 
 __all__ = ["SharedLedger", "DaskExecutor", "run_on_dask", "independent_steps", "dask_client", "stop_programs"]
 

@@ -1,23 +1,22 @@
 """Load and validate the pipeline's ini files into typed, frozen dataclasses.
 
 An ini file (read with :mod:`configparser`) holds the sections below; see ``configs/AIA.demo.ini`` for a
-commented example.
+commented example. The keys of each section are the fields of its dataclass, which also say how each key is
+read and checked (the ``ini`` metadata of the field): that is the one statement of the schema, from which
+the sections are read and their known keys listed.
 
 ``[SDO_DATA]``
-    ``aia_file_pattern``, ``hdu``, ``ignore_quality_bits``; optional ``hmi_file_pattern``,
-    ``quality_keyword`` and, for remote archives, ``cache_directory``, ``cache_size_limit``, ``http_timeout``,
-    ``http_retry_attempts``, ``http_retry_initial_delay``, ``http_retry_max_delay``.
+    :class:`SdoDataConfig`.
 ``[CH_SEGMENTATION]``, ``[AR_SEGMENTATION]``
-    ``executable``, ``config_file``, ``centers_file``, ``wavelengths``, ``output_directory``.
+    :class:`SegmentationConfig` (one wavelength for CH, two for AR).
 ``[STAFF_STATS]``
-    ``executable``, ``config_file``, ``wavelengths``, ``output_directory``.
+    :class:`StaffStatsConfig`.
 ``[IMAGE_STATS]``
-    ``wavelengths``, ``output_directory``; optional ``hdu`` and ``memory_limit``.
+    :class:`ImageStatsConfig`.
 ``[OPERATIONS]`` (optional, every key optional)
-    ``ledger``, ``lock_file``, ``look_back_hours``, ``interval_hours``, ``job_timeout``, ``retry_attempts``,
-    ``retry_initial_delay``, ``retry_max_delay``, ``ledger_timeout``.
+    :class:`OperationsConfig`.
 ``[OVERLAYS]`` (optional; overlays are drawn only when the section is present)
-    ``output_directory``.
+    :class:`OverlaysConfig`.
 
 Relative paths are resolved against the folder of the ini file, so a configuration works from any working
 directory. A section the pipeline does not know (a typo such as ``[CH_SEGMENTATON]``) is an error, and so is
@@ -36,10 +35,10 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from sdo_data import SdoData
@@ -64,7 +63,6 @@ __all__ = [
 STAFF_SECTIONS = ("SDO_DATA", "CH_SEGMENTATION", "AR_SEGMENTATION", "STAFF_STATS")
 #: Sections needed by ``get_image_stats.py``.
 IMAGE_STATS_SECTIONS = ("SDO_DATA", "IMAGE_STATS")
-_KNOWN_SECTIONS = (*STAFF_SECTIONS, "IMAGE_STATS", "OPERATIONS", "OVERLAYS")
 #: File names used for the ledger and the lock file when the ini does not give them.
 DEFAULT_LEDGER_NAME = "spoca4staff.ledger.sqlite"
 DEFAULT_LOCK_NAME = "spoca4staff.lock"
@@ -99,42 +97,59 @@ class ConfigurationError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+class _Key(NamedTuple):
+    """How one ini key is read: the :class:`_SectionReader` method (which converts and checks it) and its options."""
+
+    read: str
+    options: dict[str, Any]
+
+
+def _key(read: str, *, remote: bool = False, **options: Any) -> dict[str, Any]:
+    """The ``metadata`` of a field that is an ini key (named as the field) read by ``_SectionReader.<read>``.
+
+    ``options`` go to the reader (e.g. ``required=False``, ``minimum=0``); a key absent or empty takes the
+    field's default. ``remote``: a setting of remote archives, passed to :class:`sdo_data.SdoData` when set.
+    """
+    return {"ini": _Key(read, options), "remote": remote}
+
+
 @dataclass(frozen=True)
 class SdoDataConfig:
     """``[SDO_DATA]``: where the SDO files are and which ones are good enough to use."""
 
-    aia_file_pattern: str
-    hdu: int
-    ignore_quality_bits: tuple[int, ...]
-    hmi_file_pattern: str | None = None
-    quality_keyword: str | None = None
-    cache_directory: Path | None = None
-    cache_size_limit: int | None = None
-    http_timeout: float | None = None
-    http_retry_attempts: int | None = None
-    http_retry_initial_delay: float | None = None
-    http_retry_max_delay: float | None = None
+    aia_file_pattern: str = field(metadata=_key("file_pattern"))
+    hdu: int = field(metadata=_key("integer", minimum=0))
+    ignore_quality_bits: tuple[int, ...] = field(metadata=_key("quality_bits"))
+    hmi_file_pattern: str | None = field(default=None, metadata=_key("file_pattern", required=False))
+    quality_keyword: str | None = field(default=None, metadata=_key("raw", required=False))
+    cache_directory: Path | None = field(default=None, metadata=_key("path", required=False, remote=True))
+    cache_size_limit: int | None = field(default=None, metadata=_key("size", remote=True))
+    http_timeout: float | None = field(default=None, metadata=_key("number", remote=True))
+    http_retry_attempts: int | None = field(default=None, metadata=_key("integer", minimum=1, required=False,
+                                                                            remote=True))
+    http_retry_initial_delay: float | None = field(default=None, metadata=_key("number", remote=True))
+    http_retry_max_delay: float | None = field(default=None, metadata=_key("number", remote=True))
 
 
 @dataclass(frozen=True)
 class SegmentationConfig:
     """``[CH_SEGMENTATION]`` or ``[AR_SEGMENTATION]``: one SPoCA classification program and its outputs."""
 
-    executable: Path
-    config_file: Path
-    centers_file: Path
-    wavelengths: tuple[int, ...]
-    output_directory: Path
+    executable: Path = field(metadata=_key("existing_file", executable=True))
+    config_file: Path = field(metadata=_key("existing_file"))
+    centers_file: Path = field(metadata=_key("path"))
+    wavelengths: tuple[int, ...] = field(metadata=_key("wavelengths"))
+    output_directory: Path = field(metadata=_key("output_folder"))
 
 
 @dataclass(frozen=True)
 class StaffStatsConfig:
     """``[STAFF_STATS]``: the ``get_STAFF_stats.x`` program, the images it measures and where CSVs go."""
 
-    executable: Path
-    config_file: Path
-    wavelengths: tuple[int, ...]
-    output_directory: Path
+    executable: Path = field(metadata=_key("existing_file", executable=True))
+    config_file: Path = field(metadata=_key("existing_file"))
+    wavelengths: tuple[int, ...] = field(metadata=_key("wavelengths"))
+    output_directory: Path = field(metadata=_key("output_folder"))
 
 
 @dataclass(frozen=True)
@@ -145,10 +160,10 @@ class ImageStatsConfig:
     the most memory an image may need; ``None``: the default of :data:`get_image_stats.DEFAULT_MEMORY_LIMIT`.
     """
 
-    wavelengths: tuple[int, ...]
-    output_directory: Path
-    hdu: int | None = None
-    memory_limit: int | None = None
+    wavelengths: tuple[int, ...] = field(metadata=_key("wavelengths"))
+    output_directory: Path = field(metadata=_key("output_folder"))
+    hdu: int | None = field(default=None, metadata=_key("integer", minimum=0, required=False))
+    memory_limit: int | None = field(default=None, metadata=_key("size"))
 
 
 @dataclass(frozen=True)
@@ -159,22 +174,22 @@ class OperationsConfig:
     ``ledger_timeout`` (how long to wait for another process's write to the ledger before giving up).
     """
 
-    ledger: Path
-    lock_file: Path
-    look_back_hours: float = 48.0
-    interval_hours: float = 6.0
-    job_timeout: float = 900.0
-    retry_attempts: int = 3
-    retry_initial_delay: float = 10.0
-    retry_max_delay: float = 300.0
-    ledger_timeout: float = 60.0
+    ledger: Path = field(metadata=_key("path_beside_outputs", name=DEFAULT_LEDGER_NAME))
+    lock_file: Path = field(metadata=_key("path_beside_outputs", name=DEFAULT_LOCK_NAME))
+    look_back_hours: float = field(default=48.0, metadata=_key("number"))
+    interval_hours: float = field(default=6.0, metadata=_key("number"))
+    job_timeout: float = field(default=900.0, metadata=_key("number"))
+    retry_attempts: int = field(default=3, metadata=_key("integer", minimum=1, required=False))
+    retry_initial_delay: float = field(default=10.0, metadata=_key("number", positive=False))
+    retry_max_delay: float = field(default=300.0, metadata=_key("number", positive=False))
+    ledger_timeout: float = field(default=60.0, metadata=_key("number"))
 
 
 @dataclass(frozen=True)
 class OverlaysConfig:
     """``[OVERLAYS]``: the folder of the overlay images (drawn only when the section is present)."""
 
-    output_directory: Path
+    output_directory: Path = field(metadata=_key("output_folder"))
 
 
 @dataclass(frozen=True)
@@ -225,14 +240,13 @@ class Configuration:
         from sdo_data import SdoData
 
         settings = self.sdo_data
-        remote = {name: getattr(settings, name) for name in _REMOTE_KEYS if getattr(settings, name) is not None}
+        remote = {spec.name: getattr(settings, spec.name) for spec in fields(settings)
+                  if spec.metadata["remote"] and getattr(settings, spec.name) is not None}
         return SdoData(settings.aia_file_pattern, hmi_file_pattern=settings.hmi_file_pattern,
                        ignore_quality_bits=list(settings.ignore_quality_bits), hdu=settings.hdu,
                        quality_keyword=settings.quality_keyword, **remote)
 
 
-_REMOTE_KEYS = ("cache_directory", "cache_size_limit", "http_timeout", "http_retry_attempts",
-                "http_retry_initial_delay", "http_retry_max_delay")
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
                "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -241,10 +255,12 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 class _SectionReader:
     """Typed access to the keys of one section, raising :class:`ConfigurationError` with the location."""
 
-    def __init__(self, ini_file: Path, parser: configparser.ConfigParser, section: str):
+    def __init__(self, ini_file: Path, parser: configparser.ConfigParser, section: str, channels: int | None = None):
         self.ini_file = ini_file
         self.folder = ini_file.parent
+        self.parser = parser
         self.section = section
+        self.channels = channels
         self.values = parser[section] if parser.has_section(section) else {}
 
     def error(self, key: str | None, problem: str) -> ConfigurationError:
@@ -273,10 +289,10 @@ class _SectionReader:
             raise self.error(key, f"{value} is below the minimum {minimum}")
         return value
 
-    def number(self, key: str, default: float | None = None, positive: bool = True) -> float | None:
+    def number(self, key: str, positive: bool = True) -> float | None:
         value = self.convert(key, float, "a number", required=False)
         if value is None:
-            return default
+            return None
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise self.error(key, f"{value} is not a {'positive' if positive else 'non-negative'} finite number")
         return value
@@ -291,7 +307,9 @@ class _SectionReader:
         except ValueError as error:
             raise self.error(key, f"{text!r} is not a list of integers") from error
 
-    def wavelengths(self, key: str = "wavelengths", count: int | None = None) -> tuple[int, ...]:
+    def wavelengths(self, key: str = "wavelengths") -> tuple[int, ...]:
+        """The wavelengths of the section: exactly :attr:`channels` of them when that is set."""
+        count = self.channels
         values = self.integers(key)
         if not values:
             raise self.error(key, "no wavelength given")
@@ -349,85 +367,33 @@ class _SectionReader:
             raise self.error(key, f"{text!r} is not a size (a number of bytes, optionally with K, M, G or T)")
         return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
 
+    def quality_bits(self, key: str) -> tuple[int, ...]:
+        """The QUALITY bits to ignore: the key must be there, but may be empty (no bit ignored)."""
+        if key not in self.values:
+            raise self.error(key, "missing key (leave it empty to ignore no bit)")
+        bits = self.integers(key, required=False)
+        if any(not 0 <= bit <= 31 for bit in bits):
+            raise self.error(key, "quality bits are numbered 0 to 31")
+        return bits
+
+    def path_beside_outputs(self, key: str, name: str) -> Path:
+        """A path, by default the file ``name`` beside the outputs (see :func:`_default_operations_folder`)."""
+        return self.path(key, required=False) or _default_operations_folder(self.ini_file, self.parser) / name
+
+    def read(self, config_class: type[T]) -> T:
+        """The section as ``config_class``: each field read as its ``ini`` metadata says, or its default."""
+        values = {}
+        for spec in fields(config_class):
+            key = spec.metadata["ini"]
+            value = getattr(self, key.read)(spec.name, **key.options)
+            values[spec.name] = spec.default if value is None and spec.default is not MISSING else value
+        return config_class(**values)
+
 
 def _resolve(folder: Path, text: str) -> Path:
     """``text`` as a path, relative to ``folder`` unless absolute; ``..`` are folded, symlinks kept."""
     path = Path(os.path.expanduser(text))
     return Path(os.path.normpath(path if path.is_absolute() else folder / path))
-
-
-def _read_sdo_data(reader: _SectionReader) -> SdoDataConfig:
-    cache_directory = reader.path("cache_directory", required=False)
-    return SdoDataConfig(
-        aia_file_pattern=reader.file_pattern("aia_file_pattern"),
-        hdu=reader.integer("hdu", minimum=0),
-        ignore_quality_bits=_quality_bits(reader),
-        hmi_file_pattern=reader.file_pattern("hmi_file_pattern", required=False),
-        quality_keyword=reader.raw("quality_keyword", required=False),
-        cache_directory=cache_directory,
-        cache_size_limit=reader.size("cache_size_limit"),
-        http_timeout=reader.number("http_timeout"),
-        http_retry_attempts=reader.integer("http_retry_attempts", minimum=1, required=False),
-        http_retry_initial_delay=reader.number("http_retry_initial_delay"),
-        http_retry_max_delay=reader.number("http_retry_max_delay"),
-    )
-
-
-def _quality_bits(reader: _SectionReader) -> tuple[int, ...]:
-    if "ignore_quality_bits" not in reader.values:
-        raise reader.error("ignore_quality_bits", "missing key (leave it empty to ignore no bit)")
-    bits = reader.integers("ignore_quality_bits", required=False)
-    if any(not 0 <= bit <= 31 for bit in bits):
-        raise reader.error("ignore_quality_bits", "quality bits are numbered 0 to 31")
-    return bits
-
-
-def _read_segmentation(reader: _SectionReader, channels: int) -> SegmentationConfig:
-    return SegmentationConfig(
-        executable=reader.existing_file("executable", executable=True),
-        config_file=reader.existing_file("config_file"),
-        centers_file=reader.path("centers_file"),
-        wavelengths=reader.wavelengths(count=channels),
-        output_directory=reader.output_folder(),
-    )
-
-
-def _read_staff_stats(reader: _SectionReader) -> StaffStatsConfig:
-    return StaffStatsConfig(
-        executable=reader.existing_file("executable", executable=True),
-        config_file=reader.existing_file("config_file"),
-        wavelengths=reader.wavelengths(),
-        output_directory=reader.output_folder(),
-    )
-
-
-def _read_image_stats(reader: _SectionReader) -> ImageStatsConfig:
-    return ImageStatsConfig(
-        wavelengths=reader.wavelengths(),
-        output_directory=reader.output_folder(),
-        hdu=reader.integer("hdu", minimum=0, required=False),
-        memory_limit=reader.size("memory_limit"),
-    )
-
-
-def _read_operations(reader: _SectionReader, beside: Path) -> OperationsConfig:
-    defaults = OperationsConfig(ledger=beside / DEFAULT_LEDGER_NAME, lock_file=beside / DEFAULT_LOCK_NAME)
-    return OperationsConfig(
-        ledger=reader.path("ledger", required=False) or defaults.ledger,
-        lock_file=reader.path("lock_file", required=False) or defaults.lock_file,
-        look_back_hours=reader.number("look_back_hours", defaults.look_back_hours),
-        interval_hours=reader.number("interval_hours", defaults.interval_hours),
-        job_timeout=reader.number("job_timeout", defaults.job_timeout),
-        retry_attempts=_optional(reader.integer("retry_attempts", minimum=1, required=False),
-                                 defaults.retry_attempts),
-        retry_initial_delay=reader.number("retry_initial_delay", defaults.retry_initial_delay, positive=False),
-        retry_max_delay=reader.number("retry_max_delay", defaults.retry_max_delay, positive=False),
-        ledger_timeout=reader.number("ledger_timeout", defaults.ledger_timeout),
-    )
-
-
-def _optional(value: Any, default: Any) -> Any:
-    return default if value is None else value
 
 
 def _default_operations_folder(ini_file: Path, parser: configparser.ConfigParser) -> Path:
@@ -448,27 +414,53 @@ def _default_operations_folder(ini_file: Path, parser: configparser.ConfigParser
         return parents[0]
 
 
-#: The keys each section may hold; others are reported as likely typos.
-_KNOWN_KEYS = {
-    "SDO_DATA": {"aia_file_pattern", "hmi_file_pattern", "hdu", "ignore_quality_bits", "quality_keyword",
-                 *_REMOTE_KEYS},
-    "CH_SEGMENTATION": {"executable", "config_file", "centers_file", "wavelengths", "output_directory"},
-    "AR_SEGMENTATION": {"executable", "config_file", "centers_file", "wavelengths", "output_directory"},
-    "STAFF_STATS": {"executable", "config_file", "wavelengths", "output_directory"},
-    "IMAGE_STATS": {"wavelengths", "output_directory", "hdu", "memory_limit"},
-    "OPERATIONS": {"ledger", "lock_file", "look_back_hours", "interval_hours", "job_timeout", "retry_attempts",
-                   "retry_initial_delay", "retry_max_delay", "ledger_timeout"},
-    "OVERLAYS": {"output_directory"},
+class _Section(NamedTuple):
+    """One section of the ini: its dataclass, its number of wavelengths (segmentations), when it is read."""
+
+    config_class: type
+    channels: int | None = None
+    on_request: bool = True  # False: read whichever the script (OPERATIONS always, OVERLAYS when present)
+
+
+#: The sections of the ini, in the order of the messages; each is read and checked as its dataclass says.
+_SECTIONS = {
+    "SDO_DATA": _Section(SdoDataConfig),
+    "CH_SEGMENTATION": _Section(SegmentationConfig, channels=1),
+    "AR_SEGMENTATION": _Section(SegmentationConfig, channels=2),
+    "STAFF_STATS": _Section(StaffStatsConfig),
+    "IMAGE_STATS": _Section(ImageStatsConfig),
+    "OPERATIONS": _Section(OperationsConfig, on_request=False),
+    "OVERLAYS": _Section(OverlaysConfig, on_request=False),
 }
+_KNOWN_SECTIONS = tuple(_SECTIONS)
+#: The sections a script may ask for (:func:`load_configuration`).
+_REQUESTABLE = tuple(name for name, section in _SECTIONS.items() if section.on_request)
+
+for _section in _SECTIONS.values():  # a misspelt reader in a field's metadata fails at import, not in a run
+    for _spec in fields(_section.config_class):
+        if not callable(getattr(_SectionReader, _spec.metadata["ini"].read, None)):
+            raise TypeError(f"{_section.config_class.__name__}.{_spec.name}: no reader {_spec.metadata['ini'].read}")
+
+
+def _known_keys(section: str) -> set[str]:
+    """The keys a section may hold (the fields of its dataclass); others are reported as likely typos."""
+    return {spec.name for spec in fields(_SECTIONS[section].config_class)}
+
+
+def _read_section(ini_file: Path, parser: configparser.ConfigParser, section: str) -> Any:
+    """Read and check ``section`` of the ini into its dataclass."""
+    return _SectionReader(ini_file, parser, section, _SECTIONS[section].channels).read(
+        _SECTIONS[section].config_class)
 
 
 def _warn_unknown_keys(ini_file: Path, parser: configparser.ConfigParser, sections: Iterable[str]) -> None:
     """Log a warning for every key of ``sections`` that the pipeline does not use (a typo, most likely)."""
     for section in sections:
         if parser.has_section(section):
-            for key in sorted(set(parser.options(section)) - _KNOWN_KEYS[section] - set(parser.defaults())):
+            known = _known_keys(section)
+            for key in sorted(set(parser.options(section)) - known - set(parser.defaults())):
                 LOGGER.warning("%s: [%s] %s: unknown key, ignored (known keys: %s)", ini_file, section, key,
-                               ", ".join(sorted(_KNOWN_KEYS[section])))
+                               ", ".join(sorted(known)))
 
 
 def _check_section_names(ini_file: Path, parser: configparser.ConfigParser) -> None:
@@ -482,15 +474,6 @@ def _check_section_names(ini_file: Path, parser: configparser.ConfigParser) -> N
             close = difflib.get_close_matches(section.upper(), _KNOWN_SECTIONS, n=1)
             hint = f"did you mean [{close[0]}]?" if close else f"known sections: {', '.join(_KNOWN_SECTIONS)}"
             raise ConfigurationError(ini_file, section, None, f"unknown section ({hint})")
-
-
-_READERS: dict[str, Callable[[_SectionReader], Any]] = {
-    "SDO_DATA": _read_sdo_data,
-    "CH_SEGMENTATION": lambda reader: _read_segmentation(reader, channels=1),
-    "AR_SEGMENTATION": lambda reader: _read_segmentation(reader, channels=2),
-    "STAFF_STATS": _read_staff_stats,
-    "IMAGE_STATS": _read_image_stats,
-}
 
 
 def load_configuration(ini_file: Path | str, sections: Iterable[str] = ()) -> Configuration:
@@ -517,7 +500,7 @@ def load_configuration(ini_file: Path | str, sections: Iterable[str] = ()) -> Co
         a missing SPoCA config file; the message names the ini file, the section and the key.
     """
     sections = tuple(sections)
-    unknown = [name for name in sections if name not in _READERS]
+    unknown = [name for name in sections if name not in _REQUESTABLE]
     if unknown:
         raise ValueError(f"unknown section(s) requested: {', '.join(unknown)}")
     ini_file = Path(os.path.abspath(ini_file))
@@ -537,34 +520,32 @@ def load_configuration(ini_file: Path | str, sections: Iterable[str] = ()) -> Co
     for name in sections:
         if not parser.has_section(name):
             raise ConfigurationError(ini_file, name, None, "missing section")
-        loaded[name.lower()] = _READERS[name](_SectionReader(ini_file, parser, name))
-    beside = _default_operations_folder(ini_file, parser)
-    operations = _read_operations(_SectionReader(ini_file, parser, "OPERATIONS"), beside)
+        loaded[name.lower()] = _read_section(ini_file, parser, name)
+    operations = _read_section(ini_file, parser, "OPERATIONS")
     _warn_unknown_keys(ini_file, parser, (*sections, "OPERATIONS", "OVERLAYS"))
     if parser.has_section("OVERLAYS"):
-        loaded["overlays"] = OverlaysConfig(_SectionReader(ini_file, parser, "OVERLAYS").output_folder())
+        loaded["overlays"] = _read_section(ini_file, parser, "OVERLAYS")
     return Configuration(path=ini_file, operations=operations, **loaded)
 
 
 def _main(argv: list[str] | None = None) -> int:
     """Check an ini file from the command line and print what it resolves to."""
     import argparse
-    import dataclasses
     import sys
 
     parser = argparse.ArgumentParser(description="Check a spoca4staff ini file and print its resolved values. "
                                                  "Exit status 2 when it is invalid.")
     parser.add_argument("ini_file", type=Path, help="the ini file to check")
     parser.add_argument("--sections", nargs="*", default=[*STAFF_SECTIONS, "IMAGE_STATS"],
-                        choices=list(_READERS), help="the sections to validate (default: all of them)")
+                        choices=list(_REQUESTABLE), help="the sections to validate (default: all of them)")
     args = parser.parse_args(argv)
     try:
         configuration = load_configuration(args.ini_file, args.sections)
     except ConfigurationError as error:
         sys.stderr.write(f"{error}\n")
         return 2
-    for field in dataclasses.fields(configuration):
-        sys.stdout.write(f"{field.name}: {getattr(configuration, field.name)}\n")
+    for spec in fields(configuration):
+        sys.stdout.write(f"{spec.name}: {getattr(configuration, spec.name)}\n")
     return 0
 
 

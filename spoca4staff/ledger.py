@@ -18,7 +18,11 @@ centres history changes the maps, so a rerun of an old time step must start from
 step saw (see :meth:`Ledger.centers_start`).
 
 Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) with ``synchronous=FULL`` and
-SQLite's rollback journal, so a crash at any moment leaves the previous consistent state. The
+SQLite's rollback journal, so a crash at any moment leaves the previous consistent state. Each transaction is
+synced to disk, so an attempt costs one per change of state only: :meth:`Ledger.start` (the row, and the
+attempt's number counted in the same transaction), a checkpoint with :meth:`Ledger.update` where the order
+matters (a segmentation's result, before the live centres file is replaced), and :meth:`Ledger.finish`, which
+writes the facts gathered meanwhile with the outcome. The
 rollback journal rather than WAL is used because the ledger usually sits beside the outputs, which
 may be on a network file system where WAL does not work. Only the standard library is used.
 
@@ -37,15 +41,16 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Outcome", "AttemptRecord", "Ledger", "LedgerError", "OUTAGE", "format_time_step", "parse_time_step",
-           "STDERR_TAIL_CHARS"]
+           "parse_timestamp", "STDERR_TAIL_CHARS", "ATTEMPT_FIELDS"]
 
 #: How much of the end of a program's stderr is kept in the ledger.
 STDERR_TAIL_CHARS = 2000
@@ -129,8 +134,17 @@ def parse_time_step(text: str) -> datetime:
     return datetime.strptime(text, _TIME_STEP_FORMAT)
 
 
+#: The form of the ``started`` and ``ended`` time stamps (UTC, to the microsecond).
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A ``started`` or ``ended`` time stamp of the ledger as a naive UTC datetime."""
+    return datetime.strptime(text, _TIMESTAMP_FORMAT)
 
 
 def _stage_filter(stages: Iterable[str] | None) -> tuple[str, list[str]]:
@@ -143,6 +157,38 @@ def _stage_filter(stages: Iterable[str] | None) -> tuple[str, list[str]]:
 
 def _paths_json(paths: Iterable[os.PathLike | str] | None) -> str:
     return json.dumps([str(path) for path in paths or ()])
+
+
+#: The SQL value of a new attempt's number: one more than the rows of its job (time step, stage) so far.
+_NEXT_ATTEMPT = "(SELECT COUNT(*) + 1 FROM attempts WHERE time_step = ? AND stage = ?)"
+
+#: The facts an attempt may record (:meth:`Ledger.update`), and how each is stored: its column and its form.
+ATTEMPT_FIELDS: dict[str, tuple[str, Callable[[Any], object]]] = {
+    "command": ("command", _paths_json),
+    "inputs": ("inputs", _paths_json),
+    "outputs": ("outputs", _paths_json),
+    "exit_status": ("exit_status", int),
+    "stderr": ("stderr_tail", lambda stderr: stderr[-STDERR_TAIL_CHARS:]),
+    "centers_file": ("centers_file", str),
+    "centers_before": ("centers_before", str),
+    "centers_after": ("centers_after", str),
+    "centers_live": ("centers_live", int),
+}
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, object]:
+    """The columns and stored values of the given attempt fields (see :data:`ATTEMPT_FIELDS`); ``None``: unset.
+
+    Raises
+    ------
+    TypeError
+        For a name that is not a field (a typo would otherwise be lost silently).
+    """
+    unknown = sorted(set(fields) - set(ATTEMPT_FIELDS))
+    if unknown:
+        raise TypeError(f"unknown attempt field(s): {', '.join(unknown)}")
+    return {ATTEMPT_FIELDS[name][0]: ATTEMPT_FIELDS[name][1](value) for name, value in fields.items()
+            if value is not None}
 
 
 @dataclass(frozen=True)
@@ -268,50 +314,61 @@ class Ledger:
     # -- writing ---------------------------------------------------------------------------------
 
     def start(self, time_step: datetime, stage: str, *, inputs: Iterable[os.PathLike | str] = (),
-              outputs: Iterable[os.PathLike | str] = (), attempt: int = 1) -> int:
-        """Insert a ``running`` row for a new attempt and return its id."""
+              outputs: Iterable[os.PathLike | str] = (), attempt: int | None = None) -> int:
+        """Insert a ``running`` row for a new attempt and return its id, in one transaction.
+
+        ``attempt`` is the attempt's number; by default the next one of the job (one more than its rows so far),
+        counted in the same transaction as the insert.
+        """
         with self._transaction() as cursor:
             cursor.execute(
                 "INSERT INTO attempts (time_step, stage, attempt, inputs, outputs, started, outcome, host, pid)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (format_time_step(time_step), stage, attempt, _paths_json(inputs), _paths_json(outputs), _now(),
-                 Outcome.RUNNING.value, socket.gethostname(), os.getpid()))
+                f" VALUES (?, ?, {_NEXT_ATTEMPT if attempt is None else '?'}, ?, ?, ?, ?, ?, ?)",
+                (format_time_step(time_step), stage, *((format_time_step(time_step), stage) if attempt is None
+                                                       else (attempt,)),
+                 _paths_json(inputs), _paths_json(outputs), _now(), Outcome.RUNNING.value, socket.gethostname(),
+                 os.getpid()))
             return int(cursor.lastrowid)
 
-    def update(self, row_id: int, *, command: Sequence[os.PathLike | str] | None = None,
-               inputs: Iterable[os.PathLike | str] | None = None,
-               outputs: Iterable[os.PathLike | str] | None = None, exit_status: int | None = None,
-               stderr: str | None = None, centers_file: os.PathLike | str | None = None,
-               centers_before: str | None = None, centers_after: str | None = None,
-               centers_live: bool | None = None) -> None:
-        """Set the given fields of an attempt (``None`` leaves a field unchanged), in one transaction."""
-        fields = {
-            "command": _paths_json(command) if command is not None else None,
-            "inputs": _paths_json(inputs) if inputs is not None else None,
-            "outputs": _paths_json(outputs) if outputs is not None else None,
-            "exit_status": exit_status,
-            "stderr_tail": stderr[-STDERR_TAIL_CHARS:] if stderr is not None else None,
-            "centers_file": str(centers_file) if centers_file is not None else None,
-            "centers_before": centers_before,
-            "centers_after": centers_after,
-            "centers_live": int(centers_live) if centers_live is not None else None,
-        }
-        fields = {name: value for name, value in fields.items() if value is not None}
-        if not fields:
+    def update(self, row_id: int, **fields: Any) -> None:
+        """Set the given fields of an attempt (``None`` leaves a field unchanged), in one transaction.
+
+        The fields are :data:`ATTEMPT_FIELDS`: ``command``, ``inputs``, ``outputs``, ``exit_status``, ``stderr``
+        (its end is kept), ``centers_file``, ``centers_before``, ``centers_after``, ``centers_live``.
+        """
+        columns = _columns(fields)
+        if not columns:
             return
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        assignments = ", ".join(f"{name} = ?" for name in columns)
         with self._transaction() as cursor:
-            cursor.execute(f"UPDATE attempts SET {assignments} WHERE id = ?", (*fields.values(), row_id))
+            cursor.execute(f"UPDATE attempts SET {assignments} WHERE id = ?", (*columns.values(), row_id))
 
     def finish(self, row_id: int, outcome: Outcome, *, reason: str | None = None, exit_status: int | None = None,
-               stderr: str | None = None) -> None:
-        """Record the end of an attempt: its outcome, reason, exit status and the end of its stderr."""
+               stderr: str | None = None, **fields: Any) -> None:
+        """Record the end of an attempt, in one transaction: its outcome, reason, exit status, end of stderr.
+
+        ``fields`` are set as by :meth:`update`, in the same transaction (the facts recorded by the attempt and
+        not written yet). ``exit_status`` and ``stderr``, when given, win over the same fields.
+        """
+        columns = _columns({**fields, **({"exit_status": exit_status} if exit_status is not None else {}),
+                            **({"stderr": stderr} if stderr is not None else {})})
+        columns = {"outcome": Outcome(outcome).value, "reason": reason, "ended": _now(), **columns}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self._transaction() as cursor:
+            cursor.execute(f"UPDATE attempts SET {assignments} WHERE id = ?", (*columns.values(), row_id))
+
+    def record_failure(self, time_step: datetime, stage: str, reason: str, *,
+                       inputs: Iterable[os.PathLike | str] = ()) -> int:
+        """Insert a finished ``failed`` row for a job that could not be run (an archive outage, a failed chain)
+        and return its id, in one transaction; its number is the job's next attempt."""
+        now = _now()
         with self._transaction() as cursor:
             cursor.execute(
-                "UPDATE attempts SET outcome = ?, reason = ?, ended = ?,"
-                " exit_status = COALESCE(?, exit_status), stderr_tail = COALESCE(?, stderr_tail) WHERE id = ?",
-                (Outcome(outcome).value, reason, _now(), exit_status,
-                 stderr[-STDERR_TAIL_CHARS:] if stderr is not None else None, row_id))
+                "INSERT INTO attempts (time_step, stage, attempt, inputs, started, ended, outcome, reason, host, pid)"
+                f" VALUES (?, ?, {_NEXT_ATTEMPT}, ?, ?, ?, ?, ?, ?, ?)",
+                (format_time_step(time_step), stage, format_time_step(time_step), stage, _paths_json(inputs), now,
+                 now, Outcome.FAILED.value, reason, socket.gethostname(), os.getpid()))
+            return int(cursor.lastrowid)
 
     def record_skip(self, time_step: datetime, stage: str, reason: str, *,
                     inputs: Iterable[os.PathLike | str] = ()) -> int:

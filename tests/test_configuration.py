@@ -362,3 +362,50 @@ def test_ini_that_is_not_utf8_is_one_line(setup, repo_root):
                                "-e", "2026-03-21"], capture_output=True, text=True, check=False, timeout=120)
     assert pipeline.returncode == 2 and "Traceback" not in pipeline.stderr
     assert pipeline.stderr.count("\n") == 1 and "not UTF-8 text" in pipeline.stderr
+
+
+# -- the schema, stated once in the dataclasses (issue 13) -------------------------------------------------------
+
+#: The keys of each section, as the original and the README document them.
+DOCUMENTED_KEYS = {
+    "SDO_DATA": ["aia_file_pattern", "cache_directory", "cache_size_limit", "hdu", "hmi_file_pattern",
+                 "http_retry_attempts", "http_retry_initial_delay", "http_retry_max_delay", "http_timeout",
+                 "ignore_quality_bits", "quality_keyword"],
+    "CH_SEGMENTATION": ["centers_file", "config_file", "executable", "output_directory", "wavelengths"],
+    "AR_SEGMENTATION": ["centers_file", "config_file", "executable", "output_directory", "wavelengths"],
+    "STAFF_STATS": ["config_file", "executable", "output_directory", "wavelengths"],
+    "IMAGE_STATS": ["hdu", "memory_limit", "output_directory", "wavelengths"],
+    "OPERATIONS": ["interval_hours", "job_timeout", "ledger", "ledger_timeout", "lock_file", "look_back_hours",
+                   "retry_attempts", "retry_initial_delay", "retry_max_delay"],
+    "OVERLAYS": ["output_directory"],
+}
+
+
+def test_every_section_knows_its_documented_keys_and_reads_them(tmp_path, caplog):
+    for name in ("prog.x",):
+        (tmp_path / name).write_text("#!/bin/false\n")
+        (tmp_path / name).chmod(0o755)
+    (tmp_path / "spoca.config").write_text("type=HFCM\n")
+    values = {"aia_file_pattern": "a/{wavelength}.fits", "hdu": "0", "ignore_quality_bits": "", "executable": "prog.x",
+              "config_file": "spoca.config", "centers_file": "c.txt", "output_directory": "out",
+              "wavelengths": "171"}
+    sections = []
+    for section, keys in DOCUMENTED_KEYS.items():
+        given = {key: values[key] for key in keys if key in values}
+        if section == "AR_SEGMENTATION":
+            given["wavelengths"] = "171 193"
+        sections.append(f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in given.items())
+                        + "typo_key = 1\n")
+    ini = tmp_path / "all.ini"
+    ini.write_text("\n".join(sections))
+    with caplog.at_level("WARNING", logger="configuration"):
+        config = load_configuration(ini, [*STAFF_SECTIONS, "IMAGE_STATS"])
+    warnings = {record.getMessage().split("]")[0].split("[")[1]: record.getMessage() for record in caplog.records}
+    assert set(warnings) == set(DOCUMENTED_KEYS)
+    for section, keys in DOCUMENTED_KEYS.items():
+        assert warnings[section] == (f"{ini}: [{section}] typo_key: unknown key, ignored "
+                                     f"(known keys: {', '.join(keys)})")
+    assert config.ar_segmentation.wavelengths == (171, 193) and config.ch_segmentation.wavelengths == (171,)
+    assert config.sdo_data.ignore_quality_bits == () and config.image_stats.memory_limit is None
+    assert config.operations.ledger == tmp_path / "spoca4staff.ledger.sqlite"  # beside the outputs: out/..
+    assert config.operations.retry_attempts == 3 and config.overlays.output_directory == tmp_path / "out"

@@ -228,3 +228,23 @@ def test_sqlite_error_is_not_masked_by_a_failing_rollback(tmp_path: Path) -> Non
         finally:
             ledger._connection = real
         assert ledger.attempts() == []
+
+
+def test_start_numbers_the_attempts_of_each_job_and_finish_writes_the_gathered_facts(ledger: Ledger) -> None:
+    ledger.record_skip(T0, "ch_segmentation", "no good-quality file for 193")
+    first = ledger.start(T0, "ch_segmentation")
+    ledger.finish(first, Outcome.FAILED, reason="boom", exit_status=1, command=["prog", "a"], stderr="e" * 5,
+                  centers_file="/c/centers.txt", centers_before="A\n")
+    failed = ledger.record_failure(T0, "ch_segmentation", "archive unavailable: timeout", inputs=["a.fits"])
+    other = ledger.start(T1, "ch_segmentation")
+    numbers = {record.id: record.attempt for record in ledger.attempts()}
+    assert (numbers[first], numbers[failed], numbers[other]) == (2, 3, 1)
+    record = ledger.latest(T0, "ch_segmentation")
+    assert (record.outcome, record.reason, record.inputs) == (Outcome.FAILED, "archive unavailable: timeout",
+                                                              ["a.fits"])
+    (finished,) = [record for record in ledger.attempts() if record.id == first]
+    assert finished.command == ["prog", "a"] and finished.exit_status == 1 and finished.stderr_tail == "eeeee"
+    assert (finished.centers_file, finished.centers_before, finished.ended is not None) == (
+        "/c/centers.txt", "A\n", True)
+    with pytest.raises(TypeError, match="unknown attempt field.*: exit_code"):
+        ledger.update(other, exit_code=3)

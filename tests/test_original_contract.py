@@ -24,7 +24,7 @@ import get_image_stats
 import get_staff_stats
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, load_configuration
 from spoca4staff.ledger import Ledger, Outcome
-from spoca4staff.runner import normalise_verbose_arguments
+from spoca4staff.command_line import normalise_verbose_arguments
 from scripts.make_synthetic_aia import QUICKLOOK_QUALITY, observation_time, write_aia_file
 from sdo_data import SdoData
 

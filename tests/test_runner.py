@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -16,21 +18,11 @@ import pytest
 from spoca4staff.configuration import OperationsConfig
 from job import JobError, TransientJobError
 from spoca4staff.ledger import Ledger, Outcome
-from spoca4staff.runner import (
-    ExitStatus,
-    LockBusy,
-    Runner,
-    RunLock,
-    UsageError,
-    add_run_arguments,
-    config_path,
-    execute,
-    is_transient,
-    parse_date,
-    select_time_steps,
-    status_report,
-    time_steps,
-)
+from spoca4staff.command_line import ExitStatus, add_run_arguments, config_path
+from spoca4staff.entry_point import execute, status_report
+from spoca4staff.job_runner import Runner, is_transient
+from spoca4staff.run_lock import LockBusy, RunLock
+from spoca4staff.time_window import UsageError, parse_date, select_time_steps, time_steps
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 20, 0, 0)
@@ -66,6 +58,27 @@ def test_parse_date_is_utc() -> None:
     assert parse_date("2026-03-20T08:00:00+02:00") == datetime(2026, 3, 20, 6)
     with pytest.raises(argparse.ArgumentTypeError):
         parse_date("yesterday")
+
+
+@pytest.mark.parametrize("module, arguments", [
+    ("get_staff_stats", ["x.ini", "--start-date", "{date}"]),
+    ("sdo_data", ["{date}", "171", "--aia-file-pattern", "a/{{wavelength}}.fits"]),
+    ("scripts.get_calibrated_aia", ["--start-date", "{date}", "--output-dir", "out"]),
+    ("scripts.make_synthetic_aia", ["out", "--start", "{date}", "--end", "{date}"]),
+    ("scripts.plot_stats", ["-s", "x", "y.csv", "--start-date", "{date}"]),
+])
+def test_every_command_line_date_is_read_by_the_one_parser(module: str, arguments: list[str], capsys) -> None:
+    """Each script's date option is :func:`time_window.parse_date`: same forms accepted, same message."""
+    import importlib
+
+    loaded = importlib.import_module(module)
+    parser = loaded.build_parser() if hasattr(loaded, "build_parser") else loaded._parser()
+    good = parser.parse_args([item.format(date="2026-03-20T08:00+02:00") for item in arguments])
+    dates = [value for value in vars(good).values() if isinstance(value, datetime)]
+    assert dates and all(date.replace(tzinfo=None) == datetime(2026, 3, 20, 6) for date in dates)
+    with pytest.raises(SystemExit):
+        parser.parse_args([item.format(date="yesterday") for item in arguments])
+    assert "'yesterday' is not an ISO 8601 date, e.g. 2026-03-20T06:00:00" in capsys.readouterr().err
 
 
 def test_config_positional_or_option(tmp_path: Path) -> None:
@@ -125,7 +138,7 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
 def test_lock_of_a_killed_process_is_free(tmp_path: Path) -> None:
     path = tmp_path / "run.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from spoca4staff.runner import RunLock; "
+        [sys.executable, "-c", "import sys, time; from spoca4staff.run_lock import RunLock; "
          "lock = RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(600)", str(path)],
         stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     try:
@@ -351,7 +364,7 @@ def test_log_file_is_appended(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "run.log"
     log_file.parent.mkdir()
     log_file.write_text("earlier line\n")
-    script = ("import logging, sys; from spoca4staff.runner import setup_logging; "
+    script = ("import logging, sys; from spoca4staff.command_line import setup_logging; "
               "ok = setup_logging(False, __import__('pathlib').Path(sys.argv[1])); "
               "logging.getLogger('x').info('hello'); logging.getLogger('x').debug('hidden'); sys.exit(0 if ok else 2)")
     subprocess.run([sys.executable, "-c", script, str(log_file)], check=True, cwd=REPO_ROOT)
@@ -414,3 +427,119 @@ def test_start_not_before_end_is_refused(tmp_path: Path) -> None:
     args = _parser().parse_args(["x.ini", "-s", "2030-01-01"])
     with pytest.raises(UsageError, match="is not before now"):
         select_time_steps(args, 48, 6, now=datetime(2026, 3, 20))
+
+
+def test_the_module_examples_run() -> None:
+    """The examples of the run modules' docstrings (the entry point's is a whole script's main) really run."""
+    import doctest
+    import logging
+
+    from spoca4staff import entry_point, time_window
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # run_script sets up the logging: put pytest's back
+    try:
+        for module in (entry_point, time_window):
+            failed, tried = doctest.testmod(module, raise_on_error=False, report=True)
+            assert tried > 5 if module is entry_point else tried >= 1
+            assert failed == 0, f"{failed} of the {tried} examples of {module.__name__} failed"
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+# -- ledger transactions per attempt (issue 15) ----------------------------------------------------------------
+
+
+def _count_commits(ledger: Ledger) -> list[str]:
+    """The COMMIT statements run on ``ledger`` from now on (each is one synced write transaction)."""
+    commits: list[str] = []
+    ledger._connection.set_trace_callback(lambda sql: commits.append(sql) if sql.strip() == "COMMIT" else None)
+    return commits
+
+
+def _program(tmp_path: Path, status: int) -> list[str]:
+    """A real program that writes a centres file and some stderr, then exits with ``status``."""
+    return [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('171 42.0\\n'); "
+            "sys.stderr.write('classified\\n'); sys.exit(int(sys.argv[2]))", str(tmp_path / "centers.new"),
+            str(status)]
+
+
+def _segmentation_work(tmp_path: Path, status: int, *, checkpoint: bool, seen: dict[str, object]):
+    """The work of a segmentation attempt, in the order of get_staff_stats' ``_segment``: the centres history
+    it starts from, the program, its result recorded, then the live centres file replaced."""
+    live = tmp_path / "centers.txt"
+
+    def work(attempt) -> None:
+        attempt.record(centers_file=live, centers_before="")
+        command = _program(tmp_path, status)
+        run = subprocess.run(command, capture_output=True, text=True, check=False)
+        attempt.record(command=command)
+        if run.returncode:
+            raise JobError(command, run.returncode, run.stderr, "segmentation")
+        after = (tmp_path / "centers.new").read_text()
+        result = {"exit_status": run.returncode, "stderr": run.stderr, "centers_after": after, "centers_live": True}
+        if checkpoint:
+            attempt.commit(**result)
+        else:  # get_staff_stats before it calls commit
+            attempt.record(**result)
+        with sqlite3.connect(tmp_path / "ledger.sqlite") as other:  # what a crash now would leave
+            seen["before the install"] = other.execute(
+                "SELECT centers_before, centers_after, centers_live, command FROM attempts WHERE id = ?",
+                (attempt.row_id,)).fetchone()
+        os.replace(tmp_path / "centers.new", live)
+
+    return work
+
+
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["record", "commit"])
+def test_a_segmentation_attempt_costs_three_transactions_and_is_in_the_ledger_before_the_install(
+        tmp_path: Path, checkpoint: bool) -> None:
+    seen: dict[str, object] = {}
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+        commits = _count_commits(ledger)
+        work = _segmentation_work(tmp_path, 0, checkpoint=checkpoint, seen=seen)
+        assert runner.job(T0, "ch_segmentation", work, inputs=["a.fits"], outputs=["map.fits"]) is Outcome.DONE
+        assert len(commits) == 3  # start, the result before the install, the end (five before issue 15)
+        (record,) = ledger.attempts()
+    before, after, live, command = seen["before the install"]
+    assert (before, after, live) == ("", "171 42.0\n", 1) and json.loads(command)[0] == sys.executable
+    assert (tmp_path / "centers.txt").read_text() == "171 42.0\n"
+    assert record.outcome is Outcome.DONE and record.attempt == 1 and record.exit_status == 0
+    assert record.stderr_tail == "classified\n" and record.centers_live and record.inputs == ["a.fits"]
+
+
+def test_a_failed_attempt_costs_two_transactions_and_keeps_every_fact(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+        commits = _count_commits(ledger)
+        work = _segmentation_work(tmp_path, 3, checkpoint=True, seen={})
+        assert runner.job(T0, "ch_segmentation", work) is Outcome.FAILED
+        assert len(commits) == 2  # start, end
+        assert runner.fail(T0 + HOURS6, "ch_segmentation", "archive unavailable: no answer") is Outcome.FAILED
+        assert len(commits) == 3  # a job that cannot run: one finished row
+        assert runner.job(T0 + HOURS6, "ch_segmentation", _segmentation_work(tmp_path, 0, checkpoint=True, seen={})
+                          ) is Outcome.DONE
+        first, outage, rerun = ledger.attempts()
+    assert first.outcome is Outcome.FAILED and first.exit_status == 3 and first.stderr_tail == "classified\n"
+    assert first.command[0] == sys.executable and first.centers_before == "" and first.centers_after is None
+    assert (outage.attempt, outage.outcome, outage.reason) == (1, Outcome.FAILED, "archive unavailable: no answer")
+    assert outage.ended is not None and rerun.attempt == 2 and rerun.outcome is Outcome.DONE
+
+
+def test_an_unknown_attempt_field_is_refused_at_once(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path), sleep=_Sleeps())
+        refused: list[str] = []
+
+        def work(attempt) -> None:
+            with pytest.raises(TypeError, match="unknown attempt field.*: exit_code"):
+                attempt.record(exit_code=1)
+            refused.append("yes")
+
+        assert runner.job(T0, "image_stats", work) is Outcome.DONE
+    assert refused == ["yes"]
