@@ -26,10 +26,10 @@ their stored values, which gives the exact order statistics without sorting, and
 one float64 copy partitioned in place with all the ranks needed at once.
 
 The time steps, the lock, the ledger (stage ``image_stats``, one job per time step), ``--status``,
-``--rerun-failed``, ``--force`` and the exit statuses are those of :mod:`runner`. An image that cannot be
-summarised (unreadable data, a keyword missing) fails its time step's job, logged and recorded in the ledger with
-the file and the reason; the other images of the step are still written and the run goes on. A file whose
-QUALITY cannot even be read is skipped by :mod:`sdo_data`, like a file of bad quality.
+``--rerun-failed``, ``--force`` and the exit statuses are those of :mod:`spoca4staff.entry_point`. An image that
+cannot be summarised (unreadable data, a keyword missing) fails its time step's job, logged and recorded in the
+ledger with the file and the reason; the other images of the step are still written and the run goes on. A file
+whose QUALITY cannot even be read is skipped by :mod:`sdo_data`, like a file of bad quality.
 
 Example::
 

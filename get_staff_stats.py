@@ -14,7 +14,7 @@ Maps are named ``YYYYmmdd_HHMMSS.SegmentedMap.fits`` after the time step. Every 
 scratch folder and renamed into place once complete and valid, so no half-written file is ever visible.
 A job whose outputs exist and are valid is skipped (``--force`` recomputes); a job without good data is
 skipped and recorded with its reason; a failing job is logged and recorded, and the run goes on. The lock,
-the ledger, the retries, ``--status`` and ``--rerun-failed`` are those of :mod:`runner`.
+the ledger, the retries, ``--status`` and ``--rerun-failed`` are those of :mod:`spoca4staff.entry_point`.
 
 The centres files carry the classification history (SPoCA's numberPreviousCenters), which changes the maps.
 :class:`CentersHistory` runs every segmentation against a scratch copy of the history the time step must
@@ -234,7 +234,7 @@ class StaffPipeline:
             attempt.record(command=run.command)
             run.raise_failure()
             # Recorded before the live file is replaced: a crash in between is then redone from `before`.
-            attempt.record(exit_status=run.exit_status, stderr=run.stderr, centers_after=run.centers_after,
+            attempt.commit(exit_status=run.exit_status, stderr=run.stderr, centers_after=run.centers_after,
                            centers_live=becomes_live)
             if becomes_live:
                 history.install(run.centers_after, runner.scratch_directory(history.live_file.parent))
@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``get_staff_stats.py`` and return its exit status (see :data:`runner.EXIT_STATUS_HELP`)."""
+    """Run ``get_staff_stats.py`` and return its exit status (see :data:`spoca4staff.command_line.EXIT_STATUS_HELP`)."""
     def make_step(configuration: Configuration):
         pipeline = StaffPipeline(configuration)
         return pipeline.process_step, pipeline.output_directories

@@ -29,13 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from spoca4staff.ledger import STDERR_TAIL_CHARS
+
 __all__ = ["Job", "JobResult", "JobError", "TransientJobError", "JobTimeoutError", "RUN_LOG_FORMAT"]
 
 LOGGER = logging.getLogger(__name__)
-
-#: Number of trailing characters of stderr kept in error messages.
-STDERR_TAIL = 2000
-
 
 class JobResult(NamedTuple):
     """What a finished program returned: exit code (negative: killed by that signal), stdout, stderr, and the
@@ -89,8 +87,8 @@ class JobError(Exception):
 
     @property
     def stderr_tail(self) -> str:
-        """The last :data:`STDERR_TAIL` characters of stderr, stripped."""
-        return self.stderr.strip()[-STDERR_TAIL:]
+        """The last :data:`ledger.STDERR_TAIL_CHARS` characters of stderr, stripped (what the ledger keeps)."""
+        return self.stderr.strip()[-STDERR_TAIL_CHARS:]
 
     def _message(self) -> str:
         program = Path(self.command[0]).name if self.command else "?"

@@ -1,14 +1,15 @@
 """Run a range of time steps on Dask: backfills and reprocessing, with exactly the sequential results.
 
 ``--workers [N]`` (a local cluster of N worker processes on 127.0.0.1, one per core when N is not given) or
-``--scheduler ADDRESS`` (an existing cluster, e.g. one started by dask-jobqueue) make :func:`runner.execute`
-call :func:`run_on_dask` instead of :meth:`runner.Runner.run`.
+``--scheduler ADDRESS`` (an existing cluster, e.g. one started by dask-jobqueue) make
+:func:`spoca4staff.entry_point.execute` call :func:`run_on_dask` instead of
+:meth:`spoca4staff.job_runner.Runner.run`.
 
 This process stays the *coordinator*: it holds the run lock, writes every ledger row, decides which centres
 history each classification starts from, installs the live centres files and renames the outputs into place,
 exactly through the same methods as the sequential path (:class:`get_staff_stats.StaffPipeline`,
-:class:`get_image_stats._ImageStatsStep`, :class:`runner.Runner`). Only the programs move: the pipeline's
-``execute`` hook, which runs a task of :mod:`worker_tasks` in process by default, submits it to the cluster
+:class:`get_image_stats._ImageStatsStep`, :class:`spoca4staff.job_runner.Runner`). Only the programs move: the
+pipeline's ``execute`` hook, which runs a task of :mod:`worker_tasks` in process by default, submits it to the cluster
 and waits for its result. Workers need the shared file system and this checkout (on their ``PYTHONPATH``).
 
 How a range of ``get_staff_stats.py`` is scheduled:
@@ -152,7 +153,7 @@ class DaskExecutor:
         The ``distributed.Client``.
     stop
         Set by the coordinator's main thread when the run is interrupted: a waiting thread then raises
-        :class:`runner.RunInterrupted`, so that its attempt is recorded as interrupted.
+        :class:`spoca4staff.run_lock.RunInterrupted`, so that its attempt is recorded as interrupted.
     """
 
     def __init__(self, client: Any, stop: threading.Event):
@@ -272,7 +273,8 @@ class _Coordinator:
 
     def guarded(self, time_step: datetime, function: Callable[..., Any], *args: Any) -> Any:
         """Call ``function``; an unexpected error is logged with its traceback and counted, as in
-        :meth:`runner.Runner.run` (:class:`runner.RunInterrupted` ends the thread's work quietly)."""
+        :meth:`spoca4staff.job_runner.Runner.run` (:class:`spoca4staff.run_lock.RunInterrupted` ends the thread's
+        work quietly)."""
         try:
             return function(*args)
         except RunInterrupted:
@@ -392,9 +394,7 @@ class _StaffSchedule:
             return done
         reason = (f"not run: the {stage} of {format_time_step(failed)} failed, and this step must start from the "
                   "centres history that step leaves; rerun the range (or --rerun-failed) once it is fixed")
-        ledger = self.runner.ledger
-        row = ledger.start(step, stage, attempt=len(ledger.attempts(time_step=step, stage=stage)) + 1)
-        ledger.finish(row, Outcome.FAILED, reason=reason)
+        self.runner.ledger.record_failure(step, stage, reason)
         with self.coordinator.lock:
             self.runner.failures += 1
         LOGGER.error("%s %s: %s", format_time_step(step), stage, reason)
@@ -417,7 +417,8 @@ def _owner(process_step: Callable[..., Any]) -> Any:
 
 def run_on_dask(args: argparse.Namespace, runner: Runner, steps: Sequence[datetime],
                 process_step: Callable[[datetime, Runner], object]) -> ExitStatus:
-    """Run ``steps`` on Dask (see the module notes) and return the exit status, as :meth:`runner.Runner.run`.
+    """Run ``steps`` on Dask (see the module notes) and return the exit status, as
+    :meth:`spoca4staff.job_runner.Runner.run`.
 
     Raises
     ------
