@@ -36,6 +36,7 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -168,10 +169,27 @@ class StaffPipeline:
         return list(dict.fromkeys(folders))
 
     def process_step(self, time_step: datetime, runner: Runner) -> None:
-        """Run the CH and AR segmentations, then the STAFF statistics and overlays, of one time step."""
-        ch = self.segmentation(time_step, runner, "ch_segmentation")
-        ar = self.segmentation(time_step, runner, "ar_segmentation")
+        """Run the CH and AR segmentations, then the STAFF statistics and overlays, of one time step.
+
+        The two segmentations are independent (their centres files are not the same): they run at once when
+        two cores are free (:meth:`~spoca4staff.job_runner.Runner.concurrently`), the files they need found
+        first, once, in this thread.
+        """
+        stages = ("ch_segmentation", "ar_segmentation")
+        if self._concurrent_segmentations():
+            for stage in stages:
+                for wavelength in self.sections[stage].wavelengths:
+                    self.sdo_data.get_AIA_selection(time_step, wavelength)
+            ch, ar = runner.concurrently(*(partial(self.segmentation, time_step, runner, stage) for stage in stages))
+        else:
+            ch, ar = (self.segmentation(time_step, runner, stage) for stage in stages)
         self.statistics(time_step, runner, ch, ar)
+
+    def _concurrent_segmentations(self) -> bool:
+        """Whether the CH and AR segmentations of a step run at once: in this process (on Dask the chains are
+        scheduled by :mod:`spoca4staff.backfill`), with two cores free and two different centres files."""
+        return (self.execute is in_process and len(os.sched_getaffinity(0)) >= 2
+                and self.ch.centers_file.resolve() != self.ar.centers_file.resolve())
 
     def statistics(self, time_step: datetime, runner: Runner, ch: MapResult, ar: MapResult) -> None:
         """The STAFF statistics and overlays of a time step whose two classifications are over."""

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from spoca4staff.ledger import STDERR_TAIL_CHARS
 
-__all__ = ["Job", "JobResult", "JobError", "TransientJobError", "JobTimeoutError", "RUN_LOG_FORMAT"]
+__all__ = ["Job", "JobResult", "JobError", "TransientJobError", "JobTimeoutError", "RUN_LOG_FORMAT", "stop_programs"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -271,6 +271,26 @@ def _kill_group(process: subprocess.Popen) -> tuple[bytes, bytes]:
         process.kill()
     output, error_output = process.communicate()
     return output or b"", error_output or b""
+
+
+def stop_programs() -> int:
+    """Kill the programs this process is running (each leads a session of its own: kill that group).
+
+    For a run interrupted while several programs run at once: in the other threads of the process (the two
+    segmentations of a time step), or on every Dask worker (run there by the coordinator). Returns how many
+    were killed.
+    """
+    import psutil
+
+    killed = 0
+    for child in psutil.Process().children(recursive=False):
+        try:
+            if os.getsid(child.pid) == child.pid:
+                os.killpg(child.pid, signal.SIGKILL)
+                killed += 1
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return killed
 
 
 def main(argv: list[str] | None = None) -> int:

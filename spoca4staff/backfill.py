@@ -43,7 +43,6 @@ import argparse
 import importlib
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -57,12 +56,13 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from job import stop_programs
 from spoca4staff.ledger import Ledger, Outcome, format_time_step
 from spoca4staff.command_line import ExitStatus
 from spoca4staff.job_runner import Runner
 from spoca4staff.run_lock import RunInterrupted
 
-__all__ = ["SharedLedger", "DaskExecutor", "run_on_dask", "independent_steps", "dask_client", "stop_programs"]
+__all__ = ["DaskExecutor", "run_on_dask", "independent_steps", "dask_client"]
 
 LOGGER = logging.getLogger("backfill")
 
@@ -70,44 +70,6 @@ LOGGER = logging.getLogger("backfill")
 CHAIN_PRIORITY = 10
 _CHAIN_TASKS = ("run_segmentation",)
 _SEGMENTATION_STAGES = ("ch_segmentation", "ar_segmentation")
-
-
-class SharedLedger:
-    """The run's ledger, for the coordinator's threads: one SQLite connection per thread, one call at a time.
-
-    It has the methods of :class:`ledger.Ledger` (the calls are serialised by a lock, so that the writes of
-    the threads never wait on each other's transactions).
-    """
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        self._local = threading.local()
-        self._opened: list[Ledger] = []
-
-    def _ledger(self) -> Ledger:
-        ledger = getattr(self._local, "ledger", None)
-        if ledger is None:
-            ledger = self._local.ledger = Ledger(self.path)
-            with self._lock:
-                self._opened.append(ledger)
-        return ledger
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("_") or not callable(getattr(Ledger, name, None)):
-            raise AttributeError(name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return getattr(self._ledger(), name)(*args, **kwargs)
-
-        return call
-
-    def close(self) -> None:
-        """Forget the connections: each is closed when its thread ends (SQLite objects cannot be closed from
-        another thread than theirs)."""
-        with self._lock:
-            self._opened.clear()
 
 
 #: Files whose descriptors a forked worker closes at once (the run lock: the lock must die with the coordinator).
@@ -180,26 +142,7 @@ class DaskExecutor:
                 future.cancel()
 
 
-def stop_programs() -> int:
-    """Kill the programs this worker process is running (each leads a session of its own: kill that group).
-
-    Run on every worker by the coordinator when a run is interrupted, as the sequential path kills its
-    running program. Returns how many were killed.
-    """
-    import psutil
-
-    killed = 0
-    for child in psutil.Process().children(recursive=False):
-        try:
-            if os.getsid(child.pid) == child.pid:
-                os.killpg(child.pid, signal.SIGKILL)
-                killed += 1
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return killed
-
-
-def independent_steps(ledger: Ledger | SharedLedger, live_file: Path, stage: str, steps: Sequence[datetime]
+def independent_steps(ledger: Ledger, live_file: Path, stage: str, steps: Sequence[datetime]
                       ) -> bool:
     """Whether every step of ``steps`` starts from its own recorded history (so they can all run at once).
 
@@ -280,8 +223,7 @@ class _Coordinator:
         except RunInterrupted:
             return None
         except Exception:
-            with self.lock:
-                self.runner.failures += 1
+            self.runner.count(failures=1)
             LOGGER.exception("%s: unexpected error, the rest of this time step is abandoned",
                              format_time_step(time_step))
             return None
@@ -395,8 +337,7 @@ class _StaffSchedule:
         reason = (f"not run: the {stage} of {format_time_step(failed)} failed, and this step must start from the "
                   "centres history that step leaves; rerun the range (or --rerun-failed) once it is fixed")
         self.runner.ledger.record_failure(step, stage, reason)
-        with self.coordinator.lock:
-            self.runner.failures += 1
+        self.runner.count(failures=1)
         LOGGER.error("%s %s: %s", format_time_step(step), stage, reason)
         return self._no_map()
 
@@ -442,9 +383,7 @@ def run_on_dask(args: argparse.Namespace, runner: Runner, steps: Sequence[dateti
     threads = sum(worker.get("nthreads", 1) for worker in workers.values()) or 1
     LOGGER.info("Dask: %d worker(s), %d thread(s); dashboard %s", len(workers), threads, _dashboard(client))
     stop = threading.Event()
-    own_ledger, shared = runner.ledger, SharedLedger(runner.ledger.path)
     previous_execute, owner.execute = owner.execute, DaskExecutor(client, stop)
-    runner.ledger = shared
     pool = ThreadPoolExecutor(max_workers=max(8, 4 * threads), thread_name_prefix="backfill")
     coordinator = _Coordinator(runner, steps, pool, stop)
     show_bar = sys.stderr.isatty()
@@ -463,8 +402,6 @@ def run_on_dask(args: argparse.Namespace, runner: Runner, steps: Sequence[dateti
     finally:
         pool.shutdown(wait=True)
         owner.execute = previous_execute
-        runner.ledger = own_ledger
-        shared.close()
         client_context.__exit__(None, None, None)
     elapsed = time.monotonic() - started
     rate = len(steps) / elapsed * 3600 if elapsed > 0 else 0.0

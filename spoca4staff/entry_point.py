@@ -105,7 +105,7 @@ def _shorten(text: str, width: int) -> str:
 def execute(args: argparse.Namespace, operations: OperationsConfig, stages: Sequence[str],
             process_step: Callable[[datetime, Runner], object], *, name: str,
             output_directories: Iterable[Path] = (), now: datetime | None = None,
-            sleep: Callable[[float], None] = time.sleep) -> ExitStatus:
+            sleep: Callable[[float], None] | None = None) -> ExitStatus:
     """Do a whole run of a script and return its exit status.
 
     ``--status`` prints the report and returns. Otherwise: take the lock (:data:`ExitStatus.LOCK_BUSY` at

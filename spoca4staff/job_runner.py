@@ -21,16 +21,20 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import tenacity
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from job import stop_programs
 from spoca4staff.command_line import ExitStatus
 from spoca4staff.configuration import OperationsConfig
 from spoca4staff.ledger import ATTEMPT_FIELDS, Ledger, LedgerError, Outcome, format_time_step
@@ -39,6 +43,8 @@ from spoca4staff.run_lock import RunInterrupted
 __all__ = ["Attempt", "Runner", "Work", "is_transient"]
 
 LOGGER = logging.getLogger("runner")
+
+T = TypeVar("T")
 
 #: OS errors that do not go away by waiting a few seconds: a retry would fail the same way.
 _PERSISTENT_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
@@ -166,11 +172,19 @@ class Runner:
     name
         The script's name, used for its scratch folders.
     sleep
-        Function used to wait between retries (tests may pass a no-op).
+        Function used to wait between retries (tests may pass a no-op); by default a wait that
+        :meth:`stop` cuts short.
+
+    Notes
+    -----
+    Several threads may run jobs of the same runner at once (the two segmentations of a time step, the
+    coordinator's threads on Dask): the counts are kept under a lock and the ledger serialises its calls.
+    When one thread is interrupted, :meth:`stop` tells the others: their running attempt is recorded as
+    interrupted (its program killed by :func:`job.stop_programs`) and no new attempt starts.
     """
 
     def __init__(self, ledger: Ledger, operations: OperationsConfig, *, force: bool = False, name: str = "run",
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] | None = None):
         self.ledger = ledger
         self.operations = operations
         self.force = force
@@ -179,8 +193,24 @@ class Runner:
         self.done = 0
         self.skipped = 0
         self.outages = 0
-        self._sleep = sleep
+        self.stopped: str | None = None
+        self._stopping = threading.Event()
+        self._counts = threading.Lock()
+        self._sleep = sleep if sleep is not None else self._stopping.wait
         self._scratch: set[Path] = set()
+
+    def count(self, *, done: int = 0, skipped: int = 0, failures: int = 0, outages: int = 0) -> None:
+        """Add to the run's counts of jobs (safe from any thread)."""
+        with self._counts:
+            self.done += done
+            self.skipped += skipped
+            self.failures += failures
+            self.outages += outages
+
+    def stop(self, signal_name: str) -> None:
+        """The run was interrupted by ``signal_name``: the other threads' attempts end as interrupted."""
+        self.stopped = signal_name
+        self._stopping.set()
 
     # -- scratch folders
 
@@ -212,7 +242,7 @@ class Runner:
         if self.force or not is_complete():
             return False
         LOGGER.debug("%s %s: already done, skipped", format_time_step(time_step), stage)
-        self.done += 1
+        self.count(done=1)
         return True
 
     def skip(self, time_step: datetime, stage: str, reason: str, *, inputs: Iterable[os.PathLike | str] = ()
@@ -226,7 +256,7 @@ class Runner:
         if latest is None or latest.outcome != Outcome.SKIPPED or latest.reason != reason:
             self.ledger.record_skip(time_step, stage, reason, inputs=inputs)
         LOGGER.info("%s %s: skipped (%s)", format_time_step(time_step), stage, reason)
-        self.skipped += 1
+        self.count(skipped=1)
         return Outcome.SKIPPED
 
     def fail(self, time_step: datetime, stage: str, reason: str, *, inputs: Iterable[os.PathLike | str] = ()
@@ -238,8 +268,7 @@ class Runner:
         """
         self.ledger.record_failure(time_step, stage, reason, inputs=inputs)
         LOGGER.error("%s %s: failed: %s", format_time_step(time_step), stage, reason)
-        self.failures += 1
-        self.outages += 1
+        self.count(failures=1, outages=1)
         return Outcome.FAILED
 
     def job(self, time_step: datetime, stage: str, work: Work, *, inputs: Sequence[os.PathLike | str] = (),
@@ -288,17 +317,19 @@ class Runner:
         except LedgerError:
             raise
         except Exception as error:
-            self.failures += 1
+            self.count(failures=1)
             LOGGER.error("%s: failed in %.1f s: %s", label, time.monotonic() - started, _reason(error))
             return Outcome.FAILED
         LOGGER.info("%s: done in %.1f s", label, time.monotonic() - started)
-        self.done += 1
+        self.count(done=1)
         return Outcome.DONE
 
     def _attempt(self, time_step: datetime, stage: str, work: Work, inputs: Sequence[os.PathLike | str],
                  outputs: Sequence[os.PathLike | str], numbers: Iterator[int]) -> None:
         """One attempt: a ledger row, the work, and the outcome recorded whatever happens."""
         number = next(numbers)
+        if self.stopped is not None:  # another thread was interrupted: no new attempt
+            raise RunInterrupted(self.stopped)
         row_id = self.ledger.start(time_step, stage, inputs=inputs, outputs=outputs)
         attempt = Attempt(self.ledger, row_id, time_step, stage, number, self.operations.job_timeout)
         try:
@@ -312,10 +343,36 @@ class Runner:
         except Exception as error:
             if getattr(error, "command", None):
                 attempt.record(command=error.command)
+            if self.stopped is not None:  # its program was killed because another thread was interrupted
+                attempt.finish(Outcome.INTERRUPTED, reason=f"interrupted by {self.stopped}")
+                raise RunInterrupted(self.stopped) from error
             attempt.finish(Outcome.FAILED, reason=_reason(error), exit_status=getattr(error, "exit_code", None),
                            stderr=getattr(error, "stderr", None))
             raise
         attempt.finish(Outcome.DONE)
+
+    # -- jobs at once
+
+    def concurrently(self, *calls: Callable[[], T]) -> list[T]:
+        """Run ``calls`` at once, each in a thread (the last in this one, where signals arrive), and return
+        their results in order.
+
+        Their log lines come out grouped, call after call in the order of ``calls``, once they are all over:
+        the log reads as that of a sequential run. When this thread is interrupted (SIGTERM, Ctrl-C), the
+        other calls' programs are killed and their attempts recorded as interrupted before the interruption
+        goes on.
+        """
+        with _GroupedLogs(len(calls)) as logs, ThreadPoolExecutor(max_workers=max(1, len(calls) - 1)) as pool:
+            futures = [pool.submit(logs.call, index, call) for index, call in enumerate(calls[:-1])]
+            try:
+                last = logs.call(len(calls) - 1, calls[-1])
+                return [future.result() for future in futures] + [last]
+            except (RunInterrupted, KeyboardInterrupt) as interruption:
+                self.stop(getattr(interruption, "signal_name", "SIGINT"))
+                stop_programs()
+                for future in futures:
+                    future.exception()  # wait: its attempt is recorded as interrupted
+                raise
 
     # -- a whole run
 
@@ -334,8 +391,49 @@ class Runner:
                 except LedgerError:
                     raise
                 except Exception as error:
-                    self.failures += 1
+                    self.count(failures=1)
                     LOGGER.error("%s: unexpected error, the rest of this time step is abandoned: %s",
                                  format_time_step(step), _reason(error))
                     LOGGER.debug("traceback of the unexpected error", exc_info=True)
         return ExitStatus.JOB_FAILED if self.failures else ExitStatus.OK
+
+
+class _GroupedLogs:
+    """Hold back the log records of concurrent calls, one group per call, and emit the groups in order at the
+    end (see :meth:`Runner.concurrently`). It filters the root logger's handlers: a record of a call's thread
+    is kept (once, although every handler asks) instead of being written."""
+
+    def __init__(self, count: int):
+        self.groups: list[list[logging.LogRecord]] = [[] for _ in range(count)]
+        self.threads: dict[int, int] = {}
+        self.handlers: list[logging.Handler] = []
+
+    def call(self, index: int, call: Callable[[], T]) -> T:
+        """Run ``call``, its records held in group ``index``."""
+        self.threads[threading.get_ident()] = index
+        try:
+            return call()
+        finally:
+            self.threads.pop(threading.get_ident(), None)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        index = self.threads.get(record.thread) if record.thread is not None else None
+        if index is None:
+            return True
+        group = self.groups[index]
+        if not group or group[-1] is not record:
+            group.append(record)
+        return False
+
+    def __enter__(self) -> _GroupedLogs:
+        self.handlers = list(logging.getLogger().handlers)
+        for handler in self.handlers:
+            handler.addFilter(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for handler in self.handlers:
+            handler.removeFilter(self)
+        for group in self.groups:
+            for record in group:
+                logging.getLogger(record.name).handle(record)

@@ -41,6 +41,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -245,10 +246,14 @@ class Ledger:
     def __init__(self, path: os.PathLike | str, timeout: float = 60.0) -> None:
         self.path = path if str(path) == ":memory:" else Path(path)
         self._connection: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         try:
             if isinstance(self.path, Path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            # One connection for every thread of the run (the concurrent segmentations of a step, the
+            # coordinator's threads on Dask): each call holds the lock, so that they never interleave.
+            self._connection = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
+                                               check_same_thread=False)
             self._connection.row_factory = sqlite3.Row
             self._connection.execute("PRAGMA synchronous=FULL")
             self._connection.executescript(_SCHEMA)
@@ -259,14 +264,16 @@ class Ledger:
 
     def close(self) -> None:
         """Close the database connection."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         """The rows of a query; SQLite's errors become a :class:`LedgerError` naming the file."""
         try:
-            return self._connection.execute(sql, parameters).fetchall()
+            with self._lock:
+                return self._connection.execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
             raise _ledger_error(self.path, error) from error
 
@@ -289,19 +296,20 @@ class Ledger:
         become a :class:`LedgerError`. A ROLLBACK that fails in turn (SQLite may already have rolled back,
         e.g. after SQLITE_FULL) never hides the error that caused it.
         """
-        try:
-            cursor = self._connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise _ledger_error(self.path, error) from error
-        try:
-            yield cursor
-            cursor.execute("COMMIT")
-        except BaseException as error:
-            self._rollback()
-            if isinstance(error, sqlite3.Error):
+        with self._lock:  # one transaction at a time on the shared connection
+            try:
+                cursor = self._connection.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
                 raise _ledger_error(self.path, error) from error
-            raise
+            try:
+                yield cursor
+                cursor.execute("COMMIT")
+            except BaseException as error:
+                self._rollback()
+                if isinstance(error, sqlite3.Error):
+                    raise _ledger_error(self.path, error) from error
+                raise
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if SQLite has not already done so; its own failure is ignored."""

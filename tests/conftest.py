@@ -357,6 +357,10 @@ def behave(stage, step):
         sys.exit(1)
     if behaviour == "killed":
         os.kill(os.getpid(), signal.SIGKILL)
+    if behaviour == "timed":
+        started = time.time()
+        time.sleep(1.5)
+        (HERE / f"{stage}.{step}.times").write_text(f"{started} {time.time()}")
     return behaviour != "nooutput"
 """
 
@@ -404,7 +408,8 @@ class FakePipeline:
     The fake programs are small Python scripts in ``root/fakes``; what each does at a time step is read from
     ``behaviour.json`` beside them (see :meth:`behave`): ``ok``, ``crash`` (exit 1 with a message), ``hang`` and
     ``pause`` (sleep, after writing their pid to ``<stage>.<step>.pid``), ``nooutput`` (exit 0 without writing),
-    ``killed`` (SIGKILL themselves). The fake segmentation behaves like the real one with its centres file: it
+    ``killed`` (SIGKILL themselves), ``timed`` (run 1.5 s and write when, as ``start end`` epoch seconds, to
+    ``<stage>.<step>.times``). The fake segmentation behaves like the real one with its centres file: it
     starts from the first line, writes the map with the history it started from in its header (``STARTED``,
     ``DEPTH``) and prepends its own line to the file. The archive holds ``steps`` steps of :data:`FAKE_STEP` from
     :data:`FAKE_START`; the ini (``root/test.ini``) is the shared one (:func:`default_sections`) with the fakes.

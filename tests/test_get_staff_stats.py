@@ -11,12 +11,16 @@ generated archive.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.io import fits
 
 import get_staff_stats
@@ -24,6 +28,7 @@ from spoca4staff.ledger import Ledger, Outcome
 from scripts.make_synthetic_aia import archive_path, make_archive, observation_time, write_aia_file
 
 #: The first time step and the step of the fake pipeline's archive (conftest's FAKE_START and FAKE_STEP).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 20, 0, 0)
 STEP = timedelta(hours=6)
 STAGES = ("ch_segmentation", "ar_segmentation", "staff_stats")
@@ -51,8 +56,9 @@ def test_run_makes_every_output_and_a_second_run_skips_them(fake_pipeline, capsy
     for step in setup.steps():
         setup.assert_complete(step)
     records = setup.attempts()
-    assert [(record.time_step, record.stage) for record in records] == [
-        (step, stage) for step in setup.steps() for stage in STAGES]
+    # One attempt per job; the two segmentations of a step run at once, so their rows come in either order.
+    assert sorted((record.time_step, STAGES.index(record.stage)) for record in records) == [
+        (step, index) for step in setup.steps() for index in range(len(STAGES))]
     assert all(record.outcome is Outcome.DONE for record in records)
     ch = setup.attempts(T0, "ch_segmentation")[0]
     assert ch.inputs == [str(archive_path(setup.archive, observation_time(T0, 193), 193))]
@@ -85,6 +91,35 @@ def test_run_makes_every_output_and_a_second_run_skips_them(fake_pipeline, capsy
     assert [(record.time_step, record.stage) for record in setup.attempts()[len(records) + 3:]] == [
         (T0, "ch_segmentation"), (T0, "staff_stats")]
     setup.assert_complete(T0)
+
+
+def test_the_two_segmentations_of_a_step_run_at_once_with_the_log_in_order(fake_pipeline, tmp_path) -> None:
+    """On two cores the CH and AR programs of a step run together (their run times overlap), the log still reads
+    CH then AR, and the outputs are those of a run on one core, where they run one after the other."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    setup = fake_pipeline(steps=1)
+    setup.behave(ch_segmentation={"20260320_000000": "timed"}, ar_segmentation={"20260320_000000": "timed"})
+    log = tmp_path / "run.log"
+    concurrent = setup.spawn("--log-file", str(log))
+    assert concurrent.wait(timeout=300) == 0, concurrent.communicate()
+    (ch_start, ch_end), (ar_start, ar_end) = (
+        map(float, (setup.fakes / f"{stage}.20260320_000000.times").read_text().split()) for stage in STAGES[:2])
+    assert ch_start < ar_end and ar_start < ch_end, "the two segmentations did not overlap"
+    stages = [stage for line in log.read_text().splitlines() for stage in STAGES[:2] if f" {stage}" in line]
+    assert "ch_segmentation" in stages and "ar_segmentation" in stages
+    assert stages == sorted(stages, key=STAGES.index), f"the CH lines first, then the AR lines: {stages}"
+    maps = {path.relative_to(setup.output): path.read_bytes() for path in setup.output.rglob("*.fits")}
+    centers = {path.name: path.read_text() for path in (setup.output / "centers").iterdir()}
+    # The same run on one core: one segmentation after the other, the same outputs.
+    shutil.rmtree(setup.output)
+    setup.behave()
+    one_core = subprocess.run([sys.executable, str(REPO_ROOT / "get_staff_stats.py"), *setup.argv()],
+                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert one_core.returncode == 0, one_core.stderr
+    assert {path.relative_to(setup.output): path.read_bytes() for path in setup.output.rglob("*.fits")} == maps
+    assert {path.name: path.read_text() for path in (setup.output / "centers").iterdir()} == centers
 
 
 def test_missing_files_skip_only_what_needs_them(fake_pipeline) -> None:

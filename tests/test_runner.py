@@ -543,3 +543,60 @@ def test_an_unknown_attempt_field_is_refused_at_once(tmp_path: Path) -> None:
 
         assert runner.job(T0, "image_stats", work) is Outcome.DONE
     assert refused == ["yes"]
+
+
+# -- jobs at once ------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_calls_run_at_once_and_log_in_call_order(tmp_path: Path, caplog) -> None:
+    """Both calls must be running together (each waits for the other at a barrier, which a sequential run would
+    never pass), the results come back in order, and the log reads as a sequential run's: all of the first call's
+    lines, then the second's."""
+    import logging
+    import threading
+
+    barrier = threading.Barrier(2, timeout=20)
+    logger = logging.getLogger("runner")
+
+    def call(name: str) -> str:
+        logger.info("%s starts", name)
+        barrier.wait()
+        logger.info("%s ends", name)
+        return name.upper()
+
+    with Ledger(tmp_path / "ledger.sqlite") as ledger, caplog.at_level(logging.INFO, logger="runner"):
+        runner = Runner(ledger, _operations(tmp_path))
+        assert runner.concurrently(lambda: call("ch"), lambda: call("ar")) == ["CH", "AR"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "runner"]
+    assert lines == ["ch starts", "ch ends", "ar starts", "ar ends"]
+
+
+def test_interruption_of_concurrent_jobs_kills_and_records_both(tmp_path: Path) -> None:
+    """SIGTERM arrives in the main thread while another thread's job runs a real program: that program is
+    killed and its attempt recorded as interrupted, not failed nor retried."""
+    import threading
+    import time
+
+    from job import Job
+    from spoca4staff.run_lock import RunInterrupted
+
+    started = threading.Event()
+
+    def sleeper(attempt) -> None:
+        started.set()
+        Job(sys.executable, ["-c", "import time; time.sleep(60)"]).run(timeout=120)
+
+    def interrupted() -> None:
+        started.wait(20)
+        time.sleep(0.3)  # the other program is running
+        raise RunInterrupted("SIGTERM")
+
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        runner = Runner(ledger, _operations(tmp_path, retry_attempts=3), sleep=_Sleeps())
+        began = time.monotonic()
+        with pytest.raises(RunInterrupted):
+            runner.concurrently(lambda: runner.job(T0, "ch_segmentation", sleeper), interrupted)
+        assert time.monotonic() - began < 30, "the other thread's program was not killed"
+        (attempt,) = ledger.attempts(time_step=T0, stage="ch_segmentation")
+        assert attempt.outcome is Outcome.INTERRUPTED and attempt.reason == "interrupted by SIGTERM"
+        assert runner.failures == 0
