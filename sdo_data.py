@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 from astropy.io import fits
 
 from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, quality_of, read_aia_file, read_headers
+from spoca4staff.command_line import setup_tool_logging
 from spoca4staff.ledger import OUTAGE
 
 try:  # the error of astropy's tile decompression (a corrupt compressed tile); private, hence the fallback
@@ -567,8 +568,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     arguments = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_tool_logging(arguments.verbose)
     sdo_data = SdoData(arguments.aia_file_pattern, ignore_quality_bits=arguments.ignore_quality_bits,
                        hdu=arguments.hdu, quality_keyword=arguments.quality_keyword,
                        cache_directory=arguments.cache_directory, http_timeout=arguments.http_timeout,

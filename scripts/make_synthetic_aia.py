@@ -39,6 +39,7 @@ import numpy as np
 from astropy.io import fits
 
 from spoca4staff.atomic_file import atomic_write
+from spoca4staff.command_line import setup_tool_logging
 from spoca4staff.time_window import parse_date
 
 __all__ = [
@@ -814,8 +815,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: write the archive and print the paths written, one per line."""
     arguments = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_tool_logging(arguments.verbose)
     try:
         paths = make_archive(arguments.output_dir, arguments.start, arguments.end, arguments.interval_hours,
                              arguments.wavelengths, size=arguments.size, seed=arguments.seed,

@@ -8,10 +8,10 @@ Run as a script::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from spoca4staff.command_line import setup_tool_logging
 from spoca4staff.overlay import DEFAULT_MAX_SIZE, OverlayError, write_overlay
 
 __all__ = ["main"]
@@ -44,8 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 with a one-line message when an input is bad)."""
     arguments = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s")
+    setup_tool_logging(arguments.verbose)
     try:
         write_overlay(arguments.ch_map, arguments.ar_map, arguments.image, arguments.output,
                       ch_class=arguments.ch_class, ar_class=arguments.ar_class, max_size=arguments.max_size)

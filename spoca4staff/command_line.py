@@ -4,6 +4,7 @@
 additions: ``--force``, ``--status``, ``--rerun-failed``, ``--log-file``, the Dask options), exit with the same
 statuses and log the same way. :func:`add_run_arguments` adds the options, :data:`EXIT_STATUS_HELP` documents
 the exit statuses for ``--help``, :func:`setup_logging` sends the log to standard error and the log file.
+:func:`setup_tool_logging` is the logging of the one-shot tools (``sdo_data.py``, ``scripts/*.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "config_path",
     "normalise_verbose_arguments",
     "setup_logging",
+    "setup_tool_logging",
 ]
 
 LOGGER = logging.getLogger("runner")
@@ -190,3 +192,10 @@ def setup_logging(verbose: bool | str = False, log_file: Path | None = None) -> 
     if problem:
         LOGGER.error(problem)
     return problem is None
+
+
+def setup_tool_logging(verbose: bool) -> None:
+    """The logging of a one-shot tool (``sdo_data.py``, ``scripts/overlay.py``...): its warnings and errors on
+    standard error, everything with ``-v``."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")

@@ -112,6 +112,18 @@ def umask() -> int:
     return mask
 
 
+@pytest.fixture
+def two_quality_hdus(tmp_path: Path) -> Path:
+    """A FITS file with QUALITY = 4 in its (data-less) primary HDU and QUALITY = 8 in its image extension."""
+    path = tmp_path / "two.fits"
+    primary = fits.PrimaryHDU()
+    primary.header["QUALITY"] = 4
+    extension = fits.ImageHDU(data=[[1, 2], [3, 4]])
+    extension.header["QUALITY"] = 8
+    fits.HDUList([primary, extension]).writeto(path)
+    return path
+
+
 def _corrupt_tiles(path: Path, hdu: int = 1) -> Path:
     """Overwrite the heap of compressed HDU ``hdu`` of ``path`` (its tiles) with noise, keeping every header."""
     with fits.open(path, disable_image_compression=True) as hdus:  # the binary table of the tiles, as stored

@@ -80,13 +80,8 @@ def test_damaged_files_are_structure_errors(tmp_path: Path, damage: str, message
         read_headers(path)
 
 
-def test_quality_of_the_configured_hdu_then_the_first_that_has_it(tmp_path: Path) -> None:
-    path = tmp_path / "two.fits"
-    primary = fits.PrimaryHDU()
-    primary.header["QUALITY"] = 4
-    extension = fits.ImageHDU(data=[[1, 2], [3, 4]])
-    extension.header["QUALITY"] = 8
-    fits.HDUList([primary, extension]).writeto(path)
+def test_quality_of_the_configured_hdu_then_the_first_that_has_it(two_quality_hdus: Path) -> None:
+    path = two_quality_hdus
     assert read_aia_file(path, hdu=1).quality == 8
     assert read_aia_file(path, hdu=0).quality == 4
     assert read_aia_file(path).quality == 4 and read_aia_file(path).hdu == 1  # the image is in HDU 1

@@ -93,13 +93,8 @@ def test_quality_read_from_compressed_and_uncompressed_files(tmp_path, data_form
     assert SdoData("unused", hdu=hdu).get_quality(path) == 0x40000101
 
 
-def test_configured_hdu_wins_when_it_has_the_keyword(tmp_path):
-    path = tmp_path / "two.fits"
-    primary = fits.PrimaryHDU()
-    primary.header["QUALITY"] = 4
-    extension = fits.ImageHDU(data=[[1, 2], [3, 4]])
-    extension.header["QUALITY"] = 8
-    fits.HDUList([primary, extension]).writeto(path)
+def test_configured_hdu_wins_when_it_has_the_keyword(two_quality_hdus):
+    path = two_quality_hdus
     assert SdoData("unused", hdu=1).get_quality(path) == 8
     assert SdoData("unused", hdu=0).get_quality(path) == 4
     assert SdoData("unused").get_quality(path) == 4
