@@ -6,7 +6,7 @@ per image with the STAFF header and its five rows. Anything else raises :class:`
 :class:`job.TransientJobError` for failures worth retrying) with the reason. The programs write their outputs
 atomically themselves; this module only validates them afterwards.
 
-``get_STAFF_stats.x`` takes the CH map *first* and the AR map second (spec quirk Q1): the original pipeline
+``get_STAFF_stats.x`` takes the CH map *first* and the AR map second (quirk Q1): the original pipeline
 passed them the other way round, which silently swapped the CH and AR statistics.
 
 As a script::
@@ -46,11 +46,11 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-#: The header line of a STAFF CSV (spec 8.8).
+#: The header line of a STAFF CSV (compat 8.8).
 STAFF_CSV_HEADER = ("Channel", "Type", "ObservationDate", "MinIntensity", "MaxIntensity", "Mean", "Median",
                     "LowerQuartile", "UpperQuartile", "Variance", "Skewness", "Kurtosis", "TotalIntensity",
                     "Area_Raw", "Area_AtDiskCenter", "FillingFactor")
-#: The ``Type`` of the five rows of a STAFF CSV, in file order (spec 8.8).
+#: The ``Type`` of the five rows of a STAFF CSV, in file order (compat 8.8).
 STAFF_CSV_TYPES = ("AR_all", "CH_central_meridian", "CH_ondisc", "AR_ondisc", "QS_ondisc")
 
 
@@ -66,14 +66,14 @@ class StaffJobResult:
 
 
 def _stem(path: Path | str) -> str:
-    """The base name of ``path`` without its last suffix (``S(path)`` of spec 8.2)."""
+    """The base name of ``path`` without its last suffix (``S(path)`` of compat 8.2)."""
     name = os.path.basename(str(path))
     stem, dot, _ = name.rpartition(".")
     return stem if dot else name
 
 
 def staff_csv_name(ch_segmentation_map: Path | str, ar_segmentation_map: Path | str, image: Path | str) -> str:
-    """File name of the CSV ``get_STAFF_stats.x`` writes for ``image`` in an output folder (spec 8.2)."""
+    """File name of the CSV ``get_STAFF_stats.x`` writes for ``image`` in an output folder (compat 8.2)."""
     return f"{_stem(ch_segmentation_map)}_and_{_stem(ar_segmentation_map)}_on_{_stem(image)}.csv"
 
 
@@ -124,7 +124,7 @@ def _decompressed_map_problem(path: Path) -> str | None:
 def check_staff_csv(path: Path) -> str | None:
     """Why ``path`` is not a valid STAFF CSV, or ``None`` when it is one.
 
-    Valid means: the header of spec 8.8 and exactly five rows of 16 fields whose types are, in order,
+    Valid means: the header of compat 8.8 and exactly five rows of 16 fields whose types are, in order,
     ``AR_all, CH_central_meridian, CH_ondisc, AR_ondisc, QS_ondisc``.
     """
     try:
@@ -229,7 +229,7 @@ class GetStaffStatsJob:
 
     def job(self, ar_segmentation_map: Path | str, ch_segmentation_map: Path | str,
             sun_images: Sequence[Path | str]) -> Job:
-        """The :class:`job.Job`: the CH map goes first and the AR map second (spec 1.6, 8.1, quirk Q1)."""
+        """The :class:`job.Job`: the CH map goes first and the AR map second (compat 1.6, 8.1, quirk Q1)."""
         return Job(self.executable, [ch_segmentation_map, ar_segmentation_map, *sun_images],
                    {"config": self.config_file, "output": self.output_directory})
 

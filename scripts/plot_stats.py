@@ -20,7 +20,7 @@ missing while the job of the time step was done, or no ledger).
 
 The two kinds of CSV files:
 
-* STAFF statistics, written by ``get_STAFF_stats.x`` as ``<CHmap>_and_<ARmap>_on_<image>.csv`` (spec 8.2, 8.8):
+* STAFF statistics, written by ``get_STAFF_stats.x`` as ``<CHmap>_and_<ARmap>_on_<image>.csv`` (compat 8.2, 8.8):
   a header ``Channel,Type,ObservationDate,MinIntensity,...,FillingFactor`` and five rows, one per region type
   (AR_all, CH_central_meridian, CH_ondisc, AR_ondisc, QS_ondisc);
 * image statistics, written by ``get_image_stats.py`` as ``<image name>.csv``: a header ``DATAMAX,...,DATE_OBS,
@@ -80,7 +80,7 @@ LOGGER = logging.getLogger(__name__)
 
 #: The region types of the STAFF CSV files, in the order of the curves.
 REGION_TYPES = ("CH_ondisc", "AR_ondisc", "QS_ondisc", "CH_central_meridian", "AR_all")
-#: The numeric columns of the STAFF CSV files (spec 8.8), plotted by default.
+#: The numeric columns of the STAFF CSV files (compat 8.8), plotted by default.
 STAFF_COLUMNS = ("MinIntensity", "MaxIntensity", "Mean", "Median", "LowerQuartile", "UpperQuartile", "Variance",
                  "Skewness", "Kurtosis", "TotalIntensity", "Area_Raw", "Area_AtDiskCenter", "FillingFactor")
 #: The two kinds of statistics files.

@@ -510,7 +510,7 @@ def write_overlay(
     Parameters
     ----------
     ch_map : path
-        CH segmentation map written by ``ch_segmentation.x`` (spec section 7); its pixels equal to ``ch_class``
+        CH segmentation map written by ``ch_segmentation.x`` (compat 7); its pixels equal to ``ch_class``
         on the solar disc are the coronal holes, drawn in :data:`CH_COLOUR`. Off the disc that class is the
         dark corona, which the STAFF statistics leave out (``CH_ondisc``), so it is not drawn.
     ar_map : path

@@ -280,11 +280,11 @@ def write_ini(tmp_path: Path) -> Callable[..., Path]:
 
 # -- the pipeline's outputs, from the contract ---------------------------------------------------------------
 
-#: The header of a STAFF CSV (spec 8.8).
+#: The header of a STAFF CSV (compat 8.8).
 STAFF_CSV_HEADER = ("Channel", "Type", "ObservationDate", "MinIntensity", "MaxIntensity", "Mean", "Median",
                     "LowerQuartile", "UpperQuartile", "Variance", "Skewness", "Kurtosis", "TotalIntensity",
                     "Area_Raw", "Area_AtDiskCenter", "FillingFactor")
-#: The types of its five rows, in file order (spec 8.8).
+#: The types of its five rows, in file order (compat 8.8).
 STAFF_CSV_TYPES = ("AR_all", "CH_central_meridian", "CH_ondisc", "AR_ondisc", "QS_ondisc")
 
 
@@ -294,12 +294,12 @@ class StaffOutputs:
 
     @staticmethod
     def map_name(step: datetime) -> str:
-        """The map of a time step: ``YYYYmmdd_HHMMSS.SegmentedMap.fits`` (the pipeline's ``--output``, spec 1)."""
+        """The map of a time step: ``YYYYmmdd_HHMMSS.SegmentedMap.fits`` (the pipeline's ``--output``, compat 1)."""
         return f"{step:%Y%m%d_%H%M%S}.SegmentedMap.fits"
 
     @staticmethod
     def csv_name(ch_map: Path | str, ar_map: Path | str, image: Path | str) -> str:
-        """The STAFF CSV of ``image`` (spec 8.2): ``S(CH map)_and_S(AR map)_on_S(image).csv``, where ``S`` is the
+        """The STAFF CSV of ``image`` (compat 8.2): ``S(CH map)_and_S(AR map)_on_S(image).csv``, where ``S`` is the
         base name less its last suffix (``/x/20110319_105400.SegmentedMap.fits`` gives
         ``20110319_105400.SegmentedMap``)."""
         return f"{Path(ch_map).stem}_and_{Path(ar_map).stem}_on_{Path(image).stem}.csv"
@@ -318,7 +318,7 @@ class StaffOutputs:
     @staticmethod
     def staff_csv(path: Path) -> dict[str, dict[str, str]]:
         """The rows of the STAFF CSV ``path`` by type, checked: the header and the five rows of 16 fields whose
-        types are, in order, :data:`STAFF_CSV_TYPES` (spec 8.8)."""
+        types are, in order, :data:`STAFF_CSV_TYPES` (compat 8.8)."""
         with path.open(newline="", encoding="utf-8") as stream:
             header, *rows = list(csv.reader(stream))
         assert tuple(header) == STAFF_CSV_HEADER, f"{path}: header {header}"

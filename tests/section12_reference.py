@@ -1,4 +1,4 @@
-"""The original SPoCA's results of spec section 12 on the shared sample, and the helpers to compare with them.
+"""The original SPoCA's results of compat 12 on the shared sample, and the helpers to compare with them.
 
 Shared by the tests that reproduce section 12 (test_classification, test_cold_start, test_staff_statistics,
 test_get_staff_stats_reference). Like spoca_reference.py, this module is not a test file: pytest imports it from
@@ -18,7 +18,7 @@ __all__ = ["SAMPLE", "CH_CENTERS", "AR_CENTERS", "MAPS", "SECTION12_CSV", "relab
 #: The shared real AIA 171 sample of section 12 (in ``../shared/data``).
 SAMPLE = "AIA20110319_105400_0171.fits"
 
-# Spec section 12: the original's results on the shared sample.
+# Compat 12: the original's results on the shared sample.
 CH_CENTERS = (
     "[AIA_171]\t[(4.374365),(8.413515),(10.931680),(13.093317)]\n"
     "[AIA_171]\t[(4.377478),(8.422617),(10.938572),(13.095082)]\n"
@@ -47,7 +47,7 @@ AIA_171,QS_ondisc,2011-03-19T10:54:01,40.976925,4715.503243,163.556955,145.31023
 
 
 def relabel(source: Path, target: Path) -> None:
-    """Byte copy of ``source`` whose WAVELNTH card value changes from 171 to 193 (spec 12, offsets 1708-1709)."""
+    """Byte copy of ``source`` whose WAVELNTH card value changes from 171 to 193 (compat 12, offsets 1708-1709)."""
     data = bytearray(source.read_bytes())
     assert data[1680:1688] == b"WAVELNTH" and data[1708:1710] == b"71"
     data[1708:1710] = b"93"

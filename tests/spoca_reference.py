@@ -18,7 +18,7 @@ def _swap_if_greater(a: list[float], i: int, j: int) -> None:
 
 
 def _partition(a: list[float], lo: int, hi: int, p: float) -> tuple[int, int]:
-    """One partition step of spec 10.2 (steps 3 to 6) on a[lo..hi]; returns (ll, hh)."""
+    """One partition step of compat 10.2 (steps 3 to 6) on a[lo..hi]; returns (ll, hh)."""
     mid = lo + int((hi - lo) * p)
     _swap_if_greater(a, mid, hi)
     _swap_if_greater(a, lo, hi)
@@ -40,7 +40,7 @@ def _partition(a: list[float], lo: int, hi: int, p: float) -> tuple[int, int]:
 
 
 def quickselect(a: list[float], p: float) -> float:
-    """The original's modified quickselect (spec 10.2), transcribed step by step.
+    """The original's modified quickselect (compat 10.2), transcribed step by step.
 
     Parameters
     ----------

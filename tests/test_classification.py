@@ -1,6 +1,6 @@
 """Tests of the SPoCA classification programs ch_segmentation.x (1 channel) and ar_segmentation.x (2 channels).
 
-The reference results of the original SPoCA (spec section 12) are reproduced exactly on the shared real
+The reference results of the original SPoCA (compat 12) are reproduced exactly on the shared real
 AIA sample (skipped where ``../shared`` is absent). Synthetic images from scripts/make_synthetic_aia.py
 and sunpy's real 128x128 file check the reading of every pixel format, the class ordering and the
 overlap with the true regions, the centres-file history, its locking and the rejection of bad input.
@@ -105,7 +105,7 @@ def raw_header_cards(path: Path, hdu: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory: pytest.TempPathFactory, spoca_programs: dict[str, Path]) -> Path:
-    """The four classification commands of spec section 12, run in one folder on the shared sample."""
+    """The four classification commands of compat 12, run in one folder on the shared sample."""
     sample = Path(__file__).resolve().parents[2] / "shared" / "data" / SAMPLE
     if not sample.is_file():
         pytest.skip(f"no shared sample {sample}")

@@ -1,10 +1,10 @@
-"""Cold starts of the classification programs: the deterministic "random" initialisation of spec 5.5.
+"""Cold starts of the classification programs: the deterministic "random" initialisation of compat 5.5.
 
 Without a centres history (a new installation, a deleted centres file, any single-image run) both programs
 start from centres picked in the sorted histogram at cumulative positions that walk past its end; the
 original's walk there repeats a cycle of length 2 or 3 set by the shape of its red-black tree of bins.
 
-* The five cold-start references of spec section 12.3 (``../shared/data/cold-start``) are reproduced exactly:
+* The five cold-start references of compat 12.3 (``../shared/data/cold-start``) are reproduced exactly:
   centres files byte for byte after two runs, map pixel MD5s, class counts and CNBRBINS; and the sorted
   initial centres of the 5.5 table (``--classification.maxNumberIteration 0`` writes them).
 * The tree simulation (SPoCA/lib/red_black_tree.*) is compared, on thousands of insertion orders, with the
@@ -30,7 +30,7 @@ CH_CONFIG = REPO / "configs" / "AIA.CH_segmentation.config"
 AR_CONFIG = REPO / "configs" / "AIA.AR_segmentation.config"
 IMAGE = "AIA.20110319_105401.{:04d}.lev1.fits"
 
-# Spec 12.3: the centres files after two runs (newest line first) ...
+# Compat 12.3: the centres files after two runs (newest line first) ...
 CENTERS = {
     "s3": "[AIA_193]\t[(11.790377),(19.971469),(24.939283),(28.555956)]\n"
           "[AIA_193]\t[(11.785234),(19.948707),(24.925880),(28.552807)]\n",
@@ -60,7 +60,7 @@ MAPS = {
     "s5": (({0: 318396, 1: 139961, 2: 315078, 3: 261686, 4: 13455}, "7dda57e6b003b4afc7ba3ab218adbe69"),
            ({0: 318396, 1: 139963, 2: 315065, 3: 261700, 4: 13452}, "764414d7ec8ed9fff7c0ddb1d23980f3"), 20526),
 }
-# ... and the sorted initial centres of the table of spec 5.5 (section 12's sample is the first row).
+# ... and the sorted initial centres of the table of compat 5.5 (section 12's sample is the first row).
 INITIAL = {
     "section12": "[(3.865000),(7.935000),(13.355000),(13.365000)]",
     "s3": "[(0.000000),(10.635000),(18.525000),(29.035000)]",
@@ -109,7 +109,7 @@ def test_two_cold_start_runs_reproduce_the_original(case: str, shared_data: Path
 @pytest.mark.parametrize("case", ("section12",) + CH_CASES + AR_CASES)
 def test_initial_centres_follow_the_red_black_tree_walk(case: str, shared_data: Path,
                                                         spoca_programs: dict[str, Path], tmp_path: Path) -> None:
-    # With no iteration, the centres file receives the sorted initial centres (spec 5.5).
+    # With no iteration, the centres file receives the sorted initial centres (compat 5.5).
     if case == "section12":
         images, case_kind = [shared_data / "AIA20110319_105400_0171.fits"], "s3"
         if not images[0].is_file():

@@ -1,8 +1,8 @@
-"""get_staff_stats.py from a cold start reproduces what the original pipeline writes (spec section 12).
+"""get_staff_stats.py from a cold start reproduces what the original pipeline writes (compat 12).
 
 A configuration whose CH segmentation reads the 171 image and whose AR segmentation reads 171 and the
 "relabelled 193" copy of the shared sample makes the pipeline run, at each time step, exactly the commands of
-spec section 12 (the pattern has no date in it, so every step finds the same files). Two time steps from no
+compat 12 (the pattern has no date in it, so every step finds the same files). Two time steps from no
 centres history are then the two runs of section 12: the centres files, the maps and the STAFF CSV of the
 second step must be the original's, byte for byte. The script is run with the original's command line.
 """

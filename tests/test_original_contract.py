@@ -235,7 +235,7 @@ def test_get_staff_stats_original_command_lines(original_ini, original_archive, 
         staff_outputs.segmentation_map(ar_map)
         for wavelength in (171, 193):
             image = _image(original_archive, step, wavelength)
-            # The original's name: <CH map stem>_and_<AR map stem>_on_<image stem>.csv (spec 8.2), written out.
+            # The original's name: <CH map stem>_and_<AR map stem>_on_<image stem>.csv (compat 8.2), written out.
             staff_outputs.staff_csv(output / "staff_stats" / f"{step:%Y%m%d_%H%M%S}.SegmentedMap_and_"
                                     f"{step:%Y%m%d_%H%M%S}.SegmentedMap_on_{image.name[:-len('.fits')]}.csv")
     assert len((output / "ch_centers.txt").read_text().splitlines()) == 2

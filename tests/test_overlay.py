@@ -1,6 +1,6 @@
 """Tests of scripts/overlay.py: contours, orientation, stretch and layout, on generated AIA images.
 
-The segmentation maps are written here, in the SPoCA map format (spec section 7: RICE int32 in HDU 1,
+The segmentation maps are written here, in the SPoCA map format (compat 7: RICE int32 in HDU 1,
 EXTNAME SegmentedMap, CRPIX/CDELT/RSUN_OBS), from the true region masks of the generated image. The drawn
 contour lines (display pixel coordinates of the north-up display image) are taken to image pixel coordinates
 through the WCS of the two sunpy Maps, the displayed one and the image's own (rolled) one, and compared with

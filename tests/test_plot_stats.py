@@ -1,6 +1,6 @@
 """Tests of scripts/plot_stats.py on CSV files written in the exact formats of the pipeline (plot_series.py).
 
-STAFF CSVs as written by get_STAFF_stats.x (spec 8.2 and 8.8: ``<CHmap>_and_<ARmap>_on_<image>.csv``, header and
+STAFF CSVs as written by get_STAFF_stats.x (compat 8.2 and 8.8: ``<CHmap>_and_<ARmap>_on_<image>.csv``, header and
 five rows, fixed6 numbers, ``nan`` and ``-nan``) and image-statistics CSVs as written by get_image_stats.py
 (``<image name>.csv``, sorted keyword columns, one row). The values are chosen here; the plotted points are read
 back from the matplotlib lines and compared with them, NaN gaps included.

@@ -1,4 +1,4 @@
-"""Tests of the command line and configuration files of the SPoCA classification programs (spec section 1).
+"""Tests of the command line and configuration files of the SPoCA classification programs (compat 1).
 
 Each test runs ch_segmentation.x (or ar_segmentation.x) on a small synthetic AIA image and checks the
 observable effect of the syntax: which parameter got which value (seen in the map header or the files
@@ -157,7 +157,7 @@ def test_help_config_and_doxygen(ch: Path) -> None:
 ])
 def test_parse_errors_print_the_help(tmp_path: Path, ch: Path, image: Path, arguments: list[str],
                                      message: str) -> None:
-    """Parse errors: the message, the help and exit status 1 (spec 1.8); a value-less option takes the
+    """Parse errors: the message, the help and exit status 1 (compat 1.8); a value-less option takes the
     positional after it as its value, and --name=value is a positional."""
     before = set(tmp_path.iterdir())
     result = run(ch, "--config", CH_CONFIG, *arguments, image, cwd=tmp_path)

@@ -1,8 +1,8 @@
-"""Tests of the pixel attribution of the SPoCA classifiers (SPoCA/lib/hfcm.hpp, hpcm2.hpp, spec 5.3 and 5.9).
+"""Tests of the pixel attribution of the SPoCA classifiers (SPoCA/lib/hfcm.hpp, hpcm2.hpp, compat 5.3 and 5.9).
 
 The classifiers' ``colour`` takes shortcuts for speed (nearest centre by midpoints, distance ratios with a
 safety margin). A C++ driver compiled against the library compares it with the memberships computed
-exactly as spec 5.3 says, followed by the "max" rule of spec 5.9, on random pixels and on the hard
+exactly as compat 5.3 says, followed by the "max" rule of compat 5.9, on random pixels and on the hard
 cases: pixels on a centre, on or next to a midpoint, within the crisp distance, infinite values, ties.
 """
 
@@ -27,7 +27,7 @@ DRIVER = r"""
 
 using namespace spoca;
 
-// Spec 5.3 + 5.9, written out without any shortcut.
+// Compat 5.3 + 5.9, written out without any shortcut.
 template <std::size_t N>
 unsigned exactFcm(const Feature<N>& x, const std::vector<Feature<N>>& B, double precision) {
     const std::size_t C = B.size();

@@ -4,9 +4,9 @@ exit status 1 and one line naming the file and the problem, and no output is lef
 
 - an EXPTIME that is not a positive finite number, in every program;
 - a segmentation map whose WCS cannot place pixels on the Sun (the 'nan' CD matrix that a classification
-  program writes for an image without CD, PC or CROTA2, spec 2.4 and 7.4), in get_STAFF_stats.x;
+  program writes for an image without CD, PC or CROTA2, compat 2.4 and 7.4), in get_STAFF_stats.x;
 - a centres file with a damaged line (truncated, NaN, another class count): the original dropped the line and
-  every older one (spec 6.2, 6.3), changing every later map;
+  every older one (compat 6.2, 6.3), changing every later map;
 - an image larger than the memory bound (SPOCA_MEMORY_LIMIT_MIB), refused before its pixels are read.
 """
 
@@ -84,7 +84,7 @@ def test_staff_stats_rejects_a_bad_exptime_and_does_the_other_images(tmp_path: P
 @pytest.mark.parametrize("broken", ["CH", "AR"])
 def test_map_of_an_image_without_crota2_is_refused(broken: str, tmp_path: Path, aia_factory,
                                                    spoca_programs: dict[str, Path]) -> None:
-    """The classification writes the map exactly as the original does ('nan' CD cards, spec 2.4 and 7.4); the
+    """The classification writes the map exactly as the original does ('nan' CD cards, compat 2.4 and 7.4); the
     statistics refuse it instead of reading 'nan' as 0 and putting every pixel at the disc centre."""
     image_193 = aia_factory(193, size=64, drop_keywords=("CROTA2",) if broken == "CH" else ())
     image_171 = aia_factory(171, size=64, drop_keywords=("CROTA2",) if broken == "AR" else ())

@@ -1,8 +1,8 @@
-"""Tests of the percentile selection of the SPoCA library (SPoCA/lib/selection.*, spec 10.2).
+"""Tests of the percentile selection of the SPoCA library (SPoCA/lib/selection.*, compat 10.2).
 
 A small C++ driver is compiled against the library. ``select`` must reproduce the original's modified
 quickselect exactly: its result and the order it leaves the array in (get_STAFF_stats' moments depend on
-that order, quirk Q8). It is compared with an independent Python transcription of spec 10.2
+that order, quirk Q8). It is compared with an independent Python transcription of compat 10.2
 (tests/spoca_reference.py, shared with the get_STAFF_stats tests).
 ``rankValue`` (used for the medians and percentiles of whole images) must give the element of rank
 int((n-1)p) of the sorted values for 0.5 <= p < 1.
@@ -52,7 +52,7 @@ int main() {
 
 
 def reference_select(values: list[float], p: float) -> tuple[float, list[float]]:
-    """Spec 10.2, transcribed step by step: the result and the array it leaves."""
+    """Compat 10.2, transcribed step by step: the result and the array it leaves."""
     a = list(values)
     return quickselect(a, p), a
 
@@ -71,7 +71,7 @@ def run_driver(driver: Path, cases: list[tuple[int, float, list[float]]]) -> lis
 
 
 def random_cases(seed: int, count: int) -> list[list[float]]:
-    """Small arrays with many ties, where the p < 0.5 pivot degenerates (spec 10.2)."""
+    """Small arrays with many ties, where the p < 0.5 pivot degenerates (compat 10.2)."""
     rng = np.random.default_rng(seed)
     return [rng.integers(0, rng.integers(1, 8), size=rng.integers(1, 30)).astype(float).tolist()
             for _ in range(count)]

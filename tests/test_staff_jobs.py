@@ -26,7 +26,7 @@ CONFIGS = REPO_ROOT / "configs"
 CH_CONFIG = CONFIGS / "AIA.CH_segmentation.config"
 AR_CONFIG = CONFIGS / "AIA.AR_segmentation.config"
 STAFF_CONFIG = CONFIGS / "AIA.get_STAFF_stats.config"
-#: The CSV header of spec 8.8 and the row types, written out independently of the module.
+#: The CSV header of compat 8.8 and the row types, written out independently of the module.
 STAFF_HEADER = ("Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,"
                 "Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor").split(",")
 ROW_TYPES = ["AR_all", "CH_central_meridian", "CH_ondisc", "AR_ondisc", "QS_ondisc"]

@@ -1,4 +1,4 @@
-"""Tests of get_STAFF_stats.x (SPoCA/programs/get_STAFF_stats.cpp, spec section 8).
+"""Tests of get_STAFF_stats.x (SPoCA/programs/get_STAFF_stats.cpp, compat 8).
 
 Every CSV the program writes is compared byte for byte with the CSV of an independent Python
 transcription of the spec (alignment of section 9, heliographic coordinates of 8.5, statistics of 8.7,
@@ -38,7 +38,7 @@ NAN = float("nan")
 
 @dataclass(frozen=True)
 class Wcs:
-    """The solar WCS of spec 2.4 / 8.3: centre and radius in pixels, angles in radians, distances in Mm."""
+    """The solar WCS of compat 2.4 / 8.3: centre and radius in pixels, angles in radians, distances in Mm."""
 
     cx: float
     cy: float
@@ -53,7 +53,7 @@ class Wcs:
 
 
 def header_wcs(header: fits.Header) -> Wcs:
-    """Spec 2.4: the WCS values the programs read from a header."""
+    """Compat 2.4: the WCS values the programs read from a header."""
     cdelt1, cdelt2 = float(header["CDELT1"]), float(header["CDELT2"])
     if all(k in header for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2")):
         cd = tuple(float(header[k]) for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"))
@@ -74,14 +74,14 @@ def header_wcs(header: fits.Header) -> Wcs:
 
 
 def cd_from_crota2(theta: float, cdelt1: float, cdelt2: float) -> tuple[float, float, float, float]:
-    """Spec 9, CD from CROTA2."""
+    """Compat 9, CD from CROTA2."""
     s, c = math.sin(theta * math.pi / 180), math.cos(theta * math.pi / 180)
     ratio = cdelt2 / cdelt1
     return (cdelt1 * c, cdelt2 * (-s * ratio), cdelt1 * (s * ratio), cdelt2 * c)
 
 
 def crota2(wcs: Wcs) -> float:
-    """Spec 9, CROTA2 from CD (with CDELT2 in the acos, quirk Q13); nan when acos is undefined."""
+    """Compat 9, CROTA2 from CD (with CDELT2 in the acos, quirk Q13); nan when acos is undefined."""
     ratio = wcs.cd[0] / wcs.cdelt2
     angle = math.acos(ratio) if -1 <= ratio <= 1 else NAN
     return angle * 180 / math.pi if wcs.cd[2] / wcs.cdelt1 > 0 else -angle * 180 / math.pi
@@ -93,7 +93,7 @@ def image_hdu(hdus: fits.HDUList) -> fits.ImageHDU | fits.PrimaryHDU | fits.Comp
 
 
 def read_image(path: Path) -> tuple[np.ndarray, fits.Header]:
-    """Spec 2.2: pixels as float64 scaled by BSCALE/BZERO, with BLANK and NaN pixels set to +inf."""
+    """Compat 2.2: pixels as float64 scaled by BSCALE/BZERO, with BLANK and NaN pixels set to +inf."""
     with fits.open(path, do_not_scale_image_data=True) as hdus:
         hdu = image_hdu(hdus)
         header = hdu.header.copy()
@@ -114,7 +114,7 @@ def read_map(path: Path) -> tuple[np.ndarray, Wcs]:
 
 @dataclass(frozen=True)
 class Alignment:
-    """Spec 9: the parameters that register an image with WCS `a` onto a reference with WCS `ref`."""
+    """Compat 9: the parameters that register an image with WCS `a` onto a reference with WCS `ref`."""
 
     a: Wcs
     ref: Wcs
@@ -149,7 +149,7 @@ class Alignment:
 
 
 def clamp(xo: float, yo: float, width: int, height: int) -> tuple[int, int, np.float32, np.float32]:
-    """Spec 9: the single-precision coordinate clamp and split."""
+    """Compat 9: the single-precision coordinate clamp and split."""
     position = []
     for value, size in ((xo, width), (yo, height)):
         v = np.float32(value)
@@ -160,7 +160,7 @@ def clamp(xo: float, yo: float, width: int, height: int) -> tuple[int, int, np.f
 
 
 def bilinear(pixels: np.ndarray, ix: int, iy: int, dx32: np.float32, dy32: np.float32) -> float:
-    """Spec 9: bilinear interpolation with double weights (0 * inf gives nan)."""
+    """Compat 9: bilinear interpolation with double weights (0 * inf gives nan)."""
     dx, dy = float(dx32), float(dy32)
     cdx, cdy = 1.0 - dx, 1.0 - dy
     p = [float(v) for v in (pixels[iy, ix], pixels[iy, ix + 1], pixels[iy + 1, ix], pixels[iy + 1, ix + 1])]
@@ -169,7 +169,7 @@ def bilinear(pixels: np.ndarray, ix: int, iy: int, dx32: np.float32, dy32: np.fl
 
 
 def majority(pixels: np.ndarray, ix: int, iy: int, dx: np.float32, dy: np.float32) -> int:
-    """Spec 9: majority interpolation with float weights, pooled by colour, first maximum wins."""
+    """Compat 9: majority interpolation with float weights, pooled by colour, first maximum wins."""
     one = np.float32(1)
     colors = [int(pixels[iy, ix]), int(pixels[iy, ix + 1]), int(pixels[iy + 1, ix]), int(pixels[iy + 1, ix + 1])]
     weights = [(one - dx) * (one - dy), dx * (one - dy), (one - dx) * dy, dx * dy]
@@ -186,7 +186,7 @@ def majority(pixels: np.ndarray, ix: int, iy: int, dx: np.float32, dy: np.float3
 
 
 def align(pixels: np.ndarray, alignment: Alignment, interpolate: Callable[..., float], null: float) -> np.ndarray:
-    """Resample `pixels` on their own grid (spec 9)."""
+    """Resample `pixels` on their own grid (compat 9)."""
     height, width = pixels.shape
     out = np.empty(pixels.shape, dtype=np.float64 if null == np.inf else np.int64)
     for j in range(height):
@@ -197,14 +197,14 @@ def align(pixels: np.ndarray, alignment: Alignment, interpolate: Callable[..., f
 
 
 def beyond_disc(shape: tuple[int, int], wcs: Wcs, ratio: float = 1.0) -> np.ndarray:
-    """The pixels the NAR rule of spec 3.2 nulls: (i - cx)^2 + (j - cy)^2 > ((r*r)*R)*R."""
+    """The pixels the NAR rule of compat 3.2 nulls: (i - cx)^2 + (j - cy)^2 > ((r*r)*R)*R."""
     j, i = np.indices(shape)
     x, y = i - wcs.cx, j - wcs.cy
     return x * x + y * y > ratio * ratio * wcs.radius * wcs.radius
 
 
 def stonyhurst(wcs: Wcs, i: int, j: int) -> tuple[float, float] | None:
-    """Spec 8.5: (longitude, latitude) in radians of pixel (i, j), or None when undefined."""
+    """Compat 8.5: (longitude, latitude) in radians of pixel (i, j), or None when undefined."""
     rx, ry = i - wcs.cx, j - wcs.cy
     hx = (rx * wcs.cd[0] + ry * wcs.cd[1]) * math.pi / 648000
     hy = (rx * wcs.cd[2] + ry * wcs.cd[3]) * math.pi / 648000
@@ -225,7 +225,7 @@ def stonyhurst(wcs: Wcs, i: int, j: int) -> tuple[float, float] | None:
 
 
 def central_meridian(ch_ondisc: np.ndarray, wcs: Wcs) -> np.ndarray:
-    """Spec 8.4 step 5: CH_ondisc nulled where undefined or |longitude| > 15 degrees."""
+    """Compat 8.4 step 5: CH_ondisc nulled where undefined or |longitude| > 15 degrees."""
     limited = ch_ondisc.copy()
     for j, i in zip(*np.nonzero(ch_ondisc), strict=True):
         coordinate = stonyhurst(wcs, int(i), int(j))
@@ -236,7 +236,7 @@ def central_meridian(ch_ondisc: np.ndarray, wcs: Wcs) -> np.ndarray:
 
 def region_row(values: list[float], pixels: list[tuple[int, int]], centre_radius: tuple[float, float, float],
                filling: float) -> list[float]:
-    """Spec 8.7: the thirteen numbers of a row from its finite values (scan order) and its pixels."""
+    """Compat 8.7: the thirteen numbers of a row from its finite values (scan order) and its pixels."""
     cx, cy, radius = centre_radius
     raw = SUN_RADIUS_MM * SUN_RADIUS_MM / (radius * radius)
     area_raw = area_disk = 0.0
@@ -282,7 +282,7 @@ def fixed6(value: float) -> str:
 
 @dataclass
 class Maps:
-    """The maps of spec 8.4."""
+    """The maps of compat 8.4."""
 
     ar_total: np.ndarray
     ar_ondisc: np.ndarray
@@ -293,7 +293,7 @@ class Maps:
 
 
 def setup_maps(ch_path: Path, ar_path: Path) -> Maps:
-    """Spec 8.4."""
+    """Compat 8.4."""
     ch, ch_wcs = read_map(ch_path)
     ar, ar_wcs = (ch, ch_wcs) if str(ar_path) == str(ch_path) else read_map(ar_path)
     if str(ar_path) != str(ch_path):
@@ -306,7 +306,7 @@ def setup_maps(ch_path: Path, ar_path: Path) -> Maps:
 
 def stats_image(image_path: Path, maps: Maps, steps: Callable[[np.ndarray, Wcs, fits.Header], np.ndarray]
                 ) -> tuple[np.ndarray, fits.Header]:
-    """Spec 8.6 steps 3 to 6: the image aligned onto CH_ondisc, then preprocessed."""
+    """Compat 8.6 steps 3 to 6: the image aligned onto CH_ondisc, then preprocessed."""
     pixels, header = read_image(image_path)
     alignment = Alignment(header_wcs(header), maps.ch_wcs)
     aligned = align(pixels, alignment, bilinear, np.inf)
@@ -314,7 +314,7 @@ def stats_image(image_path: Path, maps: Maps, steps: Callable[[np.ndarray, Wcs, 
 
 
 def nar3_divexptime(pixels: np.ndarray, wcs: Wcs, header: fits.Header) -> np.ndarray:
-    """statsPreprocessing NAR=3,DivExpTime (spec 3.2)."""
+    """statsPreprocessing NAR=3,DivExpTime (compat 3.2)."""
     out = np.where(beyond_disc(pixels.shape, wcs, 3.0), np.inf, pixels)
     finite = out != np.inf
     out[finite] = out[finite] / float(header.get("EXPTIME", 1.0))
@@ -359,7 +359,7 @@ MAP_KEYWORDS = ("CDELT1", "CDELT2", "CRPIX1", "CRPIX2", "DSUN_OBS", "HGLN_OBS", 
 
 def map_header(image_header: fits.Header, *, shift: tuple[float, float] = (0.0, 0.0), roll: float = 0.0,
                extra: dict[str, object] | None = None) -> dict[str, object]:
-    """The keywords of spec 7.3 a classification program writes for an image, with an optional change of the
+    """The keywords of compat 7.3 a classification program writes for an image, with an optional change of the
     sun centre (pixels) and of the roll (degrees)."""
     keywords: dict[str, object] = {k: image_header[k] for k in MAP_KEYWORDS}
     keywords["CRPIX1"] = float(image_header["CRPIX1"]) + shift[0]
@@ -374,7 +374,7 @@ def map_header(image_header: fits.Header, *, shift: tuple[float, float] = (0.0, 
 
 
 def write_map(path: Path, classes: np.ndarray, keywords: dict[str, object], *, extname: str = "SegmentedMap") -> Path:
-    """A segmentation map as the classification programs write it: RICE int32 in HDU 1 (spec 7.2)."""
+    """A segmentation map as the classification programs write it: RICE int32 in HDU 1 (compat 7.2)."""
     header = fits.Header()
     for key, value in keywords.items():
         header[key] = value
@@ -438,7 +438,7 @@ def make_scene(tmp_path: Path, aia_factory: Callable[..., Path], *, ar_shift: tu
 
 
 def csv_name(ch_map: Path, ar_map: Path, image: Path) -> str:
-    """The CSV name of spec 8.2 for an output directory."""
+    """The CSV name of compat 8.2 for an output directory."""
     return f"{ch_map.stem}_and_{ar_map.stem}_on_{image.stem}.csv"
 
 
@@ -469,7 +469,7 @@ AIA_171,AR_ondisc,2011-03-19T10:54:01,nan,nan,nan,nan,nan,nan,nan,nan,nan,0.0000
 AIA_171,QS_ondisc,2011-03-19T10:54:01,28.255637,4715.503243,177.594853,149.373550,113.303854,197.695690,19719.144346,6.901039,81.928471,89992284.585776,1519693.455514,2849834.997153,1.000000
 """  # noqa: E501
 
-#: Offsets of the WAVELNTH value "171" -> "193" change in the shared sample (spec 12): bytes 1708-1709.
+#: Offsets of the WAVELNTH value "171" -> "193" change in the shared sample (compat 12): bytes 1708-1709.
 WAVELNTH_OFFSET = 1708
 
 
@@ -591,7 +591,7 @@ def test_same_map_for_ch_and_ar(staff_program: Path, tmp_path: Path, aia_factory
 
 
 def take_sqrt(pixels: np.ndarray, wcs: Wcs, header: fits.Header) -> np.ndarray:
-    """statsPreprocessing NAR=3,DivExpTime,TakeSqrt (spec 3.2): a step that needs the materialised image."""
+    """statsPreprocessing NAR=3,DivExpTime,TakeSqrt (compat 3.2): a step that needs the materialised image."""
     out = nar3_divexptime(pixels, wcs, header)
     finite = out != np.inf
     values = out[finite]
@@ -696,7 +696,7 @@ def test_bad_maps_stop_the_run_with_one_line(case: str, staff_program: Path, tmp
 @pytest.mark.parametrize("extname", ["segmentedmap", "Classes"])
 def test_map_extension_name(extname: str, staff_program: Path, tmp_path: Path,
                             aia_factory: Callable[..., Path]) -> None:
-    """Spec 7.2: a map's image HDU is named 'SegmentedMap', compared regardless of case as FITS extension
+    """Compat 7.2: a map's image HDU is named 'SegmentedMap', compared regardless of case as FITS extension
     names are; another name stops the run with one line naming the file."""
     scene = make_scene(tmp_path, aia_factory, size=64)
     keywords = dict(fits.getheader(scene.ar_map, 1))
@@ -770,7 +770,7 @@ def test_rolled_rescaled_image_with_invalid_blocks(data_format: str, roll: float
 def test_half_pixel_shift_ties_go_to_the_first_colour(staff_program: Path, tmp_path: Path,
                                                       aia_factory: Callable[..., Path]) -> None:
     """An AR map shifted by exactly half a pixel: every majority interpolation weighs two colours 0.5 / 0.5,
-    and the first (left) one must win (spec 9)."""
+    and the first (left) one must win (compat 9)."""
     size = 64
     image = aia_factory(171, size=size, seed=8, roll=0.0)
     _, header = read_image(image)
@@ -794,8 +794,8 @@ def test_half_pixel_shift_ties_go_to_the_first_colour(staff_program: Path, tmp_p
 
 def test_image_type_unknown_and_separator(staff_program: Path, tmp_path: Path,
                                           aia_factory: Callable[..., Path]) -> None:
-    """imageType Unknown reads AIA files as AIA (INSTRUME contains AIA, spec 2.5) and rejects others; the
-    separator parameter separates every column (spec 8.8)."""
+    """imageType Unknown reads AIA files as AIA (INSTRUME contains AIA, compat 2.5) and rejects others; the
+    separator parameter separates every column (compat 8.8)."""
     scene = make_scene(tmp_path, aia_factory, size=64)
     other = aia_factory(171, size=64, seed=11, name="hmi.fits", header_overrides={"INSTRUME": "HMI_SIDE1"})
     result = run_stats(staff_program, ["--imageType", "Unknown", "--separator", ";", "--output", tmp_path,
