@@ -234,6 +234,7 @@ int run(int argc, char** argv) {
     Arguments arguments(argc > 0 ? argv[0] : "classification", description());
     declareParameters(arguments);
     if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
+    defaultThreads();  // a bad SPOCA_THREADS stops the run before any work
     const Settings s = readSettings(arguments);
     const bool directoryMode = outputIsDirectory(s.output);
     const std::vector<EuvImage> images =

@@ -15,6 +15,7 @@
 #include "core/file_paths.hpp"
 #include "core/input_checks.hpp"
 #include "core/memory_bound.hpp"
+#include "core/parallel.hpp"
 #include "core/sun_image.hpp"
 #include "staff/csv_output.hpp"
 #include "staff/file_name_template.hpp"
@@ -61,7 +62,7 @@ bool processImage(const std::string& path, const StaffRegions& regions, const Se
         return staffCsvText(regions, values, channel, observation, separator);
     };
     pending.emplace(staffCsvPath(settings.output, settings.outputIsDirectory, settings.chPath, settings.arPath, path),
-                    std::async(std::launch::async, std::move(text)));
+                    startTask(std::move(text)));
     return written;
 }
 
@@ -87,6 +88,7 @@ int run(int argc, char** argv) {
     arguments.setRemaining("fitsFile", "Path to a fits file (names may contain {KEYWORD} of the CH map header).",
                            1, 0);
     if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
+    defaultThreads();  // a bad SPOCA_THREADS stops the run before any work
 
     if (!arguments.isSet("global", "CHClass")) {
         std::cerr << "Error: You need to specify the Coronal Hole class!\n";

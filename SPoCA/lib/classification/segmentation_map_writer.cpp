@@ -95,7 +95,7 @@ void writeSegmentationMap(const std::string& path, int width, int height, const 
         for (int first = 0; first < height; first += blockRows) {
             const int end = std::min(height, first + blockRows);
             std::future<void> ahead;
-            if (end < height) ahead = std::async(std::launch::async, produce, end, std::ref(next));
+            if (end < height) ahead = startTask([&produce, end, &next] { produce(end, next); });
             fits_write_img(fptr, TINT, static_cast<LONGLONG>(first) * width + 1,
                            static_cast<LONGLONG>(end - first) * width, current.data(), &status);
             if (ahead.valid()) ahead.get();

@@ -180,8 +180,8 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
             });
         }
     };
-    auto innerSums = std::async(std::launch::async, sumAnnuli, false);
-    auto outerSums = std::async(std::launch::async, sumAnnuli, true);
+    auto innerSums = startTask([&sumAnnuli] { sumAnnuli(false); });
+    auto outerSums = startTask([&sumAnnuli] { sumAnnuli(true); });
     // The lower median of the values within minR, without copying them (spec 3.2 step 3).
     double median = 0.0;
     try {

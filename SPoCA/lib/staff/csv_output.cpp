@@ -1,5 +1,6 @@
 #include "staff/csv_output.hpp"
 
+#include <algorithm>
 #include <ostream>
 
 #include "core/error.hpp"
@@ -27,9 +28,10 @@ std::string staffCsvText(const StaffRegions& regions, std::array<std::vector<dou
     for (std::size_t r = 1; r < values.size(); ++r) {
         if (values[r].size() > values[largest].size()) largest = r;
     }
-    runTasks(2, [&](unsigned task) {
+    const unsigned tasks = std::min(2u, defaultThreads());
+    runTasks(tasks, [&](unsigned task) {
         for (std::size_t r = 0; r < values.size(); ++r) {
-            if ((r == largest) == (task == 1)) {
+            if (tasks == 1 || (r == largest) == (task == 1)) {
                 rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
             }
         }

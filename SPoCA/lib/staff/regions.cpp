@@ -114,12 +114,12 @@ StaffRegions::StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar,
             centralMeridianNonZero += limitedCount;
             for (std::size_t r = 0; r < rowCount; ++r) fed[r] += fedCount[r];
         },
-        2);
+        std::min(2u, defaultThreads()));
 
     for (std::size_t r = 0; r < rowCount; ++r) pixels_[r] = fed[r];
-    summary_ = std::async(std::launch::async, &StaffRegions::summarize, this, arNonZero.load(),
-                          centralMeridianNonZero.load())
-                   .share();
+    summary_ = startTask([this, arNonZero = arNonZero.load(), centralMeridianNonZero = centralMeridianNonZero.load()] {
+                   return summarize(arNonZero, centralMeridianNonZero);
+               }).share();
 }
 
 StaffRegions::~StaffRegions() {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/fits_file.hpp"
+#include "core/parallel.hpp"
 #include "core/sun_image.hpp"
 #include "staff/registration.hpp"
 
@@ -129,7 +130,7 @@ void RegisteredImage::forEachBlock(Visit visit) {
     Window windows[2];
     auto readBlock = [this, &windows](int first) {
         Window& window = windows[(first / blockRows) % 2];
-        return std::async(std::launch::async, [this, first, &window] {
+        return startTask([this, first, &window] {
             readWindow(first, std::min(height_, first + blockRows), window);
         });
     };
