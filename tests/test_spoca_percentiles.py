@@ -87,6 +87,30 @@ def test_select_matches_the_spec_exactly(driver: Path, p: float) -> None:
         assert output[1:] == permuted
 
 
+def long_cases(seed: int) -> list[list[float]]:
+    """Arrays long enough for the partition to work a block of values at a time (more than 256 values): many
+    ties, distinct values, sorted and reversed, and sizes just around the block bounds."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for n in (256, 257, 511, 1000, 4099):
+        cases.append(rng.integers(0, 4, size=n).astype(float).tolist())
+        cases.append(rng.normal(0.0, 1.0, size=n).tolist())
+        cases.append(sorted(rng.integers(0, 50, size=n).astype(float).tolist()))
+        cases.append(sorted(rng.normal(0.0, 1.0, size=n).tolist(), reverse=True))
+    return cases
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
+def test_select_matches_the_spec_on_long_arrays(driver: Path, p: float) -> None:
+    """The block partition must make the spec's swaps exactly: same result, same array order."""
+    cases = long_cases(int(p * 100))
+    outputs = run_driver(driver, [(0, p, values) for values in cases])
+    for values, output in zip(cases, outputs, strict=True):
+        expected, permuted = reference_select(values, p)
+        assert output[0] == expected
+        assert output[1:] == permuted
+
+
 def test_select_can_miss_the_true_quartile(driver: Path) -> None:
     """Quirk Q8: for p = 0.25 the result is sometimes not the sorted element (the spec says about 12 %)."""
     cases = random_cases(7, 400)
