@@ -21,17 +21,88 @@ namespace {
 
 constexpr double null = std::numeric_limits<double>::infinity();
 
-/// Applies f(v) -> v' to every non-null pixel, rows split between threads.
-template <typename F>
-void transformNonNull(Image<double>& image, F f) {
-    const int width = image.width();
-    double* data = image.data();
-    forEachRowBlock(image.height(), [&](int first, int end) {
-        for (std::size_t p = static_cast<std::size_t>(first) * width; p < static_cast<std::size_t>(end) * width; ++p) {
-            if (data[p] != null) data[p] = f(data[p]);
+/// The pixel-wise steps that follow one another in a preprocessing list, applied in one pass over the image:
+/// each row goes through every step in turn while it is in the cache, instead of one pass over the whole image
+/// per step. Every step is a function of the pixel's value (and, for NAR, of its position) alone, applied to the
+/// non-null values (NAR: to all), so running them per row in order gives each pixel the values the separate
+/// passes give it. Steps that need the whole image (ALC, DivMedian, the percentile thresholds) run() the chain
+/// first.
+class PixelChain {
+public:
+    explicit PixelChain(EuvImage& image) : image_(image) {}
+
+    /// NAR: the pixels farther than sqrt(limit) from (cx, cy) become null (spec 3.2).
+    void nullifyBeyond(double limit) { steps_.push_back({Kind::Nullify, limit, 0.0}); }
+    void divide(double d) { steps_.push_back({Kind::Divide, d, 0.0}); }
+    /// v < low ? low : v, then v > high ? high : v.
+    void clamp(double low, double high) { steps_.push_back({Kind::Clamp, low, high}); }
+    void takeSqrt() { steps_.push_back({Kind::Sqrt, 0.0, 0.0}); }
+    void takeLog() { steps_.push_back({Kind::Log, 0.0, 0.0}); }
+    void takeAbs() { steps_.push_back({Kind::Abs, 0.0, 0.0}); }
+
+    /// Applies the pending steps, rows split between threads, and forgets them.
+    void run() {
+        if (steps_.empty()) return;
+        const int width = image_.pixels.width();
+        double* data = image_.pixels.data();
+        const double cx = image_.wcs.centerX;
+        const double cy = image_.wcs.centerY;
+        forEachRowBlock(image_.pixels.height(), [&](int first, int end) {
+            for (int j = first; j < end; ++j) {
+                double* row = data + static_cast<std::size_t>(j) * width;
+                for (const Step& s : steps_) apply(s, row, width, j - cy, cx);
+            }
+        });
+        steps_.clear();
+    }
+
+private:
+    enum class Kind { Nullify, Divide, Clamp, Sqrt, Log, Abs };
+    struct Step {
+        Kind kind;
+        double a;
+        double b;
+    };
+
+    template <typename F>
+    static void nonNull(double* row, int width, F f) {
+        for (int i = 0; i < width; ++i) {
+            if (row[i] != null) row[i] = f(row[i]);
         }
-    });
-}
+    }
+
+    static void apply(const Step& s, double* row, int width, double y, double cx) {
+        switch (s.kind) {
+            case Kind::Nullify:
+                for (int i = 0; i < width; ++i) {
+                    const double x = i - cx;
+                    if (x * x + y * y > s.a) row[i] = null;
+                }
+                break;
+            case Kind::Divide:
+                nonNull(row, width, [d = s.a](double v) { return v / d; });
+                break;
+            case Kind::Clamp:
+                nonNull(row, width, [low = s.a, high = s.b](double v) {
+                    v = v < low ? low : v;
+                    return v > high ? high : v;
+                });
+                break;
+            case Kind::Sqrt:
+                nonNull(row, width, [](double v) { return v >= 0 ? std::sqrt(v) : -std::sqrt(-v); });
+                break;
+            case Kind::Log:
+                nonNull(row, width, [](double v) { return v > 0 ? std::log(v) : v < 0 ? -std::log(-v) : null; });
+                break;
+            case Kind::Abs:
+                nonNull(row, width, [](double v) { return std::fabs(v); });
+                break;
+        }
+    }
+
+    EuvImage& image_;
+    std::vector<Step> steps_;
+};
 
 /// The value of rank int((n-1)*p) among the n non-null pixels, for 0.5 <= p < 1 (what select() returns,
 /// spec 10.2), without copying the pixels.
@@ -64,25 +135,6 @@ double percentile(const EuvImage& image, double p) {
     }
     if (values.empty()) throw Error(image.path + ": no valid pixel left to compute a percentile");
     return select(values, p);
-}
-
-/// Nullify above radius: pixels farther than r*R from the centre become null (spec 3.2).
-void nullifyAboveRadius(EuvImage& image, double r) {
-    const double cx = image.wcs.centerX;
-    const double cy = image.wcs.centerY;
-    const double limit = ((r * r) * image.wcs.sunRadius) * image.wcs.sunRadius;
-    const int width = image.pixels.width();
-    double* data = image.pixels.data();
-    forEachRowBlock(image.pixels.height(), [&](int first, int end) {
-        for (int j = first; j < end; ++j) {
-            const double y = j - cy;
-            double* row = data + static_cast<std::size_t>(j) * width;
-            for (int i = 0; i < width; ++i) {
-                const double x = i - cx;
-                if (x * x + y * y > limit) row[i] = null;
-            }
-        }
-    });
 }
 
 /// The ALC correction fraction F(rho) (spec 3.2 step 5).
@@ -261,63 +313,60 @@ std::vector<PreprocessingStep> parsePreprocessingSteps(const std::string& steps)
 
 void preprocess(EuvImage& image, const std::string& steps) {
     double maxRadius = std::numeric_limits<double>::infinity();
+    PixelChain pixelSteps(image);
     for (const PreprocessingStep& parsed : parsePreprocessingSteps(steps)) {
         const std::string& step = parsed.text;
         const std::string& name = parsed.name;
         const bool hasParameter = parsed.hasParameter();
         const double parameter = hasParameter ? parsed.parameter() : 0.0;
         if (name == "NAR") {
+            // Nullify above radius: pixels farther than r*R from the centre become null (spec 3.2).
             const double r = hasParameter ? parameter : 1.0;
             if (!hasParameter || r < maxRadius) {
-                nullifyAboveRadius(image, r);
+                pixelSteps.nullifyBeyond(((r * r) * image.wcs.sunRadius) * image.wcs.sunRadius);
                 maxRadius = r;
             }
         } else if (name == "DivExpTime") {
             const double exposure = image.exposureTime;
             if (exposure == 0) throw Error(image.path + ": Trying to divide pixels by 0 (EXPTIME is 0)");
-            transformNonNull(image.pixels, [exposure](double v) { return v / exposure; });
+            pixelSteps.divide(exposure);
         } else if (name == "ALC") {
+            pixelSteps.run();
             annulusLimbCorrection(image, maxRadius);
         } else if (name == "DivMedian") {
+            pixelSteps.run();
             const double median = percentile(image, 0.5);
             if (median == 0) throw Error(image.path + ": Trying to divide pixels by 0 (the median is 0)");
-            transformNonNull(image.pixels, [median](double v) { return v / median; });
+            pixelSteps.divide(median);
         } else if (name == "ThrMaxPer" || name == "ThrMinPer") {
             if (!hasParameter) throw Error("No value specified for threshold preprocessing step" + step);
             const double p = parameter / 100.;
             if (p < 0 || p > 1) throw Error("Percentiles must be values between 0 and 1 (step " + step + ")");
+            pixelSteps.run();
             const double q = percentile(image, p);
             if (name == "ThrMaxPer") {
-                transformNonNull(image.pixels, [q](double v) {
-                    v = v < DBL_MIN ? DBL_MIN : v;
-                    return v > q ? q : v;
-                });
+                pixelSteps.clamp(DBL_MIN, q);
             } else {
-                transformNonNull(image.pixels, [q](double v) {
-                    v = v < q ? q : v;
-                    return v > DBL_MAX ? DBL_MAX : v;
-                });
+                pixelSteps.clamp(q, DBL_MAX);
             }
         } else if (name == "ThrMin" || name == "ThrMax") {
             if (!hasParameter) throw Error("No value specified for threshold preprocessing step" + step);
             const double low = name == "ThrMin" ? parameter : DBL_MIN;
             const double high = name == "ThrMin" ? DBL_MAX : parameter;
-            transformNonNull(image.pixels, [low, high](double v) {
-                v = v < low ? low : v;
-                return v > high ? high : v;
-            });
+            pixelSteps.clamp(low, high);
         } else if (name == "TakeSqrt") {
-            transformNonNull(image.pixels, [](double v) { return v >= 0 ? std::sqrt(v) : -std::sqrt(-v); });
+            pixelSteps.takeSqrt();
         } else if (name == "TakeLog") {
-            transformNonNull(image.pixels, [](double v) { return v > 0 ? std::log(v) : v < 0 ? -std::log(-v) : null; });
+            pixelSteps.takeLog();
         } else if (name == "TakeAbs") {
-            transformNonNull(image.pixels, [](double v) { return std::fabs(v); });
+            pixelSteps.takeAbs();
         } else if (name == "ThrMinMode" || name == "ThrMaxMode" || name == "DivMode" || name == "Smooth") {
             throw Error("preprocessing step " + step + " is not supported by this implementation");
         } else {
             throw Error("Unknown preprocessing step " + step);
         }
     }
+    pixelSteps.run();
 }
 
 EuvImage readPreprocessedImage(const std::string& path, ImageType type, const std::string& steps,
