@@ -5,10 +5,12 @@
 // One CSV per image. Exit status 0 on success, 1 when the run cannot start, an image could not be used or a
 // CSV could not be written.
 
+#include <array>
 #include <future>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/arguments.hpp"
 #include "core/error.hpp"
@@ -52,10 +54,10 @@ bool processImage(const std::string& path, const StaffRegions& regions, const Se
     bool written = true;
     if (!valuesOfTwoImagesFit(regions)) written = writePending(pending, std::cerr);
     auto values = regions.emptyValues();
-    image.forEachBlock(
-        [&regions, &values](int first, int end, const auto& rowValues) {
-            regions.collect(first, end, rowValues, values);
-        });
+    std::array<std::vector<double>, StaffRegions::rowCount> spare;
+    image.forEachBlock([&regions, &values, &spare](int first, int end, const auto& rowValues) {
+        regions.collectInTwo(first, end, rowValues, values, spare);
+    });
     written = writePending(pending, std::cerr) && written;
     auto text = [&regions, values = std::move(values), channel = image.channel(),
                  observation = image.observationTime(), separator = settings.separator]() mutable {

@@ -125,7 +125,7 @@ void RegisteredImage::forEachBlock(Visit visit) {
         });
         return;
     }
-    constexpr int blockRows = 256;
+    constexpr int blockRows = 128;
     // Two windows: one is computed on while the other is read into.
     Window windows[2];
     auto readBlock = [this, &windows](int first) {

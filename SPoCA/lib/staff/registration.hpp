@@ -95,6 +95,9 @@ T majorityAt(const T* pixels, std::size_t width, const SamplePosition& p) {
     const float cdy = 1.0f - p.dy;
     const T* row = pixels + static_cast<std::size_t>(p.iy) * width + static_cast<std::size_t>(p.ix);
     const T* next = row + width;
+    // At a pixel's own position (dx = dy = 0, e.g. maps on the same grid) the weights are (1, 0, 0, 0): however
+    // the colours pool, the first one keeps the largest weight and wins.
+    if (p.dx == 0.0f && p.dy == 0.0f) return row[0];
     const T colors[4] = {row[0], row[1], next[0], next[1]};
     if (colors[0] == colors[1] && colors[0] == colors[2] && colors[0] == colors[3]) return colors[0];  // pooled
     float weights[4] = {cdx * cdy, p.dx * cdy, cdx * p.dy, p.dx * p.dy};
