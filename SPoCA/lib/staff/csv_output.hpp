@@ -15,9 +15,10 @@
 namespace spoca {
 
 /// How much memory the value lists of two images may take together for the statistics of one image to be
-/// computed while the next one is read: 190 MiB. At 4096x4096 the lists of one AIA image hold about 11 million
-/// values (88 MiB), so the pipeline's images do overlap and the run stays within its 240 MiB target (make
-/// bench); the lists of larger images would not fit twice, and the previous CSV is then finished first.
+/// computed while the next one is read: 190 MiB. With the rest of the run at 4096x4096 (region codes, one byte
+/// per pixel, the rows being read and the program itself: about 45 MiB) that stays below get_STAFF_stats'
+/// 240 MiB target (make bench). The lists of one 4096x4096 AIA image hold about 8.8 million values (67 MiB),
+/// so the pipeline's images do overlap; larger images finish the previous CSV first.
 constexpr std::size_t overlappedValuesBudgetBytes = std::size_t{190} << 20;
 
 /// Whether the statistics of the previous image may still be running while the values of the next are
