@@ -1,15 +1,23 @@
 # Shared build rules of the SPoCA programs (run from SPoCA/, e.g. `make -C SPoCA -f ch_segmentation.mk`).
 # A program's makefile sets PROGRAM (binary name without .x), SOURCES (paths relative to SPoCA/) and,
 # if needed, DEFINES, then includes this file. SOURCES may use CORE_LIB_SOURCES, the library files every
-# program shares. Objects go to objects/$(PROGRAM)/ so that programs built with different defines
-# (NUMBERCHANNELS) never share an object file; the binary goes to bin/$(PROGRAM).x.
+# program shares (lib/core/), CLASSIFICATION_LIB_SOURCES (lib/classification/, ch_ and ar_segmentation) and
+# STAFF_LIB_SOURCES (lib/staff/, get_STAFF_stats). Library headers are included by their path under lib/
+# (-Ilib), e.g. #include "core/fits_file.hpp". Objects go to objects/$(PROGRAM)/ so that programs built with
+# different defines (NUMBERCHANNELS) never share an object file; the binary goes to bin/$(PROGRAM).x.
 
-CORE_LIB_SOURCES = lib/arguments.cpp lib/error.cpp lib/file_paths.cpp lib/fits_file.cpp lib/header.cpp lib/header_values.cpp lib/temporary_file.cpp \
-                   lib/input_checks.cpp lib/memory_bound.cpp \
-                   lib/preprocessing.cpp lib/selection.cpp lib/sun_image.cpp
+CORE_LIB_SOURCES = lib/core/arguments.cpp lib/core/error.cpp lib/core/file_paths.cpp lib/core/fits_file.cpp \
+                   lib/core/fits_header.cpp lib/core/header_values.cpp lib/core/temporary_file.cpp \
+                   lib/core/input_checks.cpp lib/core/memory_bound.cpp \
+                   lib/core/preprocessing.cpp lib/core/percentiles.cpp lib/core/sun_image.cpp
+CLASSIFICATION_LIB_SOURCES = lib/classification/centers_file.cpp lib/classification/map_file_name.cpp \
+                             lib/classification/map_header.cpp lib/classification/red_black_tree.cpp \
+                             lib/classification/segmentation_map_writer.cpp
+STAFF_LIB_SOURCES = lib/staff/csv_output.cpp lib/staff/file_name_template.cpp lib/staff/heliographic.cpp \
+                    lib/staff/registered_image.cpp lib/staff/registration.cpp lib/staff/regions.cpp lib/staff/statistics.cpp
 
 CXXFLAGS += -std=c++17 -O2 -Wall -Wextra -ffp-contract=off -fno-math-errno -pthread
-CPPFLAGS += $(shell pkg-config --cflags cfitsio) $(DEFINES) -MMD -MP
+CPPFLAGS += -Ilib $(shell pkg-config --cflags cfitsio) $(DEFINES) -MMD -MP
 LDLIBS += $(shell pkg-config --libs cfitsio) -pthread
 
 OBJDIR := objects/$(PROGRAM)

@@ -1,5 +1,4 @@
-# get_STAFF_stats.x: STAFF statistics of CH, AR and QS regions in EUV images (spec section 8).
+# get_STAFF_stats.x: STAFF statistics of CH, AR and QS regions in EUV images (compat 8).
 PROGRAM = get_STAFF_stats
-SOURCES = programs/get_STAFF_stats.cpp lib/header_template.cpp lib/heliographic.cpp lib/registered_image.cpp \
-          lib/registration.cpp lib/staff_regions.cpp lib/staff_statistics.cpp $(CORE_LIB_SOURCES)
+SOURCES = programs/get_STAFF_stats.cpp $(STAFF_LIB_SOURCES) $(CORE_LIB_SOURCES)
 include common.mk

@@ -15,7 +15,8 @@ import pytest
 
 __all__ = ["LIB", "compile_driver"]
 
-#: The library's folder: drivers include its headers by name and link the sources they need from it.
+#: The library's folder: drivers include its headers by their path under it (``"core/percentiles.hpp"``) and
+#: link the sources they need from it.
 LIB = Path(__file__).resolve().parents[1] / "SPoCA" / "lib"
 
 #: The flags of SPoCA/common.mk, with warnings as errors.
@@ -32,7 +33,7 @@ def compile_driver(folder: Path, source: str, library_sources: Sequence[str] = (
     source : str
         The driver's C++ text.
     library_sources : sequence of str
-        The library files to compile with it, e.g. ``["selection.cpp"]`` (header-only parts need none).
+        The library files to compile with it, e.g. ``["core/percentiles.cpp"]`` (header-only parts need none).
 
     The calling test is skipped when no g++ is installed; a failed compilation raises CalledProcessError.
     """

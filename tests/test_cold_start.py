@@ -7,10 +7,10 @@ original's walk there repeats a cycle of length 2 or 3 set by the shape of its r
 * The five cold-start references of compat 12.3 (``../shared/data/cold-start``) are reproduced exactly:
   centres files byte for byte after two runs, map pixel MD5s, class counts and CNBRBINS; and the sorted
   initial centres of the 5.5 table (``--classification.maxNumberIteration 0`` writes them).
-* The tree simulation (SPoCA/lib/red_black_tree.*) is compared, on thousands of insertion orders, with the
-  tree of libstdc++'s own ``std::set`` (the original's container), read through its node links.
-* The histogram's first-occurrence order (SPoCA/lib/histogram.hpp) is compared with a numpy computation, for
-  several splits of the rows between threads.
+* The tree simulation (SPoCA/lib/classification/red_black_tree.*) is compared, on thousands of insertion
+  orders, with the tree of libstdc++'s own ``std::set`` (the original's container), read through its node links.
+* The histogram's first-occurrence order (SPoCA/lib/classification/histogram.hpp) is compared with a numpy
+  computation, for several splits of the rows between threads.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ TREE_DRIVER = r"""
 #include <iterator>
 #include <set>
 #include <vector>
-#include "red_black_tree.hpp"
+#include "classification/red_black_tree.hpp"
 
 // libstdc++'s tree node links: the depth of a node (climbing to the root, whose parent is the header, whose
 // parent is the root again) and its colour.
@@ -197,7 +197,7 @@ def insertion_orders(seed: int = 20111319) -> list[list[int]]:
 
 @pytest.fixture(scope="module")
 def tree_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_driver(tmp_path_factory.mktemp("tree"), TREE_DRIVER, ["red_black_tree.cpp"])
+    return compile_driver(tmp_path_factory.mktemp("tree"), TREE_DRIVER, ["classification/red_black_tree.cpp"])
 
 
 def test_tree_simulation_matches_libstdcxx_set_on_many_insertion_orders(tree_driver: Path) -> None:
@@ -226,7 +226,7 @@ def test_tree_of_one_or_two_keys(tree_driver: Path) -> None:
 HISTOGRAM_DRIVER = r"""
 #include <cstdio>
 #include <limits>
-#include "histogram.hpp"
+#include "classification/histogram.hpp"
 
 // Reads "width height threads binSize" then the pixels (row by row; "inf" marks an invalid pixel); prints one
 // line per bin, in the histogram's order: centre, count, scan index of the first pixel.

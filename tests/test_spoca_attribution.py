@@ -1,4 +1,5 @@
-"""Tests of the pixel attribution of the SPoCA classifiers (SPoCA/lib/hfcm.hpp, hpcm2.hpp, compat 5.3 and 5.9).
+"""Tests of the pixel attribution of the SPoCA classifiers (SPoCA/lib/classification/hfcm.hpp, hpcm2.hpp,
+compat 5.3 and 5.9).
 
 The classifiers' ``colour`` takes shortcuts for speed (nearest centre by midpoints, distance ratios with a
 safety margin). A C++ driver compiled against the library compares it with the memberships computed
@@ -22,8 +23,8 @@ DRIVER = r"""
 #include <limits>
 #include <random>
 #include <vector>
-#include "hfcm.hpp"
-#include "hpcm2.hpp"
+#include "classification/hfcm.hpp"
+#include "classification/hpcm2.hpp"
 
 using namespace spoca;
 

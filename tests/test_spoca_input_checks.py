@@ -1,4 +1,4 @@
-"""Fault-injection tests of the SPoCA programs' input checks (SPoCA/lib/input_checks.*, memory_bound.*,
+"""Fault-injection tests of the SPoCA programs' input checks (SPoCA/lib/core/input_checks.*, memory_bound.*,
 centers_file.*; issue 12): inputs the original accepted and then computed wrong results from are refused with
 exit status 1 and one line naming the file and the problem, and no output is left.
 

@@ -1,6 +1,7 @@
-"""Tests of how the SPoCA programs write their outputs (SPoCA/lib/temporary_file.*, segmentation_map.*, the CSVs
-of get_STAFF_stats.x): never an exit status 0 with an incomplete output (issue 12), and FITS checksums in the
-maps that can be verified without decompressing them (issue 15).
+"""Tests of how the SPoCA programs write their outputs (SPoCA/lib/core/temporary_file.*,
+classification/segmentation_map_writer.*, the CSVs of get_STAFF_stats.x): never an exit status 0 with an
+incomplete output (issue 12), and FITS checksums in the maps that can be verified without decompressing them
+(issue 15).
 
 The disk-full cases write to a small tmpfs mounted for the test (root only; skipped where mounting is not
 permitted) whose free space is first filled up, so that the real programs meet ENOSPC on their real writes.

@@ -1,35 +1,33 @@
-// The SPoCA classification program (spec sections 1 to 7): reads N AIA images, preprocesses them,
+// The SPoCA classification program (compat 1 to 7): reads N AIA images, preprocesses them,
 // classifies their pixels with HFCM or HPCM2 on the feature-vector histogram, keeps the class centres
 // history in the centres file and writes the segmentation map. Built as ch_segmentation.x (N = 1) and
 // ar_segmentation.x (N = 2) with -DNUMBERCHANNELS=N.
 #include <algorithm>
 #include <array>
-#include <cmath>
-#include <cstdint>
-#include <ctime>
 #include <iostream>
-#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
-#include "../lib/arguments.hpp"
-#include "../lib/centers_file.hpp"
-#include "../lib/centers_history.hpp"
-#include "../lib/channel_stack.hpp"
-#include "../lib/error.hpp"
-#include "../lib/file_paths.hpp"
-#include "../lib/hfcm.hpp"
-#include "../lib/histogram.hpp"
-#include "../lib/initial_centers.hpp"
-#include "../lib/map_header.hpp"
-#include "../lib/memory_bound.hpp"
-#include "../lib/hpcm2.hpp"
-#include "../lib/parallel.hpp"
-#include "../lib/preprocessing.hpp"
-#include "../lib/segmentation_map.hpp"
-#include "../lib/sun_image.hpp"
+#include "classification/centers_file.hpp"
+#include "classification/centers_history.hpp"
+#include "classification/channel_stack.hpp"
+#include "classification/classified_map.hpp"
+#include "classification/classifier_start.hpp"
+#include "classification/hfcm.hpp"
+#include "classification/histogram.hpp"
+#include "classification/hpcm2.hpp"
+#include "classification/initial_centers.hpp"
+#include "classification/map_file_name.hpp"
+#include "classification/map_header.hpp"
+#include "core/arguments.hpp"
+#include "core/error.hpp"
+#include "core/input_checks.hpp"
+#include "core/memory_bound.hpp"
+#include "core/parallel.hpp"
+#include "core/preprocessing.hpp"
+#include "core/sun_image.hpp"
 
 #ifndef NUMBERCHANNELS
 #error "NUMBERCHANNELS must be defined (1 for ch_segmentation, 2 for ar_segmentation)"
@@ -41,9 +39,6 @@ using namespace spoca;
 
 constexpr std::size_t N = NUMBERCHANNELS;
 static_assert(N == 1 || N == 2, "the classification program is built for 1 or 2 channels");
-/// Memory per pixel of one image, for the memory bound: the peak at 4096x4096 is about 9 bytes per pixel
-/// for one channel and 18 for two (make bench), rounded up.
-constexpr double bytesPerImagePixel = 10.0 * N;
 
 void declareParameters(Arguments& a) {
     a.add("global", "type", 'T', "SPoCA2", "The type of classifier to use for the classification.\n"
@@ -147,29 +142,6 @@ Settings readSettings(const Arguments& a) {
     return s;
 }
 
-std::string timeText(std::time_t time) {
-    std::tm parts{};
-    gmtime_r(&time, &parts);
-    char text[32] = {0};
-    std::strftime(text, sizeof text, "%Y%m%d_%H%M%S", &parts);
-    return text;
-}
-
-/// Reads and preprocesses one image; rejects an image without any usable pixel.
-EuvImage loadImage(const std::string& path, const Settings& s, const MemoryBound& bound) {
-    EuvImage image = readEuvImage(path, s.imageType, bound);
-    bool usable = false;
-    for (const double v : image.pixels.pixels()) {
-        if (v != 0 && v != std::numeric_limits<double>::infinity() && !std::isnan(v)) {
-            usable = true;
-            break;
-        }
-    }
-    if (!usable) throw Error(path + ": image has no valid non-zero pixel");
-    preprocess(image, s.preprocessing);
-    return image;
-}
-
 std::vector<std::string> description() {
     return {"This Program does classification and segmentation.", "Version: 3.0",
             "Author: Benjamin Mampaey, benjamin.mampaey@sidc.be (original SPoCA); this is the spoca4staff re-implementation",
@@ -177,116 +149,54 @@ std::vector<std::string> description() {
             "EUVPixelType: d", "Real: d", MemoryBound::helpText()};
 }
 
-/// Fails unless the output is a directory or a file name in an existing directory (spec 4.1 step 2);
-/// returns whether it is a directory.
-bool checkOutputLocation(const std::string& output) {
-    if (isDirectory(output)) return true;
-    std::string folder = folderOf(output);
-    if (folder.empty()) folder = "./";
-    if (!isDirectory(folder)) throw Error(folder + " is not a directory! (output " + output + ")");
-    return false;
-}
-
 /// Reads and preprocesses the images (one thread per image), checks their sizes and warns about
-/// dissimilar ones (spec 4.1 steps 3-4).
+/// dissimilar ones (compat 4.1 steps 3-4).
 std::vector<EuvImage> loadImages(const Settings& s, const MemoryBound& bound) {
     std::vector<EuvImage> images(N);
-    runTasks(static_cast<unsigned>(N), [&](unsigned p) { images[p] = loadImage(s.files[p], s, bound); });
+    runTasks(static_cast<unsigned>(N), [&](unsigned p) {
+        images[p] = readPreprocessedImage(s.files[p], s.imageType, s.preprocessing, bound);
+    });
     for (std::size_t p = 1; p < N; ++p) {
-        const auto& a = images[0].pixels;
-        const auto& b = images[p].pixels;
-        if (a.width() != b.width() || a.height() != b.height()) {
-            throw Error("images of different sizes: " + images[0].path + " is " + std::to_string(a.width()) + "x" +
-                        std::to_string(a.height()) + ", " + images[p].path + " is " + std::to_string(b.width()) + "x" +
-                        std::to_string(b.height()));
+        checkSameSize(images[0], images[p]);
+        const std::string problem =
+            warnIfNotSimilar(std::cerr, images[p].path, images[0].path, images[p].wcs, images[0].wcs);
+        if (!problem.empty() && s.registerImages) {
+            throw Error("registerImages (aligning " + images[p].path + ") is not supported");
         }
-        const std::string problem = similarityProblem(images[p].wcs, images[0].wcs);
-        if (problem.empty()) continue;
-        if (s.registerImages) throw Error("registerImages (aligning " + images[p].path + ") is not supported");
-        std::cerr << "Warning: image " << images[p].path << " and " << images[0].path
-                  << " are not similar: " << problem << "\n";
     }
     return images;
-}
-
-/// The map file name in directory mode, from the command-line order of the images (spec 7.1).
-std::string directoryModePath(const Settings& s, const std::vector<EuvImage>& images) {
-    std::string path = s.output + (s.output.back() == '/' ? "" : "/") + s.type;
-    for (const auto& image : images) path += "." + image.channel + "." + timeText(image.wcs.observationTime);
-    return path + ".SegmentedMap.fits";
-}
-
-/// The classifier's channel order and initial centres (spec 4.1 step 7, 4.3, 6.2 step 1).
-struct Initialisation {
-    std::array<std::size_t, N> order{};    ///< order[p] = index of the image of classifier channel p
-    std::vector<std::string> channels;
-    std::vector<Feature<N>> centres;        ///< empty: use the "random" initialisation
-};
-
-Initialisation initialise(const CentersFile* file, const std::vector<EuvImage>& images, const Settings& s) {
-    Initialisation init;
-    for (std::size_t p = 0; p < N; ++p) init.order[p] = p;
-    if (!file || file->content().empty()) {
-        if (s.numberClasses == 0) {
-            throw Error("You must either specify the number classes or a non empty class centers file!");
-        }
-        for (const auto& image : images) init.channels.push_back(image.channel);
-        return init;
-    }
-    // The lines the history will read are checked now, before any work (issue 12): a damaged one stops the run.
-    const auto lines = readCentersLines(file->path(), file->content(), s.type == "HPCM2",
-                                        std::max(1u, s.numberPreviousCenters));
-    if (lines.empty()) throw Error(file->path() + ": could not read class centers from the first line");
-    init.channels = lines[0].channels;
-    bool match = init.channels.size() == N;
-    for (std::size_t p = 0; match && p < N; ++p) {
-        match = std::any_of(images.begin(), images.end(),
-                            [&](const EuvImage& image) { return image.channel == init.channels[p]; });
-    }
-    if (!match) throw Error(file->path() + ": The images channels do not correspond to centers channels.");
-    for (std::size_t p = 0; p < N; ++p) {
-        for (std::size_t q = p + 1; q < N && images[init.order[p]].channel != init.channels[p]; ++q) {
-            if (images[init.order[q]].channel == init.channels[p]) std::swap(init.order[p], init.order[q]);
-        }
-    }
-    init.centres = toFeatures<N>(lines[0].centres);
-    if (init.centres.empty() || !allFinite(init.centres, {})) {
-        throw Error(file->path() + ": could not read class centers from the first line");
-    }
-    return init;
 }
 
 /// Everything the end of the run needs about the data.
 struct RunData {
     const Settings& settings;
     const std::vector<EuvImage>& images;
-    const Initialisation& init;
+    const ClassifierStart<N>& init;
     const ChannelStack<N>& stack;
     const Histogram<N>& histogram;
     std::string outputPath;
 };
 
-/// Writes the segmentation map of the classifier's final centres (spec 7).
+/// Writes the segmentation map of the classifier's final centres (compat 7).
 template <typename Classifier>
 void writeMap(const Classifier& classifier, const RunData& d) {
-    constexpr bool possibilistic = std::is_same_v<Classifier, Hpcm2<N>>;
     const Settings& s = d.settings;
-    MapDescription description{s.type, s.preprocessing, s.segmentationType,
-                               std::vector<double>(s.binSize.begin(), s.binSize.end()), s.classifier.maxIterations,
-                               s.classifier.precision, 0, d.init.channels, {}, possibilistic, {}, s.fcmFuzzifier,
-                               d.histogram.size(), s.files};
-    for (const auto& b : classifier.centres()) description.centres.emplace_back(b.begin(), b.end());
-    if constexpr (possibilistic) {
-        description.eta = classifier.eta();
-        description.fuzzifier = classifier.pcmFuzzifier();
-    } else {
-        description.fuzzifier = classifier.fuzzifier();
-    }
-    const auto keywords = mapKeywords(description, d.images[d.init.order[0]].wcs);
-    writeClassMap(d.outputPath, d.stack, classifier, keywords, !s.uncompressed);
+    MapDescription description;
+    description.classifierType = s.type;
+    description.preprocessing = s.preprocessing;
+    description.segmentationType = s.segmentationType;
+    description.binSize.assign(s.binSize.begin(), s.binSize.end());
+    description.maxIterations = s.classifier.maxIterations;
+    description.precision = s.classifier.precision;
+    description.channels = d.init.channels;
+    description.fcmFuzzifier = s.fcmFuzzifier;
+    description.bins = d.histogram.size();
+    description.imagePaths = s.files;
+    writeClassifiedMap(d.outputPath, classifier, std::move(description), d.images[d.init.order[0]].wcs, d.stack,
+                       !s.uncompressed);
 }
 
-/// Classifies, updates the centres history, writes the map, then the centres file (and unlocks it) (spec 4.1
+/// Classifies, updates the centres history, writes the map, then the centres file (and unlocks it) (compat 4.1
 /// steps 8-11). The original writes the centres file first; writing it last means that a run whose map
 /// cannot be written leaves the history untouched, and a centres file that cannot be written gives exit 1.
 /// `Classifier` is Hfcm<N> or Hpcm2<N>; the possibilistic one also keeps eta.
@@ -324,21 +234,24 @@ int run(int argc, char** argv) {
     Arguments arguments(argc > 0 ? argv[0] : "classification", description());
     declareParameters(arguments);
     if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
+    defaultThreads();  // a bad SPOCA_THREADS stops the run before any work
     const Settings s = readSettings(arguments);
-    const bool directoryMode = checkOutputLocation(s.output);
-    const std::vector<EuvImage> images = loadImages(s, MemoryBound::fromEnvironment(bytesPerImagePixel));
+    const bool directoryMode = outputIsDirectory(s.output);
+    const std::vector<EuvImage> images =
+        loadImages(s, MemoryBound::fromEnvironment(classificationBytesPerImagePixel(N)));
 
     std::optional<CentersFile> centersFile;
     if (s.centersFile) centersFile.emplace(*s.centersFile);
-    const Initialisation init = initialise(centersFile ? &*centersFile : nullptr, images, s);
+    const ClassifierStart<N> init = classifierStart<N>(centersFile ? &*centersFile : nullptr, images, s.numberClasses,
+                                                       s.type == "HPCM2", s.numberPreviousCenters);
     std::array<const Image<double>*, N> ordered;
     for (std::size_t p = 0; p < N; ++p) ordered[p] = &images[init.order[p]].pixels;
     const ChannelStack<N> stack(ordered);
-    // Without centres to start from, the initialisation needs the bins' first-occurrence order (spec 5.5).
+    // Without centres to start from, the initialisation needs the bins' first-occurrence order (compat 5.5).
     const Histogram<N> histogram = buildHistogram(stack, s.binSize, init.centres.empty());
     if (histogram.size() == 0) throw Error(s.files[0] + ": no valid pixel to classify after preprocessing");
 
-    const RunData data{s, images, init, stack, histogram, directoryMode ? directoryModePath(s, images) : s.output};
+    const RunData data{s, images, init, stack, histogram, directoryMode ? directoryModeMapPath(s.output, s.type, images) : s.output};
     if (s.type == "HFCM") {
         Hfcm<N> classifier(s.fcmFuzzifier, s.classifier);
         classifyAndWrite(classifier, data, centersFile);

@@ -1,5 +1,5 @@
 // get_STAFF_stats.x: STAFF statistics of coronal holes, active regions and quiet Sun in EUV images,
-// from a CH and an AR segmentation map (spec section 8).
+// from a CH and an AR segmentation map (compat 8).
 //
 // Usage: get_STAFF_stats.x [options] CHSegmentedMap ARSegmentedMap fitsFile [fitsFile ...]
 // One CSV per image. Exit status 0 on success, 1 when the run cannot start, an image could not be used or a
@@ -12,68 +12,21 @@
 #include <string>
 #include <vector>
 
-#include "../lib/arguments.hpp"
-#include "../lib/error.hpp"
-#include "../lib/file_paths.hpp"
-#include "../lib/header_template.hpp"
-#include "../lib/input_checks.hpp"
-#include "../lib/memory_bound.hpp"
-#include "../lib/parallel.hpp"
-#include "../lib/registered_image.hpp"
-#include "../lib/staff_regions.hpp"
-#include "../lib/staff_statistics.hpp"
-#include "../lib/sun_image.hpp"
-#include "../lib/temporary_file.hpp"
+#include "core/arguments.hpp"
+#include "core/error.hpp"
+#include "core/file_paths.hpp"
+#include "core/input_checks.hpp"
+#include "core/memory_bound.hpp"
+#include "core/parallel.hpp"
+#include "core/sun_image.hpp"
+#include "staff/csv_output.hpp"
+#include "staff/file_name_template.hpp"
+#include "staff/registered_image.hpp"
+#include "staff/regions.hpp"
 
 namespace {
 
 using namespace spoca;
-
-/// Memory per pixel of the maps' grid, for the memory bound: the peak at 4096x4096 is about 12 bytes per
-/// pixel (make bench), rounded up.
-constexpr double bytesPerMapPixel = 14.0;
-
-/// Reads a map and checks that its WCS can place its pixels on the Sun (issue 12).
-SegmentationMap readUsableMap(const std::string& path, const MemoryBound& bound) {
-    SegmentationMap map = readSegmentationMap(path, bound);
-    checkUsableMapWcs(map.header, map.wcs);
-    return map;
-}
-
-/// The CH map and, unless its path is the same, the AR map, read at the same time (spec 8.4).
-/// The CH map's error is reported first when both fail.
-std::pair<SegmentationMap, std::optional<SegmentationMap>> readMaps(const std::string& chPath,
-                                                                    const std::string& arPath,
-                                                                    const MemoryBound& bound) {
-    SegmentationMap ch;
-    std::optional<SegmentationMap> ar;
-    runTasks(arPath == chPath ? 1u : 2u, [&](unsigned task) {
-        if (task == 0) {
-            ch = readUsableMap(chPath, bound);
-        } else {
-            ar = readUsableMap(arPath, bound);
-        }
-    });
-    return {std::move(ch), std::move(ar)};
-}
-
-/// The statistics of the five rows for one image, computed in two threads (the largest row alone).
-std::array<RegionStatistics, StaffRegions::rowCount> computeRows(const StaffRegions& regions,
-                                                                  std::array<std::vector<double>, StaffRegions::rowCount>& values) {
-    std::array<RegionStatistics, StaffRegions::rowCount> rows{};
-    std::size_t largest = 0;
-    for (std::size_t r = 1; r < values.size(); ++r) {
-        if (values[r].size() > values[largest].size()) largest = r;
-    }
-    runTasks(2, [&](unsigned task) {
-        for (std::size_t r = 0; r < values.size(); ++r) {
-            if ((r == largest) == (task == 1)) {
-                rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
-            }
-        }
-    });
-    return rows;
-}
 
 struct Settings {
     ImageType imageType;
@@ -86,72 +39,32 @@ struct Settings {
     MemoryBound memoryBound;
 };
 
-/// The CSV of an image whose statistics are computed in the background while the next image is read.
-struct PendingCsv {
-    std::string name;
-    std::future<std::string> text;
-};
-
-/// Writes the pending CSV, if any, once its statistics are done; false when it could not be written.
-/// Quirk Q10, deliberately changed (issue 12): the failure is reported on stderr and makes the exit
-/// status 1, the other images are still done; no partial CSV is left.
-bool writePending(std::optional<PendingCsv>& pending) {
-    if (!pending) return true;
-    const std::string text = pending->text.get();
-    const std::string name = pending->name;
-    pending.reset();
-    try {
-        writeFileAtomically(name, text);
-        return true;
-    } catch (const Error& e) {
-        std::cerr << "Error: " << e.what() << "\n";
-        return false;
-    }
-}
-
-/// Spec 8.6 steps 3 to 7 for one existing image file: reads and aligns the image, collects the values
+/// Compat 8.6 steps 3 to 7 for one existing image file: reads and aligns the image, collects the values
 /// of the five rows, writes the previous image's CSV, then starts computing this image's statistics
 /// (left in `pending`). Throws spoca::Error when the image cannot be used.
 /// Returns false when the previous image's CSV could not be written.
 bool processImage(const std::string& path, const StaffRegions& regions, const Settings& settings,
                   std::optional<PendingCsv>& pending) {
     RegisteredImage image(path, settings.imageType, regions.chWcs(), settings.preprocessing, settings.memoryBound);
-    if (image.width() != regions.width() || image.height() != regions.height()) {
-        throw Error(path + ": the image is " + std::to_string(image.width()) + "x" + std::to_string(image.height()) +
-                    " pixels but the maps are " + std::to_string(regions.width()) + "x" +
-                    std::to_string(regions.height()));
-    }
-    const std::string mismatch = similarityProblem(regions.chWcs(), image.wcs());
-    if (!mismatch.empty()) {
-        std::cerr << "Warning: image " << path << " and the CHSegmentedMap " << settings.chPath
-                  << " are not similar: " << mismatch << "\n";
-    }
+    checkImageFitsMaps(path, image.width(), image.height(), regions.width(), regions.height());
+    warnIfNotSimilar(std::cerr, path, "the CHSegmentedMap " + settings.chPath, regions.chWcs(), image.wcs());
 
     // The statistics of the previous image run while this one is read, so both images' values are held
     // for a while; when that would take too much memory, the previous CSV is finished first.
-    constexpr std::size_t overlapBudget = std::size_t{190} << 20;
     bool written = true;
-    if (2 * regions.valueCapacity() * sizeof(double) > overlapBudget) written = writePending(pending);
+    if (!valuesOfTwoImagesFit(regions)) written = writePending(pending, std::cerr);
     auto values = regions.emptyValues();
-    image.forEachBlock(
-        [&regions, &values](int first, int end, const auto& rowValues) {
-            regions.collect(first, end, rowValues, values);
-        });
-    written = writePending(pending) && written;
-    const std::string name = settings.outputIsDirectory
-                                 ? settings.output + "/" + stem(settings.chPath) + "_and_" +
-                                       stem(settings.arPath) + "_on_" + stem(path) + ".csv"
-                                 : settings.output + "_on_" + stem(path) + ".csv";
+    std::array<std::vector<double>, StaffRegions::rowCount> spare;
+    image.forEachBlock([&regions, &values, &spare](int first, int end, const auto& rowValues) {
+        regions.collectInTwo(first, end, rowValues, values, spare);
+    });
+    written = writePending(pending, std::cerr) && written;
     auto text = [&regions, values = std::move(values), channel = image.channel(),
                  observation = image.observationTime(), separator = settings.separator]() mutable {
-        const auto rows = computeRows(regions, values);
-        std::string csv = staffCsvHeader(separator);
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-            csv += staffCsvRow(channel, staffRowTypes[r], observation, rows[r], separator);
-        }
-        return csv;
+        return staffCsvText(regions, values, channel, observation, separator);
     };
-    pending = PendingCsv{name, std::async(std::launch::async, std::move(text))};
+    pending.emplace(staffCsvPath(settings.output, settings.outputIsDirectory, settings.chPath, settings.arPath, path),
+                    startTask(std::move(text)));
     return written;
 }
 
@@ -177,6 +90,7 @@ int run(int argc, char** argv) {
     arguments.setRemaining("fitsFile", "Path to a fits file (names may contain {KEYWORD} of the CH map header).",
                            1, 0);
     if (const auto status = arguments.parse(argc, argv, std::cout, std::cerr)) return *status;
+    defaultThreads();  // a bad SPOCA_THREADS stops the run before any work
 
     if (!arguments.isSet("global", "CHClass")) {
         std::cerr << "Error: You need to specify the Coronal Hole class!\n";
@@ -193,32 +107,30 @@ int run(int argc, char** argv) {
                       arguments.positional("ARSegmentedMap"),
                       arguments.text("global", "output"),
                       false,
-                      MemoryBound::fromEnvironment(bytesPerMapPixel)};
+                      MemoryBound::fromEnvironment(staffBytesPerMapPixel)};
     const unsigned chClass = arguments.natural("global", "CHClass");
     const unsigned arClass = arguments.natural("global", "ARClass");
-    settings.outputIsDirectory = isDirectory(settings.output);
-    if (!settings.outputIsDirectory) {
-        const std::string directory = folderOf(settings.output);
-        if (!directory.empty() && !isDirectory(directory)) {
-            std::cerr << "Error : " << directory << " is not a directory!\n";
-            return 1;
-        }
+    try {
+        settings.outputIsDirectory = outputIsDirectory(settings.output);
+    } catch (const Error& e) {
+        std::cerr << "Error : " << e.what() << "\n";
+        return 1;
     }
 
-    // Spec 8.4: the CH map, and the AR map unless it is the same path. Only the CH header is kept
+    // Compat 8.4: the CH map, and the AR map unless it is the same path. Only the CH header is kept
     // after the regions are built.
     FitsHeader chHeader;
     std::optional<StaffRegions> regions;
     {
-        const auto [ch, ar] = readMaps(settings.chPath, settings.arPath, settings.memoryBound);
-        regions.emplace(ch, ar ? &*ar : nullptr, chClass, arClass);
-        chHeader = ch.header;
+        const StaffMaps maps = readStaffMaps(settings.chPath, settings.arPath, settings.memoryBound);
+        regions.emplace(maps.ch, maps.ar ? &*maps.ar : nullptr, chClass, arClass);
+        chHeader = maps.ch.header;
     }
 
     int status = 0;
     std::optional<PendingCsv> pending;
     for (const std::string& argument : arguments.remaining()) {
-        const ExpandedTemplate expanded = expandHeaderTemplate(argument, chHeader);
+        const ExpandedTemplate expanded = expandFileNameTemplate(argument, chHeader);
         for (const std::string& warning : expanded.warnings) std::cerr << warning << "\n";
         if (!isRegularFile(expanded.text)) {
             std::cerr << "Error : Could not find " << expanded.text << "!\n";
@@ -232,7 +144,7 @@ int run(int argc, char** argv) {
             status = 1;
         }
     }
-    if (!writePending(pending)) status = 1;
+    if (!writePending(pending, std::cerr)) status = 1;
     return status;
 }
 

@@ -1,0 +1,380 @@
+#include "core/preprocessing.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <future>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "core/constants.hpp"
+#include "core/error.hpp"
+#include "core/input_checks.hpp"
+#include "core/parallel.hpp"
+#include "core/percentiles.hpp"
+
+namespace spoca {
+
+namespace {
+
+constexpr double null = std::numeric_limits<double>::infinity();
+
+/// The pixel-wise steps that follow one another in a preprocessing list, applied in one pass over the image:
+/// each row goes through every step in turn while it is in the cache, instead of one pass over the whole image
+/// per step. Every step is a function of the pixel's value (and, for NAR, of its position) alone, applied to the
+/// non-null values (NAR: to all), so running them per row in order gives each pixel the values the separate
+/// passes give it. Steps that need the whole image (ALC, DivMedian, the percentile thresholds) run() the chain
+/// first.
+class PixelChain {
+public:
+    explicit PixelChain(EuvImage& image) : image_(image) {}
+
+    /// NAR: the pixels farther than sqrt(limit) from (cx, cy) become null (compat 3.2).
+    void nullifyBeyond(double limit) { steps_.push_back({Kind::Nullify, limit, 0.0}); }
+    void divide(double d) { steps_.push_back({Kind::Divide, d, 0.0}); }
+    /// v < low ? low : v, then v > high ? high : v.
+    void clamp(double low, double high) { steps_.push_back({Kind::Clamp, low, high}); }
+    void takeSqrt() { steps_.push_back({Kind::Sqrt, 0.0, 0.0}); }
+    void takeLog() { steps_.push_back({Kind::Log, 0.0, 0.0}); }
+    void takeAbs() { steps_.push_back({Kind::Abs, 0.0, 0.0}); }
+
+    /// Applies the pending steps, rows split between threads, and forgets them.
+    void run() {
+        if (steps_.empty()) return;
+        const int width = image_.pixels.width();
+        double* data = image_.pixels.data();
+        const double cx = image_.wcs.centerX;
+        const double cy = image_.wcs.centerY;
+        forEachRowBlock(image_.pixels.height(), [&](int first, int end) {
+            for (int j = first; j < end; ++j) {
+                double* row = data + static_cast<std::size_t>(j) * width;
+                for (const Step& s : steps_) apply(s, row, width, j - cy, cx);
+            }
+        });
+        steps_.clear();
+    }
+
+private:
+    enum class Kind { Nullify, Divide, Clamp, Sqrt, Log, Abs };
+    struct Step {
+        Kind kind;
+        double a;
+        double b;
+    };
+
+    template <typename F>
+    static void nonNull(double* row, int width, F f) {
+        for (int i = 0; i < width; ++i) {
+            if (row[i] != null) row[i] = f(row[i]);
+        }
+    }
+
+    static void apply(const Step& s, double* row, int width, double y, double cx) {
+        switch (s.kind) {
+            case Kind::Nullify:
+                for (int i = 0; i < width; ++i) {
+                    const double x = i - cx;
+                    if (x * x + y * y > s.a) row[i] = null;
+                }
+                break;
+            case Kind::Divide:
+                nonNull(row, width, [d = s.a](double v) { return v / d; });
+                break;
+            case Kind::Clamp:
+                nonNull(row, width, [low = s.a, high = s.b](double v) {
+                    v = v < low ? low : v;
+                    return v > high ? high : v;
+                });
+                break;
+            case Kind::Sqrt:
+                nonNull(row, width, [](double v) { return v >= 0 ? std::sqrt(v) : -std::sqrt(-v); });
+                break;
+            case Kind::Log:
+                nonNull(row, width, [](double v) { return v > 0 ? std::log(v) : v < 0 ? -std::log(-v) : null; });
+                break;
+            case Kind::Abs:
+                nonNull(row, width, [](double v) { return std::fabs(v); });
+                break;
+        }
+    }
+
+    EuvImage& image_;
+    std::vector<Step> steps_;
+};
+
+/// The value of rank int((n-1)*p) among the n non-null pixels, for 0.5 <= p < 1 (what select() returns,
+/// compat 10.2), without copying the pixels.
+double nonNullRankValue(const EuvImage& image, double p) {
+    const Image<double>& pixels = image.pixels;
+    const unsigned parts = defaultThreads();
+    const std::size_t chunk = (pixels.size() + parts - 1) / parts;
+    try {
+        return rankValue(
+            parts,
+            [&](unsigned part, auto&& f) {
+                const double* v = pixels.data();
+                const std::size_t end = std::min(pixels.size(), (part + 1) * chunk);
+                for (std::size_t k = part * chunk; k < end; ++k) {
+                    if (v[k] != null) f(v[k]);
+                }
+            },
+            p);
+    } catch (const Error&) {
+        throw Error(image.path + ": no valid pixel left to compute a percentile");
+    }
+}
+
+/// The percentile p of the non-null pixels, exactly as the original's select (compat 10.2).
+double percentile(const EuvImage& image, double p) {
+    if (p >= 0.5 && p < 1) return nonNullRankValue(image, p);
+    std::vector<double> values;
+    for (const double v : image.pixels.pixels()) {
+        if (v != null) values.push_back(v);
+    }
+    if (values.empty()) throw Error(image.path + ": no valid pixel left to compute a percentile");
+    return select(values, p);
+}
+
+/// The ALC correction fraction F(rho) (compat 3.2 step 5).
+double correctionFraction(double rho, double r1, double r2, double r3, double r4) {
+    if (rho <= r1 || rho >= r4) return 0.0;
+    if (rho >= r2 && rho <= r3) return 1.0;
+    if (rho < r2) {
+        const double period = -2 * (r1 - r2);
+        const double phase = ((pi / 2.) * (r1 + r2)) / (r1 - r2);
+        return (std::sin(((2. * pi) / period) * rho + phase) + 1) / 2;
+    }
+    const double period = 2 * (r3 - r4);
+    const double phase = ((-pi / 2.) * (r3 + r4)) / (r3 - r4);
+    return (std::sin(((2. * pi) / period) * rho + phase) + 1) / 2;
+}
+
+/// Annulus limb correction (compat 3.2).
+void annulusLimbCorrection(EuvImage& image, double maxRadius) {
+    const double r1 = 70 / 100.0, r2 = 95 / 100.0, r3 = 108 / 100.0, r4 = 112 / 100.0;
+    const double delta = 2;
+    const double R = image.wcs.sunRadius;
+    const double cx = image.wcs.centerX;
+    const double cy = image.wcs.centerY;
+    const double minR = r1 * R;
+    const double maxR = std::min(r4, maxRadius) * R;
+    const double minR2 = minR * minR;
+    const double maxR2 = maxR * maxR;
+    if (!(maxR >= minR)) return;  // nothing in the annulus (maxRadius below r1): no correction
+    const auto annuli = static_cast<std::size_t>(static_cast<unsigned>((maxR - minR) / delta) + 2);
+    std::vector<double> sum(annuli, 0.0);
+    std::vector<double> count(annuli, 0.0);
+    const int width = image.pixels.width();
+    const int height = image.pixels.height();
+    double* data = image.pixels.data();
+    // Columns of row j that can be within sqrt(r2) of the centre (conservative; the exact test follows).
+    auto columnsWithin = [&](double r2, int j, int& first, int& end) {
+        const double y = j - cy;
+        const double half = r2 - y * y;
+        if (half < 0) {
+            first = end = 0;
+            return;
+        }
+        const double reach = std::sqrt(half) + 2;
+        const double w = width;
+        first = static_cast<int>(std::min(w, std::max(0.0, std::floor(cx - reach))));
+        end = static_cast<int>(std::max(0.0, std::min(w, std::ceil(cx + reach) + 1)));
+        if (first > end) first = end;
+    };
+    // Columns of row j that are surely within sqrt(r2) (conservative by 2 pixels).
+    auto surelyWithin = [&](double r2, int j, int& first, int& end) {
+        const double y = j - cy;
+        const double half = r2 - y * y;
+        first = end = 0;
+        if (half <= 16) return;
+        const double reach = std::sqrt(half) - 2;
+        const double w = width;
+        first = static_cast<int>(std::min(w, std::max(0.0, std::ceil(cx - reach))));
+        end = static_cast<int>(std::max(0.0, std::min(w, std::floor(cx + reach))));
+        if (first > end) first = end;
+    };
+    // Calls f(i, d2) for the columns of row j in the annulus minR < d <= maxR, looking only at the
+    // columns that can lie between the radii sqrt(inner2) and sqrt(outer2).
+    auto forRing = [&](int j, double inner2, double outer2, auto f) {
+        int first = 0, end = 0, skipFirst = 0, skipEnd = 0;
+        columnsWithin(outer2, j, first, end);
+        surelyWithin(inner2, j, skipFirst, skipEnd);
+        const double y = j - cy;
+        for (int i = first; i < end; ++i) {
+            if (i == skipFirst && skipEnd > skipFirst) {
+                i = skipEnd - 1;
+                continue;
+            }
+            const double x = i - cx;
+            const double d2 = x * x + y * y;
+            if (d2 > minR2 && d2 <= maxR2) f(i, d2);
+        }
+    };
+    // First pass: the sum of each annulus in scan order, as the original adds them. The annuli are split
+    // into an inner and an outer group of about equal area, each summed on its own thread (every annulus
+    // still sums its pixels in scan order), while the disc median is computed.
+    const double splitRadius = std::sqrt((minR2 + maxR2) / 2);
+    const auto split = static_cast<unsigned>((splitRadius - minR) / delta);
+    const double splitAt = minR + split * delta;
+    auto sumAnnuli = [&](bool outer) {
+        const double inner2 = outer ? (splitAt - 2) * (splitAt - 2) : minR2;
+        const double outer2 = outer ? maxR2 : (splitAt + 2) * (splitAt + 2);
+        for (int j = 0; j < height; ++j) {
+            const double* row = data + static_cast<std::size_t>(j) * width;
+            forRing(j, inner2, outer2, [&](int i, double d2) {
+                if (row[i] == null) return;
+                const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
+                if ((k >= split) != outer) return;
+                sum[k] += row[i];
+                count[k] += 1;
+            });
+        }
+    };
+    auto innerSums = startTask([&sumAnnuli] { sumAnnuli(false); });
+    auto outerSums = startTask([&sumAnnuli] { sumAnnuli(true); });
+    // The lower median of the values within minR, without copying them (compat 3.2 step 3).
+    double median = 0.0;
+    try {
+        const unsigned parts = defaultThreads();
+        const int rowsPerPart = (height + static_cast<int>(parts) - 1) / static_cast<int>(parts);
+        median = rankValue(
+            parts,
+            [&](unsigned part, auto&& f) {
+                const int endRow = std::min(height, static_cast<int>(part + 1) * rowsPerPart);
+                for (int j = static_cast<int>(part) * rowsPerPart; j < endRow; ++j) {
+                    const double y = j - cy;
+                    const double* row = data + static_cast<std::size_t>(j) * width;
+                    int first = 0, end = 0;
+                    columnsWithin(minR2, j, first, end);
+                    for (int i = first; i < end; ++i) {
+                        const double x = i - cx;
+                        if (row[i] != null && x * x + y * y <= minR2) f(row[i]);
+                    }
+                }
+            },
+            0.5);
+    } catch (const Error&) {
+        innerSums.get();
+        outerSums.get();
+        throw Error(image.path + ": no valid pixel inside 0.7 solar radius for the limb correction (ALC)");
+    }
+    innerSums.get();
+    outerSums.get();
+    std::vector<double> mean(annuli, 0.0);
+    for (std::size_t k = 0; k < annuli; ++k) {
+        if (count[k] > 0) mean[k] = sum[k] / count[k];
+    }
+    forEachRowBlock(height, [&](int first, int end) {
+        for (int j = first; j < end; ++j) {
+            double* row = data + static_cast<std::size_t>(j) * width;
+            forRing(j, minR2, maxR2, [&](int i, double d2) {
+                if (row[i] == null) return;
+                const double distance = std::sqrt(d2);
+                const double f = correctionFraction(distance / R, r1, r2, r3, r4);
+                const unsigned k = static_cast<unsigned>((distance - minR) / delta);
+                const double v = row[i];
+                row[i] = (1 - f) * v + ((f * v) * median) / mean[k];
+            });
+        }
+    });
+}
+
+}  // namespace
+
+double PreprocessingStep::parameter() const {
+    std::istringstream stream(parameterText);
+    double value = 0.0;
+    stream >> value;
+    return value;
+}
+
+std::vector<PreprocessingStep> parsePreprocessingSteps(const std::string& steps) {
+    std::vector<PreprocessingStep> list;
+    if (steps.empty()) return list;
+    std::string::size_type start = 0;
+    while (true) {
+        const auto comma = steps.find(',', start);
+        PreprocessingStep step;
+        step.text = steps.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const auto equal = step.text.find('=');
+        step.name = step.text.substr(0, equal);
+        const auto first = step.name.find_first_not_of(" \t");
+        step.name.erase(0, first == std::string::npos ? step.name.size() : first);
+        step.hasEquals = equal != std::string::npos;
+        if (step.hasEquals) step.parameterText = step.text.substr(equal + 1);
+        list.push_back(std::move(step));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return list;
+}
+
+void preprocess(EuvImage& image, const std::string& steps) {
+    double maxRadius = std::numeric_limits<double>::infinity();
+    PixelChain pixelSteps(image);
+    for (const PreprocessingStep& parsed : parsePreprocessingSteps(steps)) {
+        const std::string& step = parsed.text;
+        const std::string& name = parsed.name;
+        const bool hasParameter = parsed.hasParameter();
+        const double parameter = hasParameter ? parsed.parameter() : 0.0;
+        if (name == "NAR") {
+            // Nullify above radius: pixels farther than r*R from the centre become null (compat 3.2).
+            const double r = hasParameter ? parameter : 1.0;
+            if (!hasParameter || r < maxRadius) {
+                pixelSteps.nullifyBeyond(((r * r) * image.wcs.sunRadius) * image.wcs.sunRadius);
+                maxRadius = r;
+            }
+        } else if (name == "DivExpTime") {
+            const double exposure = image.exposureTime;
+            if (exposure == 0) throw Error(image.path + ": Trying to divide pixels by 0 (EXPTIME is 0)");
+            pixelSteps.divide(exposure);
+        } else if (name == "ALC") {
+            pixelSteps.run();
+            annulusLimbCorrection(image, maxRadius);
+        } else if (name == "DivMedian") {
+            pixelSteps.run();
+            const double median = percentile(image, 0.5);
+            if (median == 0) throw Error(image.path + ": Trying to divide pixels by 0 (the median is 0)");
+            pixelSteps.divide(median);
+        } else if (name == "ThrMaxPer" || name == "ThrMinPer") {
+            if (!hasParameter) throw Error("No value specified for threshold preprocessing step" + step);
+            const double p = parameter / 100.;
+            if (p < 0 || p > 1) throw Error("Percentiles must be values between 0 and 1 (step " + step + ")");
+            pixelSteps.run();
+            const double q = percentile(image, p);
+            if (name == "ThrMaxPer") {
+                pixelSteps.clamp(DBL_MIN, q);
+            } else {
+                pixelSteps.clamp(q, DBL_MAX);
+            }
+        } else if (name == "ThrMin" || name == "ThrMax") {
+            if (!hasParameter) throw Error("No value specified for threshold preprocessing step" + step);
+            const double low = name == "ThrMin" ? parameter : DBL_MIN;
+            const double high = name == "ThrMin" ? DBL_MAX : parameter;
+            pixelSteps.clamp(low, high);
+        } else if (name == "TakeSqrt") {
+            pixelSteps.takeSqrt();
+        } else if (name == "TakeLog") {
+            pixelSteps.takeLog();
+        } else if (name == "TakeAbs") {
+            pixelSteps.takeAbs();
+        } else if (name == "ThrMinMode" || name == "ThrMaxMode" || name == "DivMode" || name == "Smooth") {
+            throw Error("preprocessing step " + step + " is not supported by this implementation");
+        } else {
+            throw Error("Unknown preprocessing step " + step);
+        }
+    }
+    pixelSteps.run();
+}
+
+EuvImage readPreprocessedImage(const std::string& path, ImageType type, const std::string& steps,
+                               const MemoryBound& bound) {
+    EuvImage image = readEuvImage(path, type, bound);
+    checkHasUsablePixel(image);
+    preprocess(image, steps);
+    return image;
+}
+
+}  // namespace spoca

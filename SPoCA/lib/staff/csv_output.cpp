@@ -1,0 +1,64 @@
+#include "staff/csv_output.hpp"
+
+#include <algorithm>
+#include <ostream>
+
+#include "core/error.hpp"
+#include "core/file_paths.hpp"
+#include "core/parallel.hpp"
+#include "core/temporary_file.hpp"
+#include "staff/statistics.hpp"
+
+namespace spoca {
+
+bool valuesOfTwoImagesFit(const StaffRegions& regions) {
+    return 2 * regions.valueCapacity() * sizeof(double) <= overlappedValuesBudgetBytes;
+}
+
+std::string staffCsvPath(const std::string& output, bool outputIsDirectory, const std::string& chPath,
+                         const std::string& arPath, const std::string& imagePath) {
+    if (outputIsDirectory) return output + "/" + stem(chPath) + "_and_" + stem(arPath) + "_on_" + stem(imagePath) + ".csv";
+    return output + "_on_" + stem(imagePath) + ".csv";
+}
+
+std::string staffCsvText(const StaffRegions& regions, std::array<std::vector<double>, StaffRegions::rowCount>& values,
+                         const std::string& channel, std::time_t observationTime, const std::string& separator) {
+    std::array<RegionStatistics, StaffRegions::rowCount> rows{};
+    std::size_t largest = 0;
+    for (std::size_t r = 1; r < values.size(); ++r) {
+        if (values[r].size() > values[largest].size()) largest = r;
+    }
+    const unsigned tasks = std::min(2u, defaultThreads());
+    runTasks(tasks, [&](unsigned task) {
+        for (std::size_t r = 0; r < values.size(); ++r) {
+            if (tasks == 1 || (r == largest) == (task == 1)) {
+                rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
+            }
+        }
+    });
+    std::string csv = staffCsvHeader(separator);
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        csv += staffCsvRow(channel, staffRowTypes[r], observationTime, rows[r], separator);
+    }
+    return csv;
+}
+
+bool PendingCsv::write(std::ostream& err) {
+    const std::string text = text_.get();
+    try {
+        writeFileAtomically(path_, text);
+        return true;
+    } catch (const Error& e) {
+        err << "Error: " << e.what() << "\n";
+        return false;
+    }
+}
+
+bool writePending(std::optional<PendingCsv>& pending, std::ostream& err) {
+    if (!pending) return true;
+    PendingCsv csv = std::move(*pending);
+    pending.reset();
+    return csv.write(err);
+}
+
+}  // namespace spoca

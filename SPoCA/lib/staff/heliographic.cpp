@@ -1,0 +1,120 @@
+#include "staff/heliographic.hpp"
+
+#include <cmath>
+
+#include "core/constants.hpp"
+
+namespace spoca {
+
+namespace {
+
+/// Largest helioprojective angle (rad) evaluated with Taylor series; the Sun spans about 0.005 rad.
+constexpr double maxAngle = 0.01;
+/// Pixels closer than this to the limb (delta, Mm^2), to the poles of the longitude (sqrt(x^2+w^2), Mm)
+/// or to a strip edge (rad) are decided by the exact computation.
+constexpr double deltaMargin = 100;
+constexpr double meridianMargin = 10;
+constexpr double angleMargin = 1e-4;
+constexpr double latitudeMargin = 1e-6;
+
+/// cos and sin of a small angle from their Taylor series (error below 1.5e-15 for |a| <= 0.01).
+inline void smallCosSin(double a, double& c, double& s) {
+    const double a2 = a * a;
+    c = 1 - a2 / 2 + a2 * a2 / 24;
+    s = a * (1 - a2 / 6 + a2 * a2 / 120);
+}
+
+}  // namespace
+
+HeliographicProjection::HeliographicProjection(const SunWcs& wcs)
+    : cx_(wcs.centerX),
+      cy_(wcs.centerY),
+      cd11_(wcs.cd[0]),
+      cd12_(wcs.cd[1]),
+      cd21_(wcs.cd[2]),
+      cd22_(wcs.cd[3]),
+      distance_(wcs.distanceSunMm),
+      radius_(wcs.sunRadiusMm),
+      cosB0_(std::cos(wcs.b0)),
+      sinB0_(std::sin(wcs.b0)),
+      l0_(wcs.l0) {}
+
+std::optional<Stonyhurst> HeliographicProjection::at(int i, int j) const {
+    double hx;
+    double hy;
+    helioprojective(i, j, hx, hy);
+    const double cosX = std::cos(hx);
+    const double cosY = std::cos(hy);
+    const double q = distance_ * cosY * cosX;
+    const double delta = q * q - distance_ * distance_ + radius_ * radius_;
+    if (!(delta >= 0)) return std::nullopt;
+    const double dist = q - std::sqrt(delta);
+    const double x = dist * cosY * std::sin(hx);
+    const double y = dist * std::sin(hy);
+    const double z = distance_ - dist * cosY * cosX;
+    const double a = (y * cosB0_ + z * sinB0_) / radius_;
+    const double latitude = a < 1 ? std::asin(a) : pi / 2;
+    if (std::isnan(latitude)) return std::nullopt;
+    const double longitude = std::atan2(x, z * cosB0_ - y * sinB0_) + l0_;
+    return Stonyhurst{longitude, latitude};
+}
+
+CentralMeridianStrip::CentralMeridianStrip(const SunWcs& wcs, double limit)
+    : projection_(wcs), limit_(limit) {
+    const double l0 = projection_.l0_;
+    const double d = projection_.distance_;
+    const double rm = projection_.radius_;
+    fast_ = std::isfinite(d) && std::isfinite(rm) && std::isfinite(projection_.cosB0_) && std::isfinite(l0) &&
+            rm > 0 && d > 2 * rm && std::fabs(l0) + limit + angleMargin < pi / 2;
+    keepLow_ = std::tan(-limit - l0 + angleMargin);
+    keepHigh_ = std::tan(limit - l0 - angleMargin);
+    rejectLow_ = std::tan(-limit - l0 - angleMargin);
+    rejectHigh_ = std::tan(limit - l0 + angleMargin);
+    minLatitudeSine_ = (-1 + latitudeMargin) * rm;
+    arcsecond_ = pi / 648000;
+    maxHeliocentricX_ = rm * std::sin(std::fabs(l0) + limit) * (1 + angleMargin) + meridianMargin;
+}
+
+bool CentralMeridianStrip::exact(int i, int j) const {
+    const std::optional<Stonyhurst> c = projection_.at(i, j);
+    return c && !(std::fabs(c->longitude) > limit_);
+}
+
+bool CentralMeridianStrip::contains(int i, int j) const {
+    if (!fast_) return exact(i, j);
+    // The cheap evaluation may differ from the exact one by a few ulps anywhere: it only has to stay
+    // within the margins.
+    const HeliographicProjection& p = projection_;
+    const double rx = i - p.cx_;
+    const double ry = j - p.cy_;
+    const double hx = (rx * p.cd11_ + ry * p.cd12_) * arcsecond_;
+    const double hy = (rx * p.cd21_ + ry * p.cd22_) * arcsecond_;
+    if (!(std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle)) return exact(i, j);
+    double cosX;
+    double sinX;
+    double cosY;
+    double sinY;
+    smallCosSin(hx, cosX, sinX);
+    smallCosSin(hy, cosY, sinY);
+    const double d = p.distance_;
+    const double q = d * cosY * cosX;
+    // |heliocentric x| >= (q - Rm) cos y |sin x| since sqrt(delta) <= Rm; a visible point with
+    // |longitude| <= limit has |x| <= Rm sin(limit + |l0|): beyond that bound the pixel is nulled.
+    if ((q - p.radius_) * cosY * std::fabs(sinX) > maxHeliocentricX_) return false;
+    const double delta = q * q - d * d + p.radius_ * p.radius_;
+    if (delta < -deltaMargin) return false;  // the line of sight misses the Sun: undefined
+    if (delta < deltaMargin) return exact(i, j);
+    const double dist = q - std::sqrt(delta);
+    const double x = dist * cosY * sinX;
+    const double y = dist * sinY;
+    const double z = d - dist * cosY * cosX;
+    if (y * p.cosB0_ + z * p.sinB0_ < minLatitudeSine_) return exact(i, j);  // near asin(a < -1)
+    const double w = z * p.cosB0_ - y * p.sinB0_;
+    if (w < meridianMargin) return exact(i, j);
+    // With w > 0, atan2(x, w) = atan(x / w) lies in (-pi/2, pi/2) and grows with x / w.
+    if (x > keepLow_ * w && x < keepHigh_ * w) return true;
+    if (x < rejectLow_ * w || x > rejectHigh_ * w) return false;
+    return exact(i, j);
+}
+
+}  // namespace spoca

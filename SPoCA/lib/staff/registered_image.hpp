@@ -1,0 +1,149 @@
+// An EUV image registered onto a reference grid and preprocessed, as get_STAFF_stats uses it (compat 8.6).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "core/fits_file.hpp"
+#include "core/parallel.hpp"
+#include "core/sun_image.hpp"
+#include "staff/registration.hpp"
+
+namespace spoca {
+
+/// The image of compat 8.6 steps 3 to 6: read (compat 2), bilinearly aligned onto a reference WCS (always,
+/// quirk Q11), then preprocessed with the aligned WCS (centre of the reference, R_img * |s|).
+///
+/// When every preprocessing step is pixel-wise (NAR and DivExpTime, as in the pipeline's
+/// `NAR=3,DivExpTime`) the values are computed block of rows by block of rows, straight from the rows of
+/// the file that the block needs, with the same operations in the same order as on a whole image: the
+/// image is never held whole, and the next block is read while the current one is computed. Other steps
+/// need the whole image (medians, percentiles): the image is then read whole, aligned and handed to
+/// preprocess().
+class RegisteredImage {
+public:
+    /// Opens `path` and reads its header. Throws spoca::Error naming the file when it cannot be read or
+    /// its header lacks what compat 2.4 requires, when it is larger than `bound` (before any pixel is read), or
+    /// for a bad step.
+    RegisteredImage(const std::string& path, ImageType type, const SunWcs& reference, const std::string& steps,
+                    const MemoryBound& bound);
+
+    int width() const { return width_; }
+    int height() const { return height_; }
+    const std::string& channel() const { return channel_; }
+    std::time_t observationTime() const { return observationTime_; }
+    /// The image's WCS after the alignment.
+    const SunWcs& wcs() const { return wcs_; }
+
+    /// Calls visit(first, end, rowValues) for consecutive blocks of rows [first, end) covering the image, in
+    /// order, where rowValues(j, columns, count, out) sets out[k], for k < count, to the preprocessed,
+    /// aligned intensity (+infinity for null) of pixel (columns[k], j) of the block. A row's pixels are
+    /// evaluated together so that the divisions by the exposure time run as one loop, which the compiler
+    /// vectorises (the same IEEE divisions, so the same values). Throws spoca::Error naming the file when its
+    /// pixels cannot be read.
+    template <typename Visit>
+    void forEachBlock(Visit visit);
+
+private:
+    struct Description;
+    RegisteredImage(Description description, const SunWcs& reference, const std::string& steps);
+
+    /// Source rows [first, first + rows) of the file, as doubles with +infinity for null pixels.
+    struct Window {
+        int first = 0;
+        int rows = 0;
+        std::vector<double> pixels;
+    };
+
+    /// Reads `steps` into nullThreshold_ and divisions_; false when a step is not pixel-wise or not plainly
+    /// written.
+    bool parsePixelwise(const std::string& steps);
+    /// The source rows the bilinear interpolation reads for the output rows [first, end).
+    void sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const;
+    /// Reads the source rows the output rows [first, end) need into `window` (its buffer is reused).
+    void readWindow(int first, int end, Window& window) const;
+    /// Throws: the interpolation would read row iy or iy + 1 outside the window (cannot happen).
+    [[noreturn]] void outsideWindow(int iy, const Window& window) const;
+
+    /// The aligned, preprocessed values of the pixels (columns[k], j), reading from `window`: aligned()
+    /// then the DivExpTime divisions. The exposure time is a positive finite number (checkedExposureTime),
+    /// so dividing a null (+infinity) gives +infinity again: the divisions need no test, as in the original,
+    /// where DivExpTime leaves null pixels alone.
+    void rowValues(const Window& window, int j, const int* columns, std::size_t count, double* out) const {
+        for (std::size_t k = 0; k < count; ++k) out[k] = aligned(window, columns[k], j);
+        const double exposureTime = exposureTime_;
+        for (int d = 0; d < divisions_; ++d) {
+            for (std::size_t k = 0; k < count; ++k) out[k] = out[k] / exposureTime;
+        }
+    }
+
+    /// The aligned value of output pixel (i, j) with the NAR steps applied, reading from `window`. The NAR
+    /// steps null the pixels beyond the smallest of their radii whatever the value, and DivExpTime leaves
+    /// null pixels alone, so the steps give this in any order.
+    double aligned(const Window& window, int i, int j) const {
+        const double x = i - wcs_.centerX;
+        const double y = j - wcs_.centerY;
+        if (x * x + y * y > nullThreshold_) return HUGE_VAL;
+        double v = HUGE_VAL;
+        double xo;
+        double yo;
+        if (alignment_.sourcePosition(i, j, width_, height_, xo, yo)) {
+            const SamplePosition p = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX_, maxY_);
+            if (p.iy < window.first || p.iy + 1 >= window.first + window.rows) outsideWindow(p.iy, window);
+            const double* rows = window.pixels.data() + static_cast<std::size_t>(p.iy - window.first) * width_;
+            v = bilinearAt(rows, static_cast<std::size_t>(width_), SamplePosition{p.ix, 0, p.dx, p.dy});
+        }
+        return v;
+    }
+
+    std::string path_;
+    FitsFile file_;
+    int width_ = 0;
+    int height_ = 0;
+    std::string channel_;
+    std::time_t observationTime_ = 0;
+    double exposureTime_ = 1.0;
+    SunWcs wcs_;
+    Alignment alignment_;
+    float maxX_ = 0.0f;
+    float maxY_ = 0.0f;
+    bool pixelwise_ = false;
+    double nullThreshold_ = HUGE_VAL;  ///< smallest ((r*r)*R)*R of the NAR steps applied
+    int divisions_ = 0;                ///< number of DivExpTime steps
+    Image<double> preprocessed_;  ///< the whole aligned and preprocessed image, when not pixel-wise
+};
+
+template <typename Visit>
+void RegisteredImage::forEachBlock(Visit visit) {
+    if (!pixelwise_) {
+        visit(0, height_, [this](int j, const int* columns, std::size_t count, double* out) {
+            for (std::size_t k = 0; k < count; ++k) out[k] = preprocessed_(columns[k], j);
+        });
+        return;
+    }
+    constexpr int blockRows = 128;
+    // Two windows: one is computed on while the other is read into.
+    Window windows[2];
+    auto readBlock = [this, &windows](int first) {
+        Window& window = windows[(first / blockRows) % 2];
+        return startTask([this, first, &window] {
+            readWindow(first, std::min(height_, first + blockRows), window);
+        });
+    };
+    std::future<void> next = readBlock(0);
+    for (int first = 0; first < height_; first += blockRows) {
+        const int end = std::min(height_, first + blockRows);
+        next.get();
+        if (end < height_) next = readBlock(end);
+        const Window& window = windows[(first / blockRows) % 2];
+        visit(first, end, [this, &window](int j, const int* columns, std::size_t count, double* out) {
+            rowValues(window, j, columns, count, out);
+        });
+    }
+}
+
+}  // namespace spoca
