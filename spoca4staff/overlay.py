@@ -214,8 +214,9 @@ def _sun_grid(header: fits.Header, path: Path) -> _SunGrid:
     return _SunGrid(cx=cx, cy=cy, cdelt=cdelt, radius=radius)
 
 
-def _display_image(path: Path, max_size: int) -> tuple[np.ndarray, fits.Header, DisplayGrid]:
-    """Read an AIA image, block-average it to display size, then apply BSCALE/BZERO and divide by EXPTIME.
+def _display_image(path: Path, max_size: int) -> tuple[np.ndarray, fits.Header, DisplayGrid, bool]:
+    """Read an AIA image, block-average it to display size, then apply BSCALE/BZERO and divide by EXPTIME
+    (the last item: whether it could be, or the picture is in DN).
 
     The scaling is linear, so applying it after the averaging gives the same result for a fraction of the cost.
     BLANK pixels of integer images are NaN; a block containing a NaN pixel is NaN (drawn black).
@@ -233,12 +234,20 @@ def _display_image(path: Path, max_size: int) -> tuple[np.ndarray, fits.Header, 
     if np.issubdtype(raw.dtype, np.integer) and "BLANK" in header:
         image[blocks(raw == header["BLANK"]).any(axis=(1, 3))] = np.nan
     image = image * np.float32(header.get("BSCALE", 1.0)) + np.float32(header.get("BZERO", 0.0))
-    exptime = header.get("EXPTIME")
-    if isinstance(exptime, (int, float)) and exptime > 0:
-        image /= np.float32(exptime)
-    else:
-        LOGGER.warning("%s: no usable EXPTIME (%r), intensities not normalised", path, exptime)
-    return image, header, DisplayGrid(factor=grid_factor, width=width, height=height)
+    exposure = _exposure(header, path)
+    if exposure is not None:
+        image /= np.float32(exposure)
+    return image, header, DisplayGrid(factor=grid_factor, width=width, height=height), exposure is not None
+
+
+def _exposure(header: fits.Header, path: Path) -> float | None:
+    """The exposure time of :class:`~spoca4staff.aia_file.AiaFile`, or None (said once) when it is not usable:
+    the picture is then drawn in DN."""
+    try:
+        return AiaFile(path, 0, header).exposure
+    except AiaFileError as error:
+        LOGGER.warning("%s: %s, intensities not normalised", path, error)
+        return None
 
 
 def _read_rows(hdu: fitsio.hdu.ImageHDU, rows: np.ndarray) -> np.ndarray:
@@ -312,9 +321,9 @@ def _colour_map(header: fits.Header) -> tuple[object, str]:
     """sunpy's AIA colour map for the image's WAVELNTH (grey for an unknown wavelength) and a channel label."""
     wavelength = header.get("WAVELNTH")
     try:
-        label = f"AIA {int(wavelength)} Å"
-        cmap = colormaps[f"sdoaia{int(wavelength)}"]
-    except (TypeError, ValueError, KeyError):
+        channel = AiaFile(Path(), 0, header).wavelength
+        label, cmap = f"AIA {channel} Å", colormaps[f"sdoaia{channel}"]
+    except (AiaFileError, KeyError):
         LOGGER.warning("no sunpy AIA colour map for WAVELNTH=%r, using grey", wavelength)
         label = f"WAVELNTH {wavelength}" if wavelength is not None else "image"
         cmap = colormaps["gray"]
@@ -477,9 +486,8 @@ def draw_overlay(ch_map: str | os.PathLike[str], ar_map: str | os.PathLike[str],
     import sunpy.map
 
     image_path = Path(image)
-    display, header, grid = _display_image(image_path, max_size)
+    display, header, grid, normalised = _display_image(image_path, max_size)
     sun = _sun_grid(header, image_path)
-    normalised = isinstance(header.get("EXPTIME"), (int, float)) and header["EXPTIME"] > 0
     ch = (_sample_map(Path(ch_map), sun, grid) == ch_class) & _on_disc(sun, grid)
     ar = _sample_map(Path(ar_map), sun, grid) == ar_class
     centre = (float(grid.to_display(sun.cx)), float(grid.to_display(sun.cy)))
