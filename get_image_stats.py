@@ -40,15 +40,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import importlib
 import io
 import logging
 import math
+import multiprocessing
+import multiprocessing.forkserver
+import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from astropy.io import fits
@@ -558,6 +564,9 @@ class _ImageStatsStep:
         self.execute = in_process  # where an image is summarised: here, or on Dask (backfill.py)
 
     def __call__(self, time_step: datetime, runner: Runner) -> None:
+        if self.execute is in_process and len(os.sched_getaffinity(0)) >= 2:
+            _worker_processes()
+            multiprocessing.forkserver.ensure_running()  # its imports overlap the search of the files
         images, missing = [], []
         for wavelength in self.settings.wavelengths:
             selection = self.sdo_data.get_AIA_selection(time_step, wavelength)
@@ -584,20 +593,63 @@ class _ImageStatsStep:
         ``--force``, when it exists and is valid.
         """
         scratch = runner.scratch_directory(self.settings.output_directory)
+        todo = [(image, output) for image, output in zip(images, outputs, strict=True)
+                if output not in written and (runner.force or read_image_stats(output) is None)]
+        arguments = [(image, output, self.settings.hdu, scratch, self.settings.memory_limit) for image, output in todo]
         problems = []
-        for image, output in zip(images, outputs, strict=True):
-            if output in written or (not runner.force and read_image_stats(output) is not None):
-                continue
-            try:
-                self.execute(write_image_stats, image, output, self.settings.hdu, scratch,
-                             self.settings.memory_limit)
-            except ImageStatsError as error:
-                LOGGER.warning("%s", error)
-                problems.append(str(error))
-                continue
-            written.add(output)
+        for (_, output), problem in zip(todo, self._summarise(arguments), strict=True):
+            if problem is not None:
+                LOGGER.warning("%s", problem)
+                problems.append(str(problem))
+            else:
+                written.add(output)
         if problems:
             raise ImageStatsError("; ".join(problems))
+
+    def _summarise(self, arguments: Sequence[tuple]) -> Iterator[ImageStatsError | None]:
+        """Run :func:`write_image_stats` on each argument tuple and yield, in order, each image's
+        :class:`ImageStatsError` (None: written); any other error is raised.
+
+        The images of a step are independent: with two cores free or more they are summarised at once, in as
+        many processes (numpy and astropy's decompression hold the GIL, so threads would not help), with the
+        same CSVs as one after the other. The processes come from a fork server that has imported this module
+        (they start in milliseconds and inherit none of this process's files, such as the run lock) and are
+        stopped with the step, or at once when the run is interrupted. With ``--workers`` or ``--scheduler``
+        the images go to the Dask cluster instead (:attr:`execute`).
+        """
+        cores = len(os.sched_getaffinity(0))
+        if self.execute is not in_process or len(arguments) < 2 or cores < 2:
+            for call in arguments:
+                try:
+                    self.execute(write_image_stats, *call)
+                except ImageStatsError as error:
+                    yield error
+                else:
+                    yield None
+            return
+        module = _importable()  # its errors are those the processes raise, whatever this module's name here
+        with _worker_processes().Pool(min(cores, len(arguments))) as pool:
+            pending = [pool.apply_async(module.write_image_stats, call) for call in arguments]
+            for result in pending:
+                try:
+                    result.get()
+                except (ImageStatsError, module.ImageStatsError) as error:
+                    yield error
+                else:
+                    yield None
+
+
+@functools.cache
+def _worker_processes() -> multiprocessing.context.BaseContext:
+    """The fork server the images of a step are summarised in (see :meth:`_ImageStatsStep._summarise`)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["get_image_stats"])
+    return context
+
+
+def _importable() -> ModuleType:
+    """This module as the processes import it: by its name, also when it runs as the ``__main__`` script."""
+    return importlib.import_module("get_image_stats")
 
 
 def build_parser() -> argparse.ArgumentParser:

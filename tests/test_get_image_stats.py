@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -317,6 +319,29 @@ def test_run_writes_csvs_skips_bad_data_and_goes_on_after_a_failure(archive_run)
 
     again = run_script(str(ini), *dates)  # everything is done or skipped for lack of good data
     assert again.returncode == 0, again.stderr
+
+
+def test_images_of_a_step_on_every_core_give_the_one_core_results(archive_run):
+    """On two cores the images of a step are summarised in as many processes: the CSVs, the failure of the image
+    without EXPTIME (a worker's error, reported as on one core) and the ledger's outcomes are those of the same
+    run pinned to one core."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    ini, output, no_exptime, _ = archive_run
+    dates = ("--start-date", START.isoformat(), "--end-date", (START + timedelta(hours=24)).isoformat())
+    runs = {}
+    for cores in ("all", "one"):
+        pin = None if cores == "all" else (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+        completed = subprocess.run([sys.executable, str(REPO_ROOT / "get_image_stats.py"), str(ini), *dates],
+                                   preexec_fn=pin, capture_output=True, text=True, check=False, timeout=300)
+        assert completed.returncode == 1, completed.stderr
+        assert f"{no_exptime}: keyword EXPTIME missing" in completed.stderr
+        with Ledger(output / "spoca4staff.ledger.sqlite") as ledger:
+            outcomes = sorted((record.time_step, record.outcome.value) for record in ledger.attempts())
+        runs[cores] = ({path.name: path.read_bytes() for path in (output / "image_stats").iterdir()}, outcomes)
+        shutil.rmtree(output)
+    assert runs["all"] == runs["one"]
+    assert len(runs["all"][0]) == 4
 
 
 def test_configuration_error_is_exit_status_2(tmp_path, write_ini):
