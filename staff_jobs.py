@@ -23,7 +23,8 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,7 @@ def check_segmentation_map(path: Path) -> str | None:
     them (written by the original SPoCA suite) is decompressed to be judged.
     """
     try:
-        with warnings.catch_warnings(), fits.open(path, memmap=False, disable_image_compression=True) as hdus:
-            warnings.simplefilter("ignore")  # astropy's warnings about a damaged file: the reason says it
+        with _quiet_fits(path, disable_image_compression=True) as hdus:
             names = [hdu.name for hdu in hdus]
             if "SEGMENTEDMAP" not in (name.upper() for name in names):
                 return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
@@ -109,8 +109,7 @@ def check_segmentation_map(path: Path) -> str | None:
 def _decompressed_map_problem(path: Path) -> str | None:
     """:func:`check_segmentation_map` for a map without checksums: its image decompressed and inspected."""
     try:
-        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdus:
-            warnings.simplefilter("ignore")
+        with _quiet_fits(path) as hdus:
             data = hdus["SegmentedMap"].data
     except FITS_DATA_ERRORS as error:
         return f"{path} is not a readable FITS file: {error or type(error).__name__}"
@@ -119,6 +118,15 @@ def _decompressed_map_problem(path: Path) -> str | None:
     if not np.issubdtype(data.dtype, np.integer):
         return f"{path}: the SegmentedMap image is of type {data.dtype}, not integer"
     return None
+
+
+@contextmanager
+def _quiet_fits(path: Path, **options: object) -> Iterator[fits.HDUList]:
+    """``fits.open(path)`` without astropy's warnings about a damaged file (the reason returned says it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False, **options) as hdus:
+            yield hdus
 
 
 def check_staff_csv(path: Path) -> str | None:
