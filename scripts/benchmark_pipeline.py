@@ -38,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.benchmark_backfill import INTERVAL, START, ensure_archive, write_ini
+from scripts.benchmark_backfill import INTERVAL, START, become_subreaper, ensure_archive, reap_orphans, write_ini
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,11 +195,12 @@ def _run_script(script: str, ini: Path, log_file: Path) -> ScriptRun:
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     ended = time.time()
+    orphans = reap_orphans()  # the image statistics' fork server and workers
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited with status {process.returncode}:\n{error[-3000:]}")
     with log_file.open(encoding="utf-8") as stream:
         programs = tuple(parse_program_runs(stream))
-    return ScriptRun(started, ended, programs, usage.ru_utime + usage.ru_stime)
+    return ScriptRun(started, ended, programs, usage.ru_utime + usage.ru_stime + orphans)
 
 
 def _fresh_output(output: Path, centers: dict[str, bytes]) -> None:
@@ -230,6 +231,7 @@ def run_pipeline_benchmark(folder: Path, size: int = 4096, repeat: int = 3) -> S
     repeat
         Timed repetitions; each figure is the median over them.
     """
+    become_subreaper()
     folder = folder.resolve()  # the ini's paths are read from the repository root, where the scripts run
     wavelengths = image_stats_wavelengths()
     archive = ensure_archive(folder / f"archive-{size}", size, STEPS, sorted({171, 193, *wavelengths}))
