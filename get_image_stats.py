@@ -60,7 +60,7 @@ import numpy as np
 from astropy.io import fits
 
 from sdo_data import FITS_DATA_ERRORS
-from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, read_aia_file
+from spoca4staff.aia_file import AiaFile, AiaFileError, image_hdu_index
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
 from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
@@ -172,23 +172,26 @@ def _memory_needed(header: fits.Header) -> int:
     return pixels * (itemsize + 8)
 
 
-def _read_raw(image: AiaFile, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
+def _read_raw(image: AiaFile | Path, hdu: int | None, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
     """The stored (unscaled) pixels, as a writable 2-D array in native byte order, and the header facts.
 
-    The size is read from the header first: an image that would need more than ``memory_limit`` bytes is
-    refused before any pixel is read. The file is closed when this returns; the pixels are read once and not
+    ``image`` is the pipeline's :class:`~spoca4staff.aia_file.AiaFile` (its header already read), or a file
+    given by name, whose record is made from the headers of this same opening (no QUALITY needed). The size is
+    read from the header first: an image that would need more than ``memory_limit`` bytes is refused before any
+    pixel is read. The file is opened once and closed when this returns; the pixels are read once and not
     copied (big-endian data of uncompressed files are byte-swapped in place).
     """
-    header = image.header
-    needed = _memory_needed(header)
-    if needed > memory_limit:
-        raise ImageTooLargeError(
-            f"a {header.get('NAXIS1')}x{header.get('NAXIS2')} image of BITPIX {header.get('BITPIX')} would need "
-            f"{needed / 1024**2:.1f} MiB, more than the memory limit of {memory_limit / 1024**2:.1f} MiB "
-            "([IMAGE_STATS] memory_limit)")
-    info = _image_info(image)
-    with fits.open(image.path, do_not_scale_image_data=True, memmap=False) as hdus:
-        raw = hdus[image.hdu].data
+    with fits.open(Path(image), do_not_scale_image_data=True, memmap=False) as hdus:
+        record = image if isinstance(image, AiaFile) else _record_of(Path(image), hdus, hdu)
+        header = record.header
+        needed = _memory_needed(header)
+        if needed > memory_limit:
+            raise ImageTooLargeError(
+                f"a {header.get('NAXIS1')}x{header.get('NAXIS2')} image of BITPIX {header.get('BITPIX')} would "
+                f"need {needed / 1024**2:.1f} MiB, more than the memory limit of {memory_limit / 1024**2:.1f} MiB "
+                "([IMAGE_STATS] memory_limit)")
+        info = _image_info(record)
+        raw = hdus[record.hdu].data
     if raw is None or raw.ndim != 2:
         raise ImageStatsError("the image HDU has no 2-D data")
     if not raw.dtype.isnative:
@@ -196,6 +199,15 @@ def _read_raw(image: AiaFile, memory_limit: int) -> tuple[np.ndarray, _ImageInfo
     if not (raw.flags.c_contiguous and raw.flags.writeable):
         raw = np.ascontiguousarray(raw).copy()
     return raw, info
+
+
+def _record_of(path: Path, hdus: fits.HDUList, hdu: int | None) -> AiaFile:
+    """The :class:`~spoca4staff.aia_file.AiaFile` of a file given by name, from its open HDUs."""
+    headers = [item.header for item in hdus]
+    index = image_hdu_index(headers, hdu)
+    if index is None:
+        raise ImageStatsError("no HDU holds a 2-D image")
+    return AiaFile(path, index, headers[index])
 
 
 # -- the solar disk ----------------------------------------------------------------------------------------
@@ -456,8 +468,7 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            record = image if isinstance(image, AiaFile) else _read_header(path, hdu)
-            stored, info = _read_raw(record, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
+            stored, info = _read_raw(image, hdu, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
         for warning in caught:  # e.g. a BLANK keyword in a float image: harmless, kept for debugging
             LOGGER.debug("%s: %s", path, warning.message)
     except ImageStatsError as error:
@@ -476,17 +487,6 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
     except MemoryError:
         raise ImageTooLargeError(f"{path}: not enough memory for the statistics of the image") from None
     return stats | {"DATE_OBS": info.date_obs, "WAVELENGTH": info.wavelength}
-
-
-def _read_header(path: Path, hdu: int | None) -> AiaFile:
-    """The record of a file given by name (a file without QUALITY is still summarised; a truncated one fails
-    when its pixels are read, after the memory bound is checked from its header)."""
-    try:
-        return read_aia_file(path, hdu, require_quality=False, complete=False)
-    except FitsStructureError as error:
-        raise ImageStatsError(f"cannot read the image: {error}") from None
-    except AiaFileError as error:
-        raise ImageStatsError(str(error)) from None
 
 
 def format_csv(stats: dict[str, float | int | str]) -> str:

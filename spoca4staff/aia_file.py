@@ -247,12 +247,11 @@ class AiaFile:
         return int(self.header.get("NAXIS2", 0)), int(self.header.get("NAXIS1", 0))
 
 
-def read_headers(path: Path | str, *, complete: bool = True) -> list[fits.Header]:
+def read_headers(path: Path | str) -> list[fits.Header]:
     """The headers of the HDUs of a local FITS file, read by astropy without any pixel (``lazy_load_hdus``).
 
     The file must hold exactly the HDUs its headers announce: astropy only warns about a truncated file or a
-    damaged HDU after the first, and here both are errors (unless ``complete`` is False: then only the headers
-    must be readable). A compressed HDU's header is the image header.
+    damaged HDU after the first, and here both are errors. A compressed HDU's header is the image header.
 
     Raises
     ------
@@ -278,8 +277,6 @@ def read_headers(path: Path | str, *, complete: bool = True) -> list[fits.Header
     if extent is None:
         raise FitsStructureError("not a FITS header (it does not start with 'SIMPLE  =')")
     end = extent["datLoc"] + extent["datSpan"]  # the end of the last HDU astropy could read, padding included
-    if not complete:
-        return headers
     if end > size:
         raise FitsStructureError(f"truncated: {size} bytes, but its headers announce {end}")
     if end < size:  # astropy stops, with a warning, at an HDU it cannot read
@@ -287,8 +284,7 @@ def read_headers(path: Path | str, *, complete: bool = True) -> list[fits.Header
     return headers
 
 
-def read_aia_file(path: Path | str, hdu: int | None = None, quality_keyword: str = "QUALITY", *,
-                  require_quality: bool = True, complete: bool = True) -> AiaFile:
+def read_aia_file(path: Path | str, hdu: int | None = None, quality_keyword: str = "QUALITY") -> AiaFile:
     """Read the headers of a local AIA file (no pixel, :func:`read_headers`) and return its :class:`AiaFile`.
 
     Parameters
@@ -299,24 +295,18 @@ def read_aia_file(path: Path | str, hdu: int | None = None, quality_keyword: str
         The HDU holding QUALITY and the image; when None, or when that HDU lacks them, the first that has them.
     quality_keyword
         The keyword holding the quality.
-    require_quality
-        Whether a file without the quality keyword is an error (else its :attr:`AiaFile.quality` is None:
-        the image statistics of a file given by name need none).
-    complete
-        Whether the file must hold all the bytes its headers announce (see :func:`read_headers`).
 
     Raises
     ------
     FitsStructureError
         When the file is not FITS, a header is damaged, or the file is shorter than its headers say.
     AiaFileError
-        When no HDU has a 2-D image, or the quality keyword (``require_quality``) or it is not an integer.
+        When no HDU has a 2-D image, or the quality keyword, or it is not an integer.
     OSError
         With an ``errno``, when the system fails to read the file.
     """
-    headers = read_headers(path, complete=complete)
-    has_quality = any(quality_keyword in header for header in headers)
-    quality = quality_of(headers, hdu, quality_keyword) if has_quality or require_quality else None
+    headers = read_headers(path)
+    quality = quality_of(headers, hdu, quality_keyword)
     image = image_hdu_index(headers, hdu)
     if image is None:
         raise AiaFileError("no HDU holds a 2-D image")
