@@ -7,7 +7,7 @@
 # different defines (NUMBERCHANNELS) never share an object file; the binary goes to bin/$(PROGRAM).x.
 
 CORE_LIB_SOURCES = lib/core/arguments.cpp lib/core/error.cpp lib/core/file_paths.cpp lib/core/fits_file.cpp \
-                   lib/core/fits_header.cpp lib/core/header_values.cpp lib/core/temporary_file.cpp \
+                   lib/core/rice_image.cpp lib/core/fits_header.cpp lib/core/header_values.cpp lib/core/temporary_file.cpp \
                    lib/core/input_checks.cpp lib/core/memory_bound.cpp \
                    lib/core/preprocessing.cpp lib/core/percentiles.cpp lib/core/sun_image.cpp
 CLASSIFICATION_LIB_SOURCES = lib/classification/centers_file.cpp lib/classification/map_file_name.cpp \

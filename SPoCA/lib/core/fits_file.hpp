@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/fits_header.hpp"
@@ -10,6 +11,8 @@
 #include <fitsio.h>
 
 namespace spoca {
+
+struct RiceLayout;
 
 /// An open FITS file. Opening for reading selects the image HDU the way cfitsio's fits_open_image
 /// does (compat 2.1): the primary HDU when its NAXIS > 0, otherwise the first image extension,
@@ -59,6 +62,11 @@ public:
     void check(int status, const std::string& what) const;
 
 private:
+    /// readDoubleRows() through this library's Rice decoder (core/rice_image.hpp).
+    void readRiceDoubleRows(const RiceLayout& layout, int firstRow, int endRow, double* out) const;
+    /// Throws spoca::Error "<path>: cannot read image pixels (file truncated or corrupt?): <problem>" for a problem.
+    void checkRice(const std::optional<std::string>& problem) const;
+
     FitsFile(fitsfile* fptr, std::string path) : fptr_(fptr), path_(std::move(path)) {}
 
     fitsfile* fptr_ = nullptr;
