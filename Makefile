@@ -21,11 +21,14 @@ venv: $(VENV)/.installed
 
 # A Debian Python without python3-venv fails to create the venv: install it, then try once more.
 # The project itself is installed in editable mode: the tools and the tests import the pipeline from anywhere.
-$(VENV)/.installed: requirements.txt pyproject.toml
+# The install builds the image statistics' Rice decoder (the SPoCA programs' one): a C++ compiler and Python's
+# headers first, and again whenever the decoder changes.
+$(VENV)/.installed: requirements.txt pyproject.toml setup.py spoca4staff/_rice.cpp SPoCA/lib/core/rice_decoder.hpp
 	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV) || { rm -rf $(VENV) && \
 	    scripts/ensure_system_packages.sh --venv $(PYTHON_FOR_VENV) && $(PYTHON_FOR_VENV) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	@scripts/ensure_system_packages.sh --headers $(PY)
 	$(PY) -m pip install --quiet --no-deps --editable .
 	@touch $@
 

@@ -2,6 +2,8 @@
 # Make sure the system packages the SPoCA programs build with are installed: a C++17 compiler,
 # pkg-config and the FITS library cfitsio. With `--venv PYTHON`, also Python's venv module, which
 # Debian ships apart (python3.X-venv): the Makefile asks for it when creating the venv failed.
+# With `--headers PYTHON`, also that Python's C headers (python3.X-dev), which `pip install -e .` needs to build
+# the image statistics' Rice decoder (spoca4staff/_rice.cpp).
 # With `--browser`, also a headless web browser (Debian's chromium), which `make test` needs to check that
 # the interactive plot pages render.
 # Installs what is missing with apt-get when we are root or have sudo; otherwise stops with one
@@ -13,6 +15,14 @@ browser=no
 if [ "${1:-}" = --browser ]; then
     browser=yes
     shift
+fi
+if [ "${1:-}" = --headers ]; then
+    python=${2:-python3}
+    include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+    if [ ! -f "$include/Python.h" ]; then
+        version=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+        missing+=("python${version}-dev")
+    fi
 fi
 if [ "${1:-}" = --venv ]; then
     python=${2:-python3}
@@ -46,9 +56,9 @@ if command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 
-echo "Missing system packages (${missing[*]}): install a C++ compiler, pkg-config, cfitsio, Python's venv" \
+echo "Missing system packages (${missing[*]}): install a C++ compiler, pkg-config, cfitsio, Python's venv and headers" \
      "(and for the tests a headless Chromium) with" \
-     "'apt-get install g++ pkg-config libcfitsio-dev python3-venv chromium' (Debian/Ubuntu)," \
+     "'apt-get install g++ pkg-config libcfitsio-dev python3-venv python3-dev chromium' (Debian/Ubuntu)," \
      "'dnf install gcc-c++ pkgconf cfitsio-devel' (Fedora), 'brew install cfitsio pkg-config' (macOS/Homebrew)" \
      "or 'conda install -c conda-forge cxx-compiler cfitsio pkg-config' (conda), then run make again." >&2
 exit 1
