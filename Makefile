@@ -23,7 +23,7 @@ venv: $(VENV)/.installed
 # The project itself is installed in editable mode: the tools and the tests import the pipeline from anywhere.
 # The install builds the image statistics' Rice decoder (the SPoCA programs' one): a C++ compiler and Python's
 # headers first, and again whenever the decoder changes.
-$(VENV)/.installed: requirements.txt pyproject.toml setup.py spoca4staff/_rice.cpp SPoCA/lib/core/rice_decoder.hpp
+$(VENV)/.installed: requirements.txt pyproject.toml setup.py spoca4staff/_kernels.cpp SPoCA/lib/core/rice_decoder.hpp
 	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV) || { rm -rf $(VENV) && \
 	    scripts/ensure_system_packages.sh --venv $(PYTHON_FOR_VENV) && $(PYTHON_FOR_VENV) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip

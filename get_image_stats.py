@@ -60,6 +60,7 @@ import numpy as np
 from astropy.io import fits
 
 from sdo_data import FITS_DATA_ERRORS
+from spoca4staff import _kernels
 from spoca4staff.aia_file import AiaFile, AiaFileError, image_hdu_index
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
@@ -257,16 +258,16 @@ def _disk_intervals(rows: int, columns: int, cx: float, cy: float, radius: float
     return low, high
 
 
-def _disk_first(image: np.ndarray, cx: float, cy: float, radius: float) -> int:
+def _disk_first(image: np.ndarray, low: np.ndarray, high: np.ndarray) -> int:
     """Permute the pixels of ``image`` in place so that those on the disk come first; return their number.
 
-    The disk pixels of each row are one contiguous run. The off-disk runs inside the first ``n`` positions
-    are swapped with the disk runs beyond them, run by run: no full-size temporary array is needed, and the
-    multiset of all pixels is unchanged (only the whole-image statistics are computed afterwards).
+    The disk pixels of row j are the run of columns [low_j, high_j) (:func:`_disk_intervals`). The off-disk runs
+    inside the first ``n`` positions are swapped with the disk runs beyond them, run by run: no full-size temporary
+    array is needed, and the multiset of all pixels is unchanged (only the whole-image statistics are computed
+    afterwards).
     """
     rows, columns = image.shape
     flat = image.reshape(-1)
-    low, high = _disk_intervals(rows, columns, cx, cy, radius)
     count = int(np.sum(high - low))
     starts = np.arange(rows, dtype=np.int64) * columns
     # Off-disk runs before `count` (the holes) and disk runs after it (the items to move), in order.
@@ -418,18 +419,33 @@ def _stored_range(stored: np.ndarray, blank: int | None) -> tuple[int, int] | No
     return None if low is None else (low, high)
 
 
-def _statistics(stored: np.ndarray, disk_count: int, info: _ImageInfo) -> dict[str, float]:
-    """DISK and DATA statistics of the flat ``stored`` pixels whose first ``disk_count`` are on the disk."""
+def _statistics(stored: np.ndarray, low: np.ndarray, high: np.ndarray, info: _ImageInfo) -> dict[str, float]:
+    """DISK and DATA statistics of the 2-D ``stored`` pixels; the disk is columns [low_j, high_j) of each row j.
+
+    Integer images are summarised from histograms of their stored values: one of the disk and one of the other
+    pixels, whose sum is the whole image's. int16 and int32 images (SDO's, and the shared real sample) are counted
+    in place by :func:`spoca4staff._kernels.disk_histograms`; other integer types after :func:`_disk_first`.
+    ``stored`` may be reordered in place.
+    """
     stats: dict[str, float] = {}
     integer = np.issubdtype(stored.dtype, np.integer)
-    extent = _stored_range(stored, info.blank) if integer and info.bscale > 0 else None
+    extent = _stored_range(stored.reshape(-1), info.blank) if integer and info.bscale > 0 else None
     if integer and info.bscale > 0 and (extent is None or extent[1] - extent[0] < _MAX_BINS):
-        low, high = extent or (0, 0)
-        disk = _histogram(stored[:disk_count], low, high - low + 1, info.blank)
-        whole = disk + _histogram(stored[disk_count:], low, high - low + 1, info.blank)  # each pixel counted once
-        for prefix, counts in (("DISK", disk), ("DATA", whole)):
-            stats |= _prefixed(prefix, _histogram_statistics(counts, low, info) if counts.any() else None)
+        minimum, maximum = extent or (0, 0)
+        disk = np.zeros(maximum - minimum + 1, dtype=np.int64)
+        rest = np.zeros_like(disk)
+        if stored.dtype in (np.int16, np.int32):
+            _kernels.disk_histograms(stored, low, high, minimum, info.blank, disk, rest)
+        else:
+            disk_count = _disk_first(stored, low, high)
+            flat = stored.reshape(-1)
+            disk += _histogram(flat[:disk_count], minimum, disk.size, info.blank)
+            rest += _histogram(flat[disk_count:], minimum, disk.size, info.blank)
+        for prefix, counts in (("DISK", disk), ("DATA", disk + rest)):  # each pixel counted once
+            stats |= _prefixed(prefix, _histogram_statistics(counts, minimum, info) if counts.any() else None)
         return stats
+    disk_count = _disk_first(stored, low, high)
+    stored = stored.reshape(-1)
     if integer:  # too wide a range for a histogram (or BSCALE <= 0): one float64 copy, BLANK as NaN
         values = stored.astype(np.float64)
         if info.blank is not None:
@@ -499,8 +515,8 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
     except FITS_DATA_ERRORS as error:
         raise ImageStatsError(f"{path}: cannot read the image: {error or type(error).__name__}") from error
     try:
-        disk_count = _disk_first(stored, info.cx, info.cy, info.radius)
-        stats = _statistics(stored.reshape(-1), disk_count, info)
+        low, high = _disk_intervals(*stored.shape, info.cx, info.cy, info.radius)
+        stats = _statistics(stored, low, high, info)
     except MemoryError:
         raise ImageTooLargeError(f"{path}: not enough memory for the statistics of the image") from None
     return stats | {"DATE_OBS": info.date_obs, "WAVELENGTH": info.wavelength}

@@ -3,7 +3,7 @@
 # pkg-config and the FITS library cfitsio. With `--venv PYTHON`, also Python's venv module, which
 # Debian ships apart (python3.X-venv): the Makefile asks for it when creating the venv failed.
 # With `--headers PYTHON`, also that Python's C headers (python3.X-dev), which `pip install -e .` needs to build
-# the image statistics' Rice decoder (spoca4staff/_rice.cpp).
+# the image statistics' Rice decoder (spoca4staff/_kernels.cpp).
 # With `--browser`, also a headless web browser (Debian's chromium), which `make test` needs to check that
 # the interactive plot pages render.
 # Installs what is missing with apt-get when we are root or have sudo; otherwise stops with one

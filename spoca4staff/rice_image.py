@@ -1,14 +1,13 @@
 """The stored pixels of a RICE_1 tile-compressed integer image, decoded by the SPoCA programs' decoder.
 
 astropy decodes a 4096x4096 AIA file in about 0.25 s, most of it spent in Python per tile; the image statistics
-decode it here, in one call to :mod:`spoca4staff._rice` (the C++ decoder of ``SPoCA/lib/core/rice_decoder.hpp``,
+decode it here, in one call to :mod:`spoca4staff._kernels` (the C++ decoder of ``SPoCA/lib/core/rice_decoder.hpp``,
 built by ``pip install -e .``), in about 0.07 s. The values are those astropy gives with
 ``do_not_scale_image_data=True``: the stored integers, in native byte order.
 
 Only the layout of SDO/JSOC files is taken, as the SPoCA programs take it (``SPoCA/lib/core/rice_image.hpp``): a
 2-D image of 16- or 32-bit integers, tiles of whole rows, a table whose only column is ``COMPRESSED_DATA``.
-:func:`read_rice_image` returns ``None`` for any other HDU (and when the extension is not built), and the caller
-reads it with astropy.
+:func:`read_rice_image` returns ``None`` for any other HDU, and the caller reads it with astropy.
 
 >>> import tempfile
 >>> import numpy as np
@@ -31,10 +30,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-try:
-    from spoca4staff import _rice
-except ImportError:  # not built: astropy decodes every image
-    _rice = None
+from spoca4staff import _kernels
 
 __all__ = ["RiceImageError", "read_rice_image"]
 
@@ -110,15 +106,13 @@ def read_rice_image(path: Path | str, hdu: int) -> np.ndarray | None:
     -------
     numpy.ndarray or None
         A 2-D, C-contiguous, writable array of int16 (ZBITPIX 16) or int32 (ZBITPIX 32) in native byte order;
-        ``None`` when the HDU is not a RICE_1 image of the layout the decoder takes, or the decoder is not built.
+        ``None`` when the HDU is not a RICE_1 image of the layout the decoder takes.
 
     Raises
     ------
     RiceImageError
         When the file is shorter than its header says, or a tile cannot be decoded (the message says which).
     """
-    if _rice is None:
-        return None
     with fits.open(path, disable_image_compression=True, lazy_load_hdus=True, memmap=False) as hdus:
         table = hdus[hdu]
         layout = _layout(table.header)
@@ -139,7 +133,7 @@ def read_rice_image(path: Path | str, hdu: int) -> np.ndarray | None:
     descriptors = data[:table_size].view(descriptor).reshape(-1, 2).astype(np.int64)
     out = np.empty((height, width), dtype=_PIXEL_TYPES[zbitpix])
     try:
-        _rice.decode_tiles(data[heap_start:], np.ascontiguousarray(descriptors[:, 0]),
+        _kernels.decode_tiles(data[heap_start:], np.ascontiguousarray(descriptors[:, 0]),
                            np.ascontiguousarray(descriptors[:, 1]), out, tile_rows * width, block_size, zbitpix // 8)
     except ValueError as error:
         raise RiceImageError(f"decompression error: {error}") from None

@@ -18,6 +18,7 @@ from astropy.io import fits
 import get_image_stats
 from get_image_stats import (ImageStatsError, ImageTooLargeError, image_statistics, image_stats_path, read_image_stats,
                              write_image_stats)
+from spoca4staff import _kernels
 from spoca4staff.ledger import Ledger
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, archive_path, make_archive, observation_time, write_aia_file
 
@@ -92,6 +93,18 @@ def test_statistics_match_an_independent_computation(aia_factory, tmp_path, data
                         invalid_blocks=[(100, 130, 90, 170), (0, 20, 0, 256), (200, 256, 230, 256)])
     output = write_image_stats(image, tmp_path / "stats.csv", hdu=0)
     assert_matches_reference(output, image)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_other_integer_types_match_an_independent_computation(aia_factory, tmp_path, dtype):
+    # Counted by numpy after the disk-first permutation, not by the int16/int32 kernel.
+    source = aia_factory(193, data_format="int16", size=128, seed=5, centre_offset=(10.5, -7.25))
+    header = fits.getheader(source)
+    data = fits.getdata(source).clip(0, 255).astype(dtype)
+    del header["BLANK"]
+    image = tmp_path / f"{np.dtype(dtype).name}.fits"
+    fits.PrimaryHDU(data, header=header).writeto(image)
+    assert_matches_reference(write_image_stats(image, tmp_path / "stats.csv"), image)
 
 
 def test_disk_statistics_use_the_disk_with_x_along_columns(tmp_path):
@@ -198,13 +211,37 @@ def test_disk_first_is_a_permutation_that_puts_the_disk_first(size, centre, radi
     rng = np.random.default_rng(1)
     image = rng.integers(0, 1000, size=size).astype(np.int16)
     original = image.copy()
-    count = get_image_stats._disk_first(image, *centre, radius)
+    count = get_image_stats._disk_first(image, *get_image_stats._disk_intervals(*size, *centre, radius))
     rows, columns = np.indices(size)
     on_disk = (columns - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius**2
     assert count == np.count_nonzero(on_disk)
     flat = image.reshape(-1)
     assert np.array_equal(np.sort(flat[:count]), np.sort(original[on_disk]))
     assert np.array_equal(np.sort(flat), np.sort(original.reshape(-1)))
+
+
+@pytest.mark.parametrize(("size", "centre", "radius"), [
+    ((50, 70), (30.3, 20.7), 15.2),
+    ((50, 70), (-5.0, 60.0), 30.0),
+    ((40, 40), (19.5, 19.5), 100.0),
+    ((33, 17), (8.0, 16.0), 8.0),
+])
+@pytest.mark.parametrize("dtype", [np.int16, np.int32])
+def test_disk_histograms_count_each_pixel_on_its_side(size, centre, radius, dtype):
+    rng = np.random.default_rng(2)
+    blank = int(np.iinfo(dtype).min)
+    image = rng.integers(-40, 1000, size=size).astype(dtype)
+    image[::7, ::3] = blank
+    low, high = get_image_stats._disk_intervals(*size, *centre, radius)
+    disk, rest = np.zeros(1040, dtype=np.int64), np.zeros(1040, dtype=np.int64)
+    _kernels.disk_histograms(image, low, high, -40, blank, disk, rest)
+    rows, columns = np.indices(size)
+    on_disk = (columns - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius**2
+    valid = image != blank
+    assert np.array_equal(disk, np.bincount(image[on_disk & valid].astype(np.int64) + 40, minlength=1040))
+    assert np.array_equal(rest, np.bincount(image[~on_disk & valid].astype(np.int64) + 40, minlength=1040))
+    with pytest.raises(ValueError, match="holds a value outside the 1000 bins from -40"):
+        _kernels.disk_histograms(image, low, high, -40, blank, disk[:1000], rest[:1000])
 
 
 def test_csv_is_written_atomically_and_replaced(aia_factory, tmp_path, umask):

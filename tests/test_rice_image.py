@@ -1,5 +1,5 @@
 """Tests of spoca4staff/rice_image.py: the image statistics' Rice decoder (the SPoCA programs' one, built as the
-extension spoca4staff._rice) against astropy, which is the reference for the stored integers it returns."""
+extension spoca4staff._kernels) against astropy, which is the reference for the stored integers it returns."""
 
 from __future__ import annotations
 

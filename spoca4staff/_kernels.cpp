@@ -1,7 +1,10 @@
-// spoca4staff._rice: the SPoCA programs' Rice decoder (SPoCA/lib/core/rice_decoder.hpp) for the image statistics.
+// spoca4staff._kernels: the SPoCA programs' Rice decoder (SPoCA/lib/core/rice_decoder.hpp) for the image statistics,
+// and the histograms of the solar disk and of the rest of an integer image.
 //
 // astropy decodes a 4096x4096 AIA file in about 0.25 s, most of it Python work per tile; this decodes all the tiles
 // in one call, without the GIL, in about 0.07 s. spoca4staff/rice_image.py finds the tiles and checks the layout.
+// The two histograms take one pass over the pixels in place (about 0.02 s), where numpy needs the disk pixels
+// gathered first and a widening copy of each chunk for bincount (about 0.07 s).
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -121,19 +124,103 @@ PyObject* decodeTiles(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+/// Counts of the values low ... low + bins - 1 (BLANK left out) of the columns [first[j], end[j]) of each row j
+/// (the disk) into `disk`, of the other columns into `rest`. The row that holds a value outside them, or -1.
+template <typename T>
+Py_ssize_t countAll(const T* pixels, Py_ssize_t rows, Py_ssize_t width, const std::int64_t* first,
+                    const std::int64_t* end, std::int64_t low, std::int64_t bins, bool hasBlank, std::int64_t blank,
+                    std::int64_t* disk, std::int64_t* rest) {
+    for (Py_ssize_t j = 0; j < rows; ++j) {
+        const T* row = pixels + j * width;
+        const Py_ssize_t a = first[j] < 0 ? 0 : first[j] > width ? width : static_cast<Py_ssize_t>(first[j]);
+        const Py_ssize_t b = end[j] < a ? a : end[j] > width ? width : static_cast<Py_ssize_t>(end[j]);
+        for (Py_ssize_t i = 0; i < width; ++i) {
+            const std::int64_t value = row[i];
+            if (hasBlank && value == blank) continue;
+            const std::int64_t bin = value - low;
+            if (bin < 0 || bin >= bins) return j;
+            ++(i >= a && i < b ? disk : rest)[bin];
+        }
+    }
+    return -1;
+}
+
+PyObject* diskHistograms(PyObject*, PyObject* args) {
+    PyObject *pixelsObject, *firstObject, *endObject, *diskObject, *restObject, *blankObject;
+    long long low = 0;
+    if (!PyArg_ParseTuple(args, "OOOLOOO", &pixelsObject, &firstObject, &endObject, &low, &blankObject,
+                          &diskObject, &restObject)) {
+        return nullptr;
+    }
+    Buffer pixels, first, end, disk, rest;
+    if (!pixels.get(pixelsObject, false) || !first.get(firstObject, false) || !end.get(endObject, false) ||
+        !disk.get(diskObject, true) || !rest.get(restObject, true)) {
+        return nullptr;
+    }
+    if (!isInt64(first) || !isInt64(end) || !isInt64(disk) || !isInt64(rest) || first.view().len != end.view().len ||
+        disk.view().len != rest.view().len || disk.view().len == 0) {
+        PyErr_SetString(PyExc_TypeError, "first, end, disk and rest must be int64 arrays (first and end, disk and "
+                        "rest of the same sizes)");
+        return nullptr;
+    }
+    const Py_buffer& view = pixels.view();
+    const std::string format = pixels.format();
+    const bool int16 = view.itemsize == 2 && (format == "h" || format == "=h" || format == "<h");
+    const bool int32 = view.itemsize == 4 && (format == "i" || format == "=i" || format == "<i");
+    if (!(int16 || int32) || view.ndim != 2) {
+        PyErr_SetString(PyExc_TypeError, "pixels must be a 2-D native int16 or int32 array");
+        return nullptr;
+    }
+    const Py_ssize_t rows = view.shape[0];
+    const Py_ssize_t width = view.shape[1];
+    if (first.view().len / 8 != rows) {
+        PyErr_SetString(PyExc_ValueError, "first and end must give one interval per row");
+        return nullptr;
+    }
+    const bool hasBlank = blankObject != Py_None;
+    const long long blank = hasBlank ? PyLong_AsLongLong(blankObject) : 0;
+    if (hasBlank && blank == -1 && PyErr_Occurred()) return nullptr;
+    const auto bins = static_cast<std::int64_t>(disk.view().len / 8);
+    const auto* firstValues = static_cast<const std::int64_t*>(first.view().buf);
+    const auto* endValues = static_cast<const std::int64_t*>(end.view().buf);
+    auto* diskCounts = static_cast<std::int64_t*>(disk.view().buf);
+    auto* restCounts = static_cast<std::int64_t*>(rest.view().buf);
+    Py_ssize_t outside = -1;
+    Py_BEGIN_ALLOW_THREADS
+    if (int16) {
+        outside = countAll(static_cast<const std::int16_t*>(view.buf), rows, width, firstValues, endValues, low, bins,
+                           hasBlank, blank, diskCounts, restCounts);
+    } else {
+        outside = countAll(static_cast<const std::int32_t*>(view.buf), rows, width, firstValues, endValues, low, bins,
+                           hasBlank, blank, diskCounts, restCounts);
+    }
+    Py_END_ALLOW_THREADS
+    if (outside >= 0) {
+        PyErr_Format(PyExc_ValueError, "row %zd holds a value outside the %lld bins from %lld", outside,
+                     static_cast<long long>(bins), low);
+        return nullptr;
+    }
+    Py_RETURN_NONE;
+}
+
 PyMethodDef methods[] = {
     {"decode_tiles", decodeTiles, METH_VARARGS,
      "decode_tiles(heap, lengths, offsets, out, tile_pixels, block_size, bytepix)\n\n"
      "Decode the RICE_1 tiles (lengths[k] bytes at heap[offsets[k]:], int64 arrays) into out, a C-contiguous\n"
      "native int16 (bytepix 2) or int32 (bytepix 4) array, tile_pixels pixels per tile (fewer in the last one).\n"
      "Raises ValueError naming the first tile that cannot be decoded."},
+    {"disk_histograms", diskHistograms, METH_VARARGS,
+     "disk_histograms(pixels, first, end, low, blank, disk, rest)\n\n"
+     "Add to disk (int64, one bin per value from low) the counts of the values of columns first[j] <= i < end[j]\n"
+     "of each row j of pixels (2-D native int16 or int32), to rest those of the other columns; pixels equal to\n"
+     "blank (None: none) are not counted. Raises ValueError when a value falls outside the bins."},
     {nullptr, nullptr, 0, nullptr},
 };
 
-PyModuleDef module = {PyModuleDef_HEAD_INIT, "spoca4staff._rice",
-                      "The SPoCA programs' Rice decoder, for the image statistics.", -1, methods,
+PyModuleDef module = {PyModuleDef_HEAD_INIT, "spoca4staff._kernels",
+                      "The SPoCA programs' Rice decoder and the disk histograms, for the image statistics.", -1, methods,
                       nullptr, nullptr, nullptr, nullptr};
 
 }  // namespace
 
-PyMODINIT_FUNC PyInit__rice() { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels() { return PyModule_Create(&module); }
