@@ -31,7 +31,6 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +43,7 @@ from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
 from spoca4staff.ledger import Ledger, Outcome, format_time_step
 from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
-from spoca4staff.entry_point import run_script
+from spoca4staff.entry_point import exit_script, run_script
 from spoca4staff.job_runner import Attempt, Runner
 from sdo_data import Selection
 from spoca4staff.aia_file import AiaFile
@@ -380,4 +379,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_script(build_parser(), argv, STAFF_SECTIONS, STAGES, _NAME, make_step)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_script(main())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -122,11 +121,15 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 @functools.cache
 def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl`` (Linux only, looked up once), or None."""
+    """libc's ``prctl`` (Linux only, looked up once), or None.
+
+    Looked up among the symbols already loaded in this process (libc's among them): ``ctypes.util.find_library``
+    would run ``ldconfig`` in a subprocess before the first program starts.
+    """
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
 

@@ -52,12 +52,14 @@ needs no ini section but the optional ``[OPERATIONS]``; the ledger goes beside t
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 from spoca4staff.command_line import ExitStatus, config_path, normalise_verbose_arguments, setup_logging
 from spoca4staff.configuration import Configuration, ConfigurationError, OperationsConfig, load_configuration
@@ -66,7 +68,7 @@ from spoca4staff.ledger import OUTAGE, Ledger, LedgerError, Outcome, format_time
 from spoca4staff.run_lock import LockBusy, RunInterrupted, RunLock, interruptible
 from spoca4staff.time_window import UsageError, select_time_steps
 
-__all__ = ["status_report", "execute", "run_script"]
+__all__ = ["status_report", "execute", "run_script", "exit_script"]
 
 LOGGER = logging.getLogger("runner")
 
@@ -253,6 +255,20 @@ def run_script(parser: argparse.ArgumentParser, argv: Sequence[str] | None, sect
         return ExitStatus.USAGE
     return execute(args, configuration.operations, stages, process_step, name=name,
                    output_directories=output_directories)
+
+
+def exit_script(status: int) -> NoReturn:
+    """End the process of a pipeline script with ``status``, skipping the interpreter's last garbage collections.
+
+    For a script's ``if __name__ == "__main__":``, once :func:`run_script` has returned: every output is then
+    written and closed, the ledger closed and the lock released. At exit the interpreter collects the objects
+    of every module, which after astropy and numpy takes ~0.08 s of the run's wall time for memory that the
+    system frees anyway; :func:`gc.freeze` puts the objects out of the collector's reach. The exit is
+    otherwise that of :func:`sys.exit`: the ``atexit`` handlers run, logging flushes and closes its files.
+    Not for a process that goes on (a test calling ``main``): the frozen objects would never be collected.
+    """
+    gc.freeze()
+    sys.exit(status)
 
 
 def _steps_to_run(args: argparse.Namespace, ledger: Ledger, operations: OperationsConfig, stages: Sequence[str],

@@ -25,14 +25,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
-
-import tenacity
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from job import stop_programs
 from spoca4staff.command_line import ExitStatus
@@ -301,6 +297,8 @@ class Runner:
         label = f"{format_time_step(time_step)} {stage}"
         if is_complete is not None and self.already_done(time_step, stage, is_complete):
             return Outcome.DONE
+        import tenacity  # slow to import (it pulls in tornado when installed): only when a job is attempted
+
         started = time.monotonic()
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.operations.retry_attempts),
@@ -384,8 +382,8 @@ class Runner:
         :class:`ledger.LedgerError` (the run cannot go on without its ledger) propagate.
         """
         show_bar = sys.stderr.isatty()
-        with logging_redirect_tqdm() if show_bar else nullcontext():
-            for step in tqdm(steps, desc=self.name, unit="step", disable=not show_bar):
+        with _progress_bar(steps, self.name) if show_bar else nullcontext(steps) as shown_steps:
+            for step in shown_steps:
                 try:
                     process_step(step, self)
                 except LedgerError:
@@ -396,6 +394,16 @@ class Runner:
                                  format_time_step(step), _reason(error))
                     LOGGER.debug("traceback of the unexpected error", exc_info=True)
         return ExitStatus.JOB_FAILED if self.failures else ExitStatus.OK
+
+
+@contextmanager
+def _progress_bar(steps: Sequence[datetime], name: str) -> Iterator[Iterable[datetime]]:
+    """The steps wrapped in a tqdm progress bar, log records written above the bar while it is shown."""
+    from tqdm import tqdm  # slow to import: only when a bar is shown (standard error is a terminal)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield tqdm(steps, desc=name, unit="step")
 
 
 class _GroupedLogs:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -87,6 +88,8 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts (stage, time_step);
 CREATE INDEX IF NOT EXISTS attempts_by_centers ON attempts (centers_file, time_step);
 """
+#: The table and indexes of :data:`_SCHEMA`, by name.
+_SCHEMA_OBJECTS = tuple(re.findall(r"IF NOT EXISTS (\w+)", _SCHEMA))
 
 
 class LedgerError(Exception):
@@ -256,11 +259,21 @@ class Ledger:
                                                check_same_thread=False)
             self._connection.row_factory = sqlite3.Row
             self._connection.execute("PRAGMA synchronous=FULL")
-            self._connection.executescript(_SCHEMA)
+            if not self._has_schema():
+                # One transaction (one sync to disk) for the whole schema, not one per statement. On an
+                # error the connection is closed below, which rolls it back.
+                self._connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
             self._connection.execute("SELECT COUNT(*) FROM attempts").fetchone()
         except (sqlite3.Error, OSError) as error:
             self.close()
             raise _ledger_error(self.path, error) from error
+
+    def _has_schema(self) -> bool:
+        """Whether the table and indexes of the ledger exist (a read: an existing ledger is not written)."""
+        names = ", ".join("?" for _ in _SCHEMA_OBJECTS)
+        found = self._connection.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE name IN ({names})",
+                                         _SCHEMA_OBJECTS).fetchone()[0]
+        return found == len(_SCHEMA_OBJECTS)
 
     def close(self) -> None:
         """Close the database connection."""

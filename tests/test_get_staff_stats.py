@@ -93,6 +93,41 @@ def test_run_makes_every_output_and_a_second_run_skips_them(fake_pipeline, capsy
     setup.assert_complete(T0)
 
 
+#: What a run on a local archive without a terminal never needs: the remote archive's HTTP stack, the progress
+#: bar, Dask and matplotlib (overlays). They are imported where they are used, not with the scripts.
+_NOT_FOR_A_LOCAL_RUN = {"requests", "spoca4staff.remote_archive", "tqdm", "dask", "distributed",
+                        "spoca4staff.backfill", "matplotlib", "spoca4staff.overlay"}
+
+
+def _modules_loaded(code: str, *argv: str, cwd: Path = REPO_ROOT) -> set[str]:
+    """The modules in ``sys.modules`` when a ``python -c code`` process exits (printed by an atexit handler)."""
+    script = f"import atexit, sys; atexit.register(lambda: print(*sorted(sys.modules))); {code}"
+    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=cwd,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def test_importing_the_scripts_leaves_out_what_a_run_may_not_need() -> None:
+    loaded = _modules_loaded("import get_staff_stats, get_image_stats")
+    assert {"get_staff_stats", "get_image_stats", "sdo_data", "spoca4staff.job_runner"} <= loaded
+    # Nor the retries (tenacity, and the tornado it pulls in): not before a job is attempted.
+    assert not loaded & (_NOT_FOR_A_LOCAL_RUN | {"tenacity", "tornado"})
+
+
+def test_a_local_run_as_a_script_imports_no_http_stack_and_exits_normally(fake_pipeline) -> None:
+    setup = fake_pipeline(steps=1)
+    log_file = setup.root / "run.log"
+    run = ("import runpy; sys.argv[0] = sys.argv[1]; del sys.argv[1]; "
+           "runpy.run_path(sys.argv[0], run_name='__main__')")
+    loaded = _modules_loaded(run, str(REPO_ROOT / "get_staff_stats.py"), *setup.argv("--log-file", str(log_file)),
+                             cwd=setup.root)
+    setup.assert_complete(T0)
+    assert "tenacity" in loaded and not loaded & _NOT_FOR_A_LOCAL_RUN
+    # The atexit handlers ran (the modules were printed), the log file was flushed and closed.
+    assert "get_staff_stats: summary: 3 done, 0 skipped, 0 failed" in log_file.read_text()
+
+
 def test_the_two_segmentations_of_a_step_run_at_once_with_the_log_in_order(fake_pipeline, tmp_path) -> None:
     """On two cores the CH and AR programs of a step run together (their run times overlap), the log still reads
     CH then AR, and the outputs are those of a run on one core, where they run one after the other."""
