@@ -48,7 +48,6 @@ import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ from spoca4staff.aia_file import AiaFile, AiaFileError, image_hdu_index
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
 from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
-from spoca4staff.entry_point import run_script
+from spoca4staff.entry_point import exit_script, run_script
 from spoca4staff.job_runner import Runner
 from spoca4staff.rice_image import read_rice_image
 from spoca4staff.worker_tasks import in_process
@@ -707,4 +706,4 @@ def main(argv: list[str] | None = None) -> int:
     return run_script(build_parser(), argv, IMAGE_STATS_SECTIONS, [STAGE], "get_image_stats", make_step)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_script(main())
