@@ -40,20 +40,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
-import importlib
 import io
 import logging
 import math
-import multiprocessing
-import multiprocessing.forkserver
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from astropy.io import fits
@@ -498,11 +496,8 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
     """
     path = Path(image)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _warnings_logged(path):
             stored, info = _read_raw(image, hdu, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
-        for warning in caught:  # e.g. a BLANK keyword in a float image: harmless, kept for debugging
-            LOGGER.debug("%s: %s", path, warning.message)
     except ImageStatsError as error:
         raise type(error)(f"{path}: {error}") from None
     except MemoryError:
@@ -519,6 +514,59 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
     except MemoryError:
         raise ImageTooLargeError(f"{path}: not enough memory for the statistics of the image") from None
     return stats | {"DATE_OBS": info.date_obs, "WAVELENGTH": info.wavelength}
+
+
+#: The image a thread of the pool of a step is summarising (see :meth:`_ImageStatsStep._summarise`).
+_POOL_THREAD = threading.local()
+
+
+@contextmanager
+def _warnings_logged(path: Path) -> Iterator[None]:
+    """Log the warnings of reading the image ``path`` at debug level (e.g. a BLANK keyword in a float image:
+    harmless, kept for debugging), instead of showing them.
+
+    :func:`warnings.catch_warnings` changes the process's warning state, which threads share: on a thread of a
+    step's pool, whose warnings :func:`_pooled_warnings_logged` logs for the whole pool, this does nothing.
+    """
+    if getattr(_POOL_THREAD, "image", None) is not None:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                LOGGER.debug("%s: %s", path, warning.message)
+
+
+@contextmanager
+def _pooled_warnings_logged() -> Iterator[None]:
+    """While the threads of a step's pool run: their warnings logged at debug level with the image each thread
+    is summarising (:data:`_POOL_THREAD`), as :func:`_warnings_logged` logs them; those of other threads shown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        shown = warnings.showwarning
+
+        def log(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None,
+                line: str | None = None) -> None:
+            image = getattr(_POOL_THREAD, "image", None)
+            if image is None:
+                shown(message, category, filename, lineno, file, line)
+            else:
+                LOGGER.debug("%s: %s", image, message)
+
+        warnings.showwarning = log
+        yield
+
+
+def _pooled_write_image_stats(image: AiaFile, *arguments: object) -> Path:
+    """:func:`write_image_stats` on a thread of a step's pool (its warnings logged by the pool)."""
+    _POOL_THREAD.image = Path(image)
+    try:
+        return write_image_stats(image, *arguments)
+    finally:
+        _POOL_THREAD.image = None
 
 
 def format_csv(stats: dict[str, float | int | str]) -> str:
@@ -596,9 +644,6 @@ class _ImageStatsStep:
         self.execute = in_process  # where an image is summarised: here, or on Dask (backfill.py)
 
     def __call__(self, time_step: datetime, runner: Runner) -> None:
-        if self.execute is in_process and len(os.sched_getaffinity(0)) >= 2:
-            _worker_processes()
-            multiprocessing.forkserver.ensure_running()  # its imports overlap the search of the files
         images, missing = [], []
         for wavelength in self.settings.wavelengths:
             selection = self.sdo_data.get_AIA_selection(time_step, wavelength)
@@ -642,12 +687,13 @@ class _ImageStatsStep:
         """Run :func:`write_image_stats` on each argument tuple and yield, in order, each image's
         :class:`ImageStatsError` (None: written); any other error is raised.
 
-        The images of a step are independent: with two cores free or more they are summarised at once, in as
-        many processes (numpy and astropy's decompression hold the GIL, so threads would not help), with the
-        same CSVs as one after the other. The processes come from a fork server that has imported this module
-        (they start in milliseconds and inherit none of this process's files, such as the run lock) and are
-        stopped with the step, or at once when the run is interrupted. With ``--workers`` or ``--scheduler``
-        the images go to the Dask cluster instead (:attr:`execute`).
+        The images of a step are independent: with two cores free or more they are summarised at once, on as many
+        threads, with the same CSVs as one after the other. The work of an SDO image is done without the GIL: its
+        decoding (:func:`~spoca4staff.rice_image.read_rice_image`) and its histograms
+        (:func:`spoca4staff._kernels.disk_histograms`); threads start at once and share the process's imports,
+        where processes cost a fork server importing this module again. On an interruption the images not
+        started are dropped and those under way (a tenth of a second each) finish. With ``--workers`` or
+        ``--scheduler`` the images go to the Dask cluster instead (:attr:`execute`).
         """
         cores = len(os.sched_getaffinity(0))
         if self.execute is not in_process or len(arguments) < 2 or cores < 2:
@@ -659,29 +705,19 @@ class _ImageStatsStep:
                 else:
                     yield None
             return
-        module = _importable()  # its errors are those the processes raise, whatever this module's name here
-        with _worker_processes().Pool(min(cores, len(arguments))) as pool:
-            pending = [pool.apply_async(module.write_image_stats, call) for call in arguments]
-            for result in pending:
-                try:
-                    result.get()
-                except (ImageStatsError, module.ImageStatsError) as error:
-                    yield error
-                else:
-                    yield None
-
-
-@functools.cache
-def _worker_processes() -> multiprocessing.context.BaseContext:
-    """The fork server the images of a step are summarised in (see :meth:`_ImageStatsStep._summarise`)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["get_image_stats"])
-    return context
-
-
-def _importable() -> ModuleType:
-    """This module as the processes import it: by its name, also when it runs as the ``__main__`` script."""
-    return importlib.import_module("get_image_stats")
+        with _pooled_warnings_logged():
+            pool = ThreadPoolExecutor(min(cores, len(arguments)), thread_name_prefix="image_stats")
+            try:
+                pending = [pool.submit(_pooled_write_image_stats, *call) for call in arguments]
+                for result in pending:
+                    try:
+                        result.result()
+                    except ImageStatsError as error:
+                        yield error
+                    else:
+                        yield None
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

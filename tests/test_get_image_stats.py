@@ -359,7 +359,7 @@ def test_run_writes_csvs_skips_bad_data_and_goes_on_after_a_failure(archive_run)
 
 
 def test_images_of_a_step_on_every_core_give_the_one_core_results(archive_run):
-    """On two cores the images of a step are summarised in as many processes: the CSVs, the failure of the image
+    """On two cores the images of a step are summarised on as many threads: the CSVs, the failure of the image
     without EXPTIME (a worker's error, reported as on one core) and the ledger's outcomes are those of the same
     run pinned to one core."""
     if len(os.sched_getaffinity(0)) < 2:
@@ -584,3 +584,30 @@ def test_with_a_log_file_stderr_carries_only_problems_and_one_summary_line(tmp_p
     assert get_image_stats.main([str(ini), "-s", "2027-01-01", "-e", "2027-01-02", "--log-file", str(log)]) == 0
     err = capfd.readouterr().err
     assert len(err.splitlines()) == 1 and "WARNING" in err and "no data at all in the whole window" in err
+
+
+@pytest.mark.filterwarnings("ignore:Invalid 'BLANK' keyword")
+def test_warnings_of_images_read_at_once_are_logged_with_their_image(tmp_path, write_ini):
+    """The images of a step are read on threads; astropy's warning about each (here a BLANK keyword in a float
+    image) is logged at debug level with that image's path, as on one thread, and never shown on stderr."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    root = tmp_path / "archive"
+    images = []
+    for wavelength in (94, 131, 171, 193):
+        when = observation_time(START, wavelength)
+        images.append(write_aia_file(archive_path(root, when, wavelength), when, wavelength, size=128, seed=6,
+                                     data_format="float32", header_overrides={"BLANK": -32768}))
+    ini = write_ini(tmp_path / "configs" / "test.ini", {
+        "SDO_DATA": {"aia_file_pattern": f"../archive/{ARCHIVE_PATTERN}", "ignore_quality_bits": ""},
+        "IMAGE_STATS": {"output_directory": "../output/image_stats", "hdu": 0, "wavelengths": "94, 131, 171, 193"},
+    }, script="get_image_stats")
+    log = tmp_path / "run.log"
+    completed = run_script(str(ini), "--start-date", START.isoformat(), "--end-date",
+                           (START + timedelta(hours=6)).isoformat(), "--verbose", "DEBUG", "--log-file", str(log))
+    assert completed.returncode == 0, completed.stderr
+    assert "BLANK" not in completed.stderr
+    lines = log.read_text().splitlines()
+    for image in images:
+        assert any(f"{image}: Invalid 'BLANK' keyword" in line and " DEBUG " in line for line in lines), image
+    assert len(list((tmp_path / "output" / "image_stats").glob("*.csv"))) == 4
