@@ -153,8 +153,8 @@ def write_ini(folder: Path, archive: Path, output: Path, image_wavelengths: Sequ
 
 def become_subreaper() -> None:
     """Make this process the reaper of its orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``), so that
-    :func:`reap_orphans` counts their CPU time: the fork server of ``get_image_stats.py`` and its workers
-    outlive the script by a moment, and would otherwise be re-parented to init and left out."""
+    :func:`reap_orphans` counts their CPU time: a process that outlives its script by a moment (a Dask worker
+    of a backfill) would otherwise be re-parented to init and left out."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 

@@ -195,7 +195,7 @@ def _run_script(script: str, ini: Path, log_file: Path) -> ScriptRun:
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     ended = time.time()
-    orphans = reap_orphans()  # the image statistics' fork server and workers
+    orphans = reap_orphans()  # any process a script left behind (none expected)
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited with status {process.returncode}:\n{error[-3000:]}")
     with log_file.open(encoding="utf-8") as stream:
