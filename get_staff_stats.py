@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
-from spoca4staff.ledger import Ledger, Outcome, format_time_step
+from spoca4staff.ledger import Ledger, LedgerError, Outcome, format_time_step
 from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
 from spoca4staff.entry_point import exit_script, run_script
 from spoca4staff.job_runner import Attempt, Runner
@@ -159,6 +159,8 @@ class StaffPipeline:
                           "ar_segmentation": CentersHistory(self.ar.centers_file, "ar_segmentation")}
         self.sections = {"ch_segmentation": self.ch, "ar_segmentation": self.ar}
         self.execute: Callable[..., Any] = in_process
+        #: The STAFF statistics of the last step, when they run with the next step's segmentations.
+        self._pending_statistics: Callable[[], None] | None = None
 
     @property
     def output_directories(self) -> list[Path]:
@@ -172,17 +174,44 @@ class StaffPipeline:
 
         The two segmentations are independent (their centres files are not the same): they run at once when
         two cores are free (:meth:`~spoca4staff.job_runner.Runner.concurrently`), the files they need found
-        first, once, in this thread.
+        first, once, in this thread. The STAFF statistics of a step need only its two maps: they then run
+        with the next step's segmentations (the last step's in :meth:`finish_steps`). The log reads as that of
+        a run one job after the other: the STAFF statistics of a step, then the next step's CH and AR jobs.
         """
         stages = ("ch_segmentation", "ar_segmentation")
-        if self._concurrent_segmentations():
-            for stage in stages:
-                for wavelength in self.sections[stage].wavelengths:
-                    self.sdo_data.get_AIA_selection(time_step, wavelength)
-            ch, ar = runner.concurrently(*(partial(self.segmentation, time_step, runner, stage) for stage in stages))
-        else:
+        if not self._concurrent_segmentations():
             ch, ar = (self.segmentation(time_step, runner, stage) for stage in stages)
-        self.statistics(time_step, runner, ch, ar)
+            self.statistics(time_step, runner, ch, ar)
+            return
+        for stage in stages:
+            for wavelength in self.sections[stage].wavelengths:
+                self.sdo_data.get_AIA_selection(time_step, wavelength)
+        calls: list[Callable[[], Any]] = [partial(self.segmentation, time_step, runner, stage) for stage in stages]
+        pending, self._pending_statistics = self._pending_statistics, None
+        if pending is not None:
+            calls.insert(0, pending)
+        *_, ch, ar = runner.concurrently(*calls)
+        self._pending_statistics = partial(self._step_statistics, time_step, runner, ch, ar)
+
+    def finish_steps(self, runner: Runner) -> None:
+        """Run what is left of the last step (its STAFF statistics), once every step has been processed.
+
+        :meth:`~spoca4staff.job_runner.Runner.run` calls it after the last step. When the run is interrupted
+        before, the STAFF statistics not started are not recorded: the next run makes them.
+        """
+        pending, self._pending_statistics = self._pending_statistics, None
+        if pending is not None:
+            pending()
+
+    def _step_statistics(self, time_step: datetime, runner: Runner, ch: MapResult, ar: MapResult) -> None:
+        """:meth:`statistics` run beside another step's jobs: an unexpected error is that of ``time_step``
+        (reported as :meth:`~spoca4staff.job_runner.Runner.run` reports one), not of the step it ran with."""
+        try:
+            self.statistics(time_step, runner, ch, ar)
+        except LedgerError:
+            raise
+        except Exception as error:
+            runner.unexpected_error(time_step, error)
 
     def _concurrent_segmentations(self) -> bool:
         """Whether the CH and AR segmentations of a step run at once: in this process (on Dask the chains are

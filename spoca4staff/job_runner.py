@@ -377,10 +377,14 @@ class Runner:
     def run(self, steps: Sequence[datetime], process_step: Callable[[datetime, Runner], object]) -> ExitStatus:
         """Call ``process_step(time_step, runner)`` for each step in order, with a progress bar on a terminal.
 
-        An unexpected exception in one step is logged in one line (its traceback at debug level) and counted
-        as a failure; the run goes on with the next step. :class:`RunInterrupted` and
+        When ``process_step`` (or the object of a bound method) has a ``finish_steps(runner)`` method, it is
+        called after the last step: a step may leave work to run with the next one (the STAFF statistics of
+        ``get_staff_stats.py``). An unexpected exception in one step is logged in one line (its traceback at
+        debug level) and counted as a failure; the run goes on with the next step. :class:`RunInterrupted` and
         :class:`ledger.LedgerError` (the run cannot go on without its ledger) propagate.
         """
+        owner = getattr(process_step, "__self__", process_step)
+        finish = getattr(owner, "finish_steps", None)
         show_bar = sys.stderr.isatty()
         with _progress_bar(steps, self.name) if show_bar else nullcontext(steps) as shown_steps:
             for step in shown_steps:
@@ -389,11 +393,23 @@ class Runner:
                 except LedgerError:
                     raise
                 except Exception as error:
-                    self.count(failures=1)
-                    LOGGER.error("%s: unexpected error, the rest of this time step is abandoned: %s",
-                                 format_time_step(step), _reason(error))
-                    LOGGER.debug("traceback of the unexpected error", exc_info=True)
+                    self.unexpected_error(step, error)
+        if finish is not None and steps:
+            try:
+                finish(self)
+            except LedgerError:
+                raise
+            except Exception as error:
+                self.unexpected_error(steps[-1], error)
         return ExitStatus.JOB_FAILED if self.failures else ExitStatus.OK
+
+    def unexpected_error(self, step: datetime, error: BaseException) -> None:
+        """Count and log (one line, the traceback at debug level) an unexpected error that abandons the rest of
+        ``step``."""
+        self.count(failures=1)
+        LOGGER.error("%s: unexpected error, the rest of this time step is abandoned: %s",
+                     format_time_step(step), _reason(error))
+        LOGGER.debug("traceback of the unexpected error", exc_info=error)
 
 
 @contextmanager

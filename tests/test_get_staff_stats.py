@@ -11,6 +11,7 @@ generated archive.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -155,6 +156,36 @@ def test_the_two_segmentations_of_a_step_run_at_once_with_the_log_in_order(fake_
     assert one_core.returncode == 0, one_core.stderr
     assert {path.relative_to(setup.output): path.read_bytes() for path in setup.output.rglob("*.fits")} == maps
     assert {path.name: path.read_text() for path in (setup.output / "centers").iterdir()} == centers
+
+
+def test_the_staff_statistics_of_a_step_run_with_the_next_steps_segmentations(fake_pipeline, tmp_path) -> None:
+    """On two cores the STAFF statistics of a step run with the next step's segmentations (their run times
+    overlap); the log reads as a run one job after the other, and the CSVs and ledger are those of a run on one
+    core."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    setup = fake_pipeline(steps=2)
+    setup.behave(staff_stats={"20260320_000000": "timed"}, ch_segmentation={"20260320_060000": "timed"})
+    log = tmp_path / "run.log"
+    pipelined = setup.spawn("--log-file", str(log))
+    assert pipelined.wait(timeout=300) == 0, pipelined.communicate()
+    (staff_start, staff_end), (ch_start, ch_end) = (
+        map(float, (setup.fakes / name).read_text().split())
+        for name in ("staff_stats.20260320_000000.times", "ch_segmentation.20260320_060000.times"))
+    assert staff_start < ch_end and ch_start < staff_end, "the STAFF statistics did not overlap the next step"
+    jobs = re.findall(r" runner: (2026-03-20T\S+ \w+): done in ", log.read_text())
+    assert jobs == [f"2026-03-20T{hour}:00 {stage}" for hour in ("00:00", "06:00") for stage in STAGES], jobs
+    outcomes = sorted((r.time_step, r.stage, r.outcome.value) for r in setup.attempts())
+    csvs = {path.name: path.read_bytes() for path in (setup.output / "staff_stats").iterdir()}
+    shutil.rmtree(setup.output)
+    setup.behave()
+    one_core = subprocess.run([sys.executable, str(REPO_ROOT / "get_staff_stats.py"), *setup.argv()],
+                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert one_core.returncode == 0, one_core.stderr
+    assert sorted((r.time_step, r.stage, r.outcome.value) for r in setup.attempts()) == outcomes
+    assert {path.name: path.read_bytes() for path in (setup.output / "staff_stats").iterdir()} == csvs
+    assert len(csvs) == 4
 
 
 def test_missing_files_skip_only_what_needs_them(fake_pipeline) -> None:
@@ -320,9 +351,12 @@ def test_sigkill_in_the_middle_then_restart_completes_without_duplicates(fake_pi
     assert len(list((setup.output / "staff_stats").iterdir())) == 2 * len(setup.steps())
     staff = setup.attempts(T0 + STEP, "staff_stats")
     assert [record.outcome for record in staff] == [Outcome.INTERRUPTED, Outcome.DONE]
-    # Each segmentation ran once: the restart did not redo the steps already done.
+    # Each map was made once: the restart did not redo the steps already done. It redid only what was under way
+    # at the kill: with two cores, the next step's segmentations run beside the paused STAFF statistics.
     for stage in ("ch_segmentation", "ar_segmentation"):
-        assert [record.time_step for record in setup.attempts(stage=stage)] == setup.steps()
+        attempts = setup.attempts(stage=stage)
+        assert [record.time_step for record in attempts if record.outcome is Outcome.DONE] == setup.steps()
+        assert {record.time_step for record in attempts if record.outcome is not Outcome.DONE} <= {T0 + 2 * STEP}
     assert (setup.output / "centers" / "ar_centers.txt").read_text() == \
         "step=20260320_120000\nstep=20260320_060000\nstep=20260320_000000\n"
 
