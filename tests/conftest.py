@@ -6,6 +6,8 @@
 - ``spoca_programs``: builds the three SPoCA programs once per session with their makefiles and returns
   ``{"ch_segmentation": Path, "ar_segmentation": Path, "get_STAFF_stats": Path}``; a failed build fails the
   test with make's whole output.
+- ``spoca_pipeline``: runs the three SPoCA programs on a 171/193 pair as the pipeline does, with extra environment
+  variables, and returns their outputs (maps, centres files, CSVs) for byte comparisons between two runs.
 - ``aia_factory``: writes synthetic AIA files (scripts/make_synthetic_aia.py) under the test's tmp_path.
 - ``sunpy_aia_171``: sunpy's real 128x128 AIA 171 level-1 test file (float64, uncompressed).
 - ``small_disk``: a 1 MiB tmpfs mounted for the test (root only, skipped where mounting is not possible), to
@@ -36,6 +38,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from spoca_runs import run_spoca_pipeline
 from scripts.make_synthetic_aia import ARCHIVE_PATTERN, archive_path, make_archive, observation_time, write_aia_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +77,13 @@ def spoca_programs() -> dict[str, Path]:
                         f"{result.stdout}\n{result.stderr}", pytrace=False)
         programs[program] = executable
     return programs
+
+
+@pytest.fixture
+def spoca_pipeline(spoca_programs: dict[str, Path]) -> Callable[..., list[Path]]:
+    """``spoca_pipeline(folder, images, environment=None)``: :func:`spoca_runs.run_spoca_pipeline` with the
+    session's programs."""
+    return partial(run_spoca_pipeline, programs=spoca_programs)
 
 
 @pytest.fixture

@@ -129,6 +129,26 @@ def test_a_local_run_as_a_script_imports_no_http_stack_and_exits_normally(fake_p
     assert "get_staff_stats: summary: 3 done, 0 skipped, 0 failed" in log_file.read_text()
 
 
+def _timed_run(setup, log: Path, *jobs: str) -> list[tuple[float, float]]:
+    """Run ``setup``'s pipeline with its log in ``log``; return the (start, end) times of the fake programs of
+    ``jobs`` (``stage.YYYYmmdd_HHMMSS``, whose behaviour is "timed")."""
+    run = setup.spawn("--log-file", str(log))
+    assert run.wait(timeout=300) == 0, run.communicate()
+    times = [(setup.fakes / f"{job}.times").read_text().split() for job in jobs]
+    return [(float(start), float(end)) for start, end in times]
+
+
+def _run_again_on_one_core(setup) -> None:
+    """Remove the outputs of ``setup``'s run and run it again, with the programs behaving normally, pinned to one
+    core: every job one after the other."""
+    shutil.rmtree(setup.output)
+    setup.behave()
+    one_core = subprocess.run([sys.executable, str(REPO_ROOT / "get_staff_stats.py"), *setup.argv()],
+                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert one_core.returncode == 0, one_core.stderr
+
+
 def test_the_two_segmentations_of_a_step_run_at_once_with_the_log_in_order(fake_pipeline, tmp_path) -> None:
     """On two cores the CH and AR programs of a step run together (their run times overlap), the log still reads
     CH then AR, and the outputs are those of a run on one core, where they run one after the other."""
@@ -137,23 +157,14 @@ def test_the_two_segmentations_of_a_step_run_at_once_with_the_log_in_order(fake_
     setup = fake_pipeline(steps=1)
     setup.behave(ch_segmentation={"20260320_000000": "timed"}, ar_segmentation={"20260320_000000": "timed"})
     log = tmp_path / "run.log"
-    concurrent = setup.spawn("--log-file", str(log))
-    assert concurrent.wait(timeout=300) == 0, concurrent.communicate()
-    (ch_start, ch_end), (ar_start, ar_end) = (
-        map(float, (setup.fakes / f"{stage}.20260320_000000.times").read_text().split()) for stage in STAGES[:2])
-    assert ch_start < ar_end and ar_start < ch_end, "the two segmentations did not overlap"
+    ch, ar = _timed_run(setup, log, "ch_segmentation.20260320_000000", "ar_segmentation.20260320_000000")
+    assert ch[0] < ar[1] and ar[0] < ch[1], "the two segmentations did not overlap"
     stages = [stage for line in log.read_text().splitlines() for stage in STAGES[:2] if f" {stage}" in line]
     assert "ch_segmentation" in stages and "ar_segmentation" in stages
     assert stages == sorted(stages, key=STAGES.index), f"the CH lines first, then the AR lines: {stages}"
     maps = {path.relative_to(setup.output): path.read_bytes() for path in setup.output.rglob("*.fits")}
     centers = {path.name: path.read_text() for path in (setup.output / "centers").iterdir()}
-    # The same run on one core: one segmentation after the other, the same outputs.
-    shutil.rmtree(setup.output)
-    setup.behave()
-    one_core = subprocess.run([sys.executable, str(REPO_ROOT / "get_staff_stats.py"), *setup.argv()],
-                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
-                              capture_output=True, text=True, timeout=300, check=False)
-    assert one_core.returncode == 0, one_core.stderr
+    _run_again_on_one_core(setup)  # one segmentation after the other: the same outputs
     assert {path.relative_to(setup.output): path.read_bytes() for path in setup.output.rglob("*.fits")} == maps
     assert {path.name: path.read_text() for path in (setup.output / "centers").iterdir()} == centers
 
@@ -167,22 +178,13 @@ def test_the_staff_statistics_of_a_step_run_with_the_next_steps_segmentations(fa
     setup = fake_pipeline(steps=2)
     setup.behave(staff_stats={"20260320_000000": "timed"}, ch_segmentation={"20260320_060000": "timed"})
     log = tmp_path / "run.log"
-    pipelined = setup.spawn("--log-file", str(log))
-    assert pipelined.wait(timeout=300) == 0, pipelined.communicate()
-    (staff_start, staff_end), (ch_start, ch_end) = (
-        map(float, (setup.fakes / name).read_text().split())
-        for name in ("staff_stats.20260320_000000.times", "ch_segmentation.20260320_060000.times"))
-    assert staff_start < ch_end and ch_start < staff_end, "the STAFF statistics did not overlap the next step"
+    staff, ch = _timed_run(setup, log, "staff_stats.20260320_000000", "ch_segmentation.20260320_060000")
+    assert staff[0] < ch[1] and ch[0] < staff[1], "the STAFF statistics did not overlap the next step"
     jobs = re.findall(r" runner: (2026-03-20T\S+ \w+): done in ", log.read_text())
     assert jobs == [f"2026-03-20T{hour}:00 {stage}" for hour in ("00:00", "06:00") for stage in STAGES], jobs
     outcomes = sorted((r.time_step, r.stage, r.outcome.value) for r in setup.attempts())
     csvs = {path.name: path.read_bytes() for path in (setup.output / "staff_stats").iterdir()}
-    shutil.rmtree(setup.output)
-    setup.behave()
-    one_core = subprocess.run([sys.executable, str(REPO_ROOT / "get_staff_stats.py"), *setup.argv()],
-                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
-                              capture_output=True, text=True, timeout=300, check=False)
-    assert one_core.returncode == 0, one_core.stderr
+    _run_again_on_one_core(setup)
     assert sorted((r.time_step, r.stage, r.outcome.value) for r in setup.attempts()) == outcomes
     assert {path.name: path.read_bytes() for path in (setup.output / "staff_stats").iterdir()} == csvs
     assert len(csvs) == 4

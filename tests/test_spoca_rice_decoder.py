@@ -10,8 +10,6 @@ that get_STAFF_stats.x reads.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,40 +17,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from spoca_runs import run_spoca
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = REPO_ROOT / "configs"
-CH_CONFIG = CONFIGS / "AIA.CH_segmentation.config"
-AR_CONFIG = CONFIGS / "AIA.AR_segmentation.config"
-STATS_CONFIG = CONFIGS / "AIA.get_STAFF_stats.config"
+CH_CONFIG = REPO_ROOT / "configs" / "AIA.CH_segmentation.config"
 SIZE = 300  # not a multiple of the 32-pixel blocks: each row ends with a short block
-
-
-def run(program: Path, *arguments: object, decoder: str | None) -> subprocess.CompletedProcess[str]:
-    """Run a SPoCA program with an argument list, with SPOCA_RICE_DECODER set to ``decoder`` (None: unset)."""
-    environment = {key: value for key, value in os.environ.items() if key != "SPOCA_RICE_DECODER"}
-    if decoder is not None:
-        environment["SPOCA_RICE_DECODER"] = decoder
-    return subprocess.run([str(program), *map(str, arguments)], capture_output=True, text=True, check=False,
-                          timeout=300, env=environment)
-
-
-def run_pipeline(folder: Path, images: dict[int, Path], programs: dict[str, Path], decoder: str | None) -> list[Path]:
-    """The three programs as the pipeline runs them; returns their outputs (maps, centres files, CSVs)."""
-    folder.mkdir()
-    ch_map, ar_map, stats = folder / "ch.fits", folder / "ar.fits", folder / "stats"
-    stats.mkdir()
-    runs = [
-        (programs["ch_segmentation"], "--config", CH_CONFIG, "--centersFile", folder / "ch.txt", "--output", ch_map,
-         images[193]),
-        (programs["ar_segmentation"], "--config", AR_CONFIG, "--centersFile", folder / "ar.txt", "--output", ar_map,
-         images[171], images[193]),
-        (programs["get_STAFF_stats"], "--config", STATS_CONFIG, "--output", stats, ch_map, ar_map, images[171],
-         images[193]),
-    ]
-    for program, *arguments in runs:
-        result = run(program, *arguments, decoder=decoder)
-        assert result.returncode == 0, result.stderr
-    return [ch_map, ar_map, folder / "ch.txt", folder / "ar.txt", *sorted(stats.glob("*.csv"))]
 
 
 def with_texture(stored: np.ndarray, blank: int, seed: int) -> np.ndarray:
@@ -102,15 +71,15 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_outputs_are_those_of_cfitsio(variant: str, tmp_path: Path, aia_factory: Callable[..., Path],
-                                      spoca_programs: dict[str, Path]) -> None:
+                                      spoca_pipeline: Callable[..., list[Path]]) -> None:
     images = {}
     for seed, wavelength in enumerate((171, 193)):
         source = aia_factory(wavelength, size=SIZE, name=f"source_{wavelength}.fits")
         images[wavelength] = rewrite(source, tmp_path / f"AIA_{wavelength}.fits", seed=seed, **VARIANTS[variant])
     with fits.open(images[193], disable_image_compression=True) as hdus:
         assert hdus[1].header["ZCMPTYPE"] == "RICE_1"
-    own = run_pipeline(tmp_path / "own", images, spoca_programs, decoder=None)
-    reference = run_pipeline(tmp_path / "cfitsio", images, spoca_programs, decoder="cfitsio")
+    own = spoca_pipeline(tmp_path / "own", images, {"SPOCA_RICE_DECODER": None})
+    reference = spoca_pipeline(tmp_path / "cfitsio", images, {"SPOCA_RICE_DECODER": "cfitsio"})
     assert len(own) == 6
     for mine, theirs in zip(own, reference, strict=True):
         assert mine.read_bytes() == theirs.read_bytes(), mine.name
@@ -123,8 +92,8 @@ def test_a_damaged_tile_is_one_line_naming_the_file(tmp_path: Path, aia_factory:
     # with a segmentation fault); the programs' decoder stops at the end of the tile's bytes.
     image = corrupt_tiles(aia_factory(193, size=SIZE))
     output = tmp_path / "map.fits"
-    result = run(spoca_programs["ch_segmentation"], "--config", CH_CONFIG, "--centersFile", tmp_path / "ch.txt",
-                 "--output", output, image, decoder=None)
+    result = run_spoca(spoca_programs["ch_segmentation"], "--config", CH_CONFIG, "--centersFile",
+                       tmp_path / "ch.txt", "--output", output, image, environment={"SPOCA_RICE_DECODER": None})
     assert result.returncode == 1
     assert result.stderr.startswith(f"Error : {image}: cannot read image pixels (file truncated or corrupt?): tile ")
     assert result.stderr.count("\n") == 1

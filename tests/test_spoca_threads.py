@@ -7,51 +7,29 @@ does not depend on the split. A value that is not a positive whole number stops 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from spoca_runs import run_spoca
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs"
 CH_CONFIG = CONFIGS / "AIA.CH_segmentation.config"
-AR_CONFIG = CONFIGS / "AIA.AR_segmentation.config"
 STATS_CONFIG = CONFIGS / "AIA.get_STAFF_stats.config"
 
 
 def run(program: Path, *arguments: object, threads: str) -> subprocess.CompletedProcess[str]:
     """Run a SPoCA program with an argument list and SPOCA_THREADS set to `threads`."""
-    environment = {**os.environ, "SPOCA_THREADS": threads}
-    return subprocess.run([str(program), *map(str, arguments)], capture_output=True, text=True, check=False,
-                          timeout=300, env=environment)
+    return run_spoca(program, *arguments, environment={"SPOCA_THREADS": threads})
 
 
-def run_pipeline(folder: Path, images: dict[int, Path], programs: dict[str, Path], threads: str) -> list[Path]:
-    """The three programs as the pipeline runs them, with the given SPOCA_THREADS; returns their outputs."""
-    folder.mkdir()
-    ch_map, ar_map, stats = folder / "ch.fits", folder / "ar.fits", folder / "stats"
-    stats.mkdir()
-    runs = [
-        (programs["ch_segmentation"], "--config", CH_CONFIG, "--centersFile", folder / "ch.txt", "--output", ch_map,
-         images[193]),
-        (programs["ar_segmentation"], "--config", AR_CONFIG, "--centersFile", folder / "ar.txt", "--output", ar_map,
-         images[171], images[193]),
-        (programs["get_STAFF_stats"], "--config", STATS_CONFIG, "--output", stats, ch_map, ar_map, images[171],
-         images[193]),
-    ]
-    for program, *arguments in runs:
-        result = run(program, *arguments, threads=threads)
-        assert result.returncode == 0, result.stderr
-    return [ch_map, ar_map, folder / "ch.txt", folder / "ar.txt", *sorted(stats.glob("*.csv"))]
-
-
-def test_one_thread_gives_the_same_outputs_as_two(tmp_path: Path, aia_factory,
-                                                  spoca_programs: dict[str, Path]) -> None:
+def test_one_thread_gives_the_same_outputs_as_two(tmp_path: Path, aia_factory, spoca_pipeline) -> None:
     # 512 rows: every split of the programs (row blocks, image blocks of 128 rows, halves) has work on both threads.
     images = {w: aia_factory(w, size=512) for w in (171, 193)}
-    one = run_pipeline(tmp_path / "one", images, spoca_programs, "1")
-    two = run_pipeline(tmp_path / "two", images, spoca_programs, "2")
+    one = spoca_pipeline(tmp_path / "one", images, {"SPOCA_THREADS": "1"})
+    two = spoca_pipeline(tmp_path / "two", images, {"SPOCA_THREADS": "2"})
     assert [path.name for path in one] == [path.name for path in two]
     assert len(one) == 6
     for a, b in zip(one, two, strict=True):
