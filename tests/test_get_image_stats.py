@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -611,3 +613,45 @@ def test_warnings_of_images_read_at_once_are_logged_with_their_image(tmp_path, w
     for image in images:
         assert any(f"{image}: Invalid 'BLANK' keyword" in line and " DEBUG " in line for line in lines), image
     assert len(list((tmp_path / "output" / "image_stats").glob("*.csv"))) == 4
+
+
+def test_sigterm_while_the_images_of_a_step_are_summarised(tmp_path, write_ini):
+    """SIGTERM while the threads summarise a step's images: the run stops promptly with exit status 130, every CSV
+    left is complete (none half-written, no scratch file), and a rerun writes the rest, the same CSVs as a run that
+    was never interrupted."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    wavelengths = (94, 131, 171, 193, 211, 304)
+    make_archive(tmp_path / "archive", START, START + timedelta(hours=12), timedelta(hours=6), wavelengths,
+                 size=2048, seed=7)
+    ini = write_ini(tmp_path / "configs" / "test.ini", {
+        "SDO_DATA": {"aia_file_pattern": f"../archive/{ARCHIVE_PATTERN}", "ignore_quality_bits": ""},
+        "IMAGE_STATS": {"output_directory": "../output/image_stats", "hdu": 0,
+                        "wavelengths": ", ".join(map(str, wavelengths))},
+    }, script="get_image_stats")
+    output = tmp_path / "output" / "image_stats"
+    dates = ("--start-date", START.isoformat(), "--end-date", (START + timedelta(hours=12)).isoformat())
+    run = subprocess.Popen([sys.executable, str(REPO_ROOT / "get_image_stats.py"), str(ini), *dates],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (output.is_dir() and any(output.glob("*.csv"))) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    run.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert time.monotonic() - signalled < 10
+    written = sorted(output.glob("*.csv"))
+    assert 0 < len(written) < 2 * len(wavelengths), "the run was not interrupted in its middle"
+    assert [path.name for path in output.iterdir() if path.suffix != ".csv"] == []
+    for path in written:
+        assert read_image_stats(path) is not None, path
+    interrupted = {path.name: path.read_bytes() for path in written}
+    again = run_script(str(ini), *dates)
+    assert again.returncode == 0, again.stderr
+    complete = {path.name: path.read_bytes() for path in output.glob("*.csv")}
+    assert len(complete) == 2 * len(wavelengths)
+    assert {name: complete[name] for name in interrupted} == interrupted
+    shutil.rmtree(tmp_path / "output")
+    assert run_script(str(ini), *dates).returncode == 0
+    assert {path.name: path.read_bytes() for path in output.glob("*.csv")} == complete
