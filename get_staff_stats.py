@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import STAFF_SECTIONS, Configuration, SegmentationConfig
-from spoca4staff.ledger import Ledger, LedgerError, Outcome, format_time_step
+from spoca4staff.ledger import Ledger, Outcome, format_time_step
 from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
 from spoca4staff.entry_point import exit_script, run_script
 from spoca4staff.job_runner import Attempt, Runner
@@ -191,7 +191,8 @@ class StaffPipeline:
         if pending is not None:
             calls.insert(0, pending)
         *_, ch, ar = runner.concurrently(*calls)
-        self._pending_statistics = partial(self._step_statistics, time_step, runner, ch, ar)
+        # Run beside another step's jobs: an unexpected error there is that of time_step, not of the step it ran with.
+        self._pending_statistics = partial(runner.guarded, time_step, self.statistics, time_step, runner, ch, ar)
 
     def finish_steps(self, runner: Runner) -> None:
         """Run what is left of the last step (its STAFF statistics), once every step has been processed.
@@ -202,16 +203,6 @@ class StaffPipeline:
         pending, self._pending_statistics = self._pending_statistics, None
         if pending is not None:
             pending()
-
-    def _step_statistics(self, time_step: datetime, runner: Runner, ch: MapResult, ar: MapResult) -> None:
-        """:meth:`statistics` run beside another step's jobs: an unexpected error is that of ``time_step``
-        (reported as :meth:`~spoca4staff.job_runner.Runner.run` reports one), not of the step it ran with."""
-        try:
-            self.statistics(time_step, runner, ch, ar)
-        except LedgerError:
-            raise
-        except Exception as error:
-            runner.unexpected_error(time_step, error)
 
     def _concurrent_segmentations(self) -> bool:
         """Whether the CH and AR segmentations of a step run at once: in this process (on Dask the chains are

@@ -41,11 +41,21 @@ private:
     bool held_ = false;
 };
 
-bool isInt64(const Buffer& buffer) {
-    const std::string format = buffer.format();
-    return buffer.view().itemsize == 8 && (format == "q" || format == "l" || format == "=q" || format == "<q" ||
-                                           format == "=l" || format == "<l");
+/// Whether the buffer holds native signed integers of `bytes` bytes (struct format codes, any byte-order prefix
+/// that means native on this little-endian machine).
+bool isSignedInteger(const Buffer& buffer, Py_ssize_t bytes) {
+    std::string format = buffer.format();
+    if (!format.empty() && (format[0] == '=' || format[0] == '<' || format[0] == '@')) format.erase(0, 1);
+    if (buffer.view().itemsize != bytes || format.size() != 1) return false;
+    switch (format[0]) {
+        case 'h': return bytes == 2;
+        case 'i': return bytes == 4;
+        case 'l': case 'q': return bytes == 8;
+        default: return false;
+    }
 }
+
+bool isInt64(const Buffer& buffer) { return isSignedInteger(buffer, 8); }
 
 /// The pixels of the tiles, one after the other in `out`; the tile that fails, or -1.
 template <typename T>
@@ -85,10 +95,9 @@ PyObject* decodeTiles(PyObject*, PyObject* args) {
         PyErr_SetString(PyExc_TypeError, "lengths and offsets must be int64 arrays of the same size");
         return nullptr;
     }
-    const std::string format = out.format();
     const Py_ssize_t itemsize = out.view().itemsize;
-    const bool int16 = itemsize == 2 && (format == "h" || format == "=h" || format == "<h");
-    const bool int32 = itemsize == 4 && (format == "i" || format == "=i" || format == "<i");
+    const bool int16 = isSignedInteger(out, 2);
+    const bool int32 = isSignedInteger(out, 4);
     if (!(int16 && bytes == 2) && !(int32 && bytes == 4)) {
         PyErr_SetString(PyExc_TypeError, "out must be a native int16 array for 2-byte pixels, int32 for 4-byte ones");
         return nullptr;
@@ -164,9 +173,8 @@ PyObject* diskHistograms(PyObject*, PyObject* args) {
         return nullptr;
     }
     const Py_buffer& view = pixels.view();
-    const std::string format = pixels.format();
-    const bool int16 = view.itemsize == 2 && (format == "h" || format == "=h" || format == "<h");
-    const bool int32 = view.itemsize == 4 && (format == "i" || format == "=i" || format == "<i");
+    const bool int16 = isSignedInteger(pixels, 2);
+    const bool int32 = isSignedInteger(pixels, 4);
     if (!(int16 || int32) || view.ndim != 2) {
         PyErr_SetString(PyExc_TypeError, "pixels must be a 2-D native int16 or int32 array");
         return nullptr;

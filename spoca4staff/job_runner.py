@@ -388,28 +388,24 @@ class Runner:
         show_bar = sys.stderr.isatty()
         with _progress_bar(steps, self.name) if show_bar else nullcontext(steps) as shown_steps:
             for step in shown_steps:
-                try:
-                    process_step(step, self)
-                except LedgerError:
-                    raise
-                except Exception as error:
-                    self.unexpected_error(step, error)
+                self.guarded(step, process_step, step, self)
         if finish is not None and steps:
-            try:
-                finish(self)
-            except LedgerError:
-                raise
-            except Exception as error:
-                self.unexpected_error(steps[-1], error)
+            self.guarded(steps[-1], finish, self)
         return ExitStatus.JOB_FAILED if self.failures else ExitStatus.OK
 
-    def unexpected_error(self, step: datetime, error: BaseException) -> None:
-        """Count and log (one line, the traceback at debug level) an unexpected error that abandons the rest of
-        ``step``."""
-        self.count(failures=1)
-        LOGGER.error("%s: unexpected error, the rest of this time step is abandoned: %s",
-                     format_time_step(step), _reason(error))
-        LOGGER.debug("traceback of the unexpected error", exc_info=error)
+    def guarded(self, step: datetime, call: Callable[..., object], *arguments: object) -> None:
+        """``call(*arguments)``, work of ``step``: an unexpected exception is counted as a failure of that step and
+        logged in one line (its traceback at debug level); :class:`RunInterrupted` and
+        :class:`ledger.LedgerError` propagate."""
+        try:
+            call(*arguments)
+        except LedgerError:
+            raise
+        except Exception as error:
+            self.count(failures=1)
+            LOGGER.error("%s: unexpected error, the rest of this time step is abandoned: %s",
+                         format_time_step(step), _reason(error))
+            LOGGER.debug("traceback of the unexpected error", exc_info=error)
 
 
 @contextmanager

@@ -9,7 +9,6 @@
 #include "core/error.hpp"
 #include "core/file_paths.hpp"
 #include "core/parallel.hpp"
-#include "core/rice_image.hpp"
 
 namespace spoca {
 
@@ -56,6 +55,7 @@ FitsFile FitsFile::openImage(const std::string& path) {
             file.check(status, "cannot read header");
         }
     }
+    file.rice_ = riceLayout(fptr);
     return file;
 }
 
@@ -69,7 +69,8 @@ FitsFile FitsFile::create(const std::string& path, const std::string& shownAs) {
     return FitsFile(fptr, name);
 }
 
-FitsFile::FitsFile(FitsFile&& other) noexcept : fptr_(other.fptr_), path_(std::move(other.path_)) {
+FitsFile::FitsFile(FitsFile&& other) noexcept
+    : fptr_(other.fptr_), path_(std::move(other.path_)), rice_(other.rice_) {
     other.fptr_ = nullptr;
 }
 
@@ -81,6 +82,7 @@ FitsFile& FitsFile::operator=(FitsFile&& other) noexcept {
         }
         fptr_ = other.fptr_;
         path_ = std::move(other.path_);
+        rice_ = other.rice_;
         other.fptr_ = nullptr;
     }
     return *this;
@@ -167,11 +169,11 @@ std::string FitsFile::extensionName() const {
 }
 
 void FitsFile::readDoubleRows(int firstRow, int endRow, double* out) const {
-    const int width = imageSize().first;
-    if (const auto layout = riceLayout(fptr_)) {
-        readRiceDoubleRows(*layout, firstRow, endRow, out);
+    if (rice_) {
+        readRiceDoubleRows(firstRow, endRow, out);
         return;
     }
+    const int width = imageSize().first;
     int status = 0;
     double nullValue = std::numeric_limits<double>::infinity();
     int anyNull = 0;
@@ -180,19 +182,20 @@ void FitsFile::readDoubleRows(int firstRow, int endRow, double* out) const {
     check(status, "cannot read image pixels (file truncated or corrupt?)");
 }
 
-void FitsFile::readRiceDoubleRows(const RiceLayout& layout, int firstRow, int endRow, double* out) const {
+void FitsFile::readRiceDoubleRows(int firstRow, int endRow, double* out) const {
     // A few tiles at a time through a small buffer of stored integers, converted as cfitsio's fits_read_img does
     // for TDOUBLE with a null value of +infinity (compat 2.2): BLANK (ZBLANK) pixels become +infinity, the others
     // stored * BSCALE + BZERO.
+    const RiceLayout& layout = *rice_;
     const std::size_t width = static_cast<std::size_t>(layout.width);
     const int chunkRows = std::max(layout.tileRows, 64);
+    const bool scaled = layout.scale != 1.0 || layout.zero != 0.0;
     std::vector<std::int32_t> stored;
     for (int first = firstRow; first < endRow; first += chunkRows) {
         const int end = std::min(endRow, first + chunkRows);
         stored.resize(static_cast<std::size_t>(end - first) * width);
         checkRice(readRiceRows(fptr_, layout, first, end, stored.data()));
         double* target = out + static_cast<std::size_t>(first - firstRow) * width;
-        const bool scaled = layout.scale != 1.0 || layout.zero != 0.0;
         for (std::size_t k = 0; k < stored.size(); ++k) {
             const std::int32_t value = stored[k];
             if (layout.hasNull && value == layout.null) {
@@ -227,8 +230,8 @@ Image<std::int32_t> FitsFile::readIntImage() const {
     const auto [width, height] = imageSize();
     Image<std::int32_t> image(width, height);
     // Without scaling the stored integers are the values cfitsio gives for TINT without null substitution.
-    if (const auto layout = riceLayout(fptr_); layout && layout->scale == 1.0 && layout->zero == 0.0) {
-        checkRice(readRiceRows(fptr_, *layout, 0, height, image.data()));
+    if (rice_ && rice_->scale == 1.0 && rice_->zero == 0.0) {
+        checkRice(readRiceRows(fptr_, *rice_, 0, height, image.data()));
         return image;
     }
     static_assert(sizeof(int) == sizeof(std::int32_t), "TINT must be 32 bits");

@@ -7,12 +7,11 @@
 
 #include "core/fits_header.hpp"
 #include "core/image.hpp"
+#include "core/rice_image.hpp"
 
 #include <fitsio.h>
 
 namespace spoca {
-
-struct RiceLayout;
 
 /// An open FITS file. Opening for reading selects the image HDU the way cfitsio's fits_open_image
 /// does (compat 2.1): the primary HDU when its NAXIS > 0, otherwise the first image extension,
@@ -63,7 +62,7 @@ public:
 
 private:
     /// readDoubleRows() through this library's Rice decoder (core/rice_image.hpp).
-    void readRiceDoubleRows(const RiceLayout& layout, int firstRow, int endRow, double* out) const;
+    void readRiceDoubleRows(int firstRow, int endRow, double* out) const;
     /// Throws spoca::Error "<path>: cannot read image pixels (file truncated or corrupt?): <problem>" for a problem.
     void checkRice(const std::optional<std::string>& problem) const;
 
@@ -71,6 +70,8 @@ private:
 
     fitsfile* fptr_ = nullptr;
     std::string path_;
+    /// The layout of the image HDU when this library's Rice decoder reads it (found once, by openImage()).
+    std::optional<RiceLayout> rice_;
 };
 
 }  // namespace spoca
