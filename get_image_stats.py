@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import spoca4staff  # noqa: F401 (first: it keeps OpenBLAS to one thread, read when numpy loads)
 import numpy as np
 from astropy.io import fits
 
@@ -353,7 +354,8 @@ def _partition_statistics(values: np.ndarray, count: int, info: _ImageInfo) -> d
     for start in chunks:
         deviation = _to_physical(defined[start:start + _CHUNK].astype(np.float64), info)
         deviation -= mean
-        squares += float(np.dot(deviation, deviation))
+        deviation *= deviation
+        squares += float(deviation.sum())  # numpy's own sum, not BLAS: see _histogram_statistics
     stats = {"MIN": order_statistic(0), "MAX": order_statistic(count - 1)} | _moments(total, squares, count)
     for name, position in positions.items():
         low = math.floor(position)
@@ -392,9 +394,11 @@ def _histogram_statistics(counts: np.ndarray, low: int, info: _ImageInfo) -> dic
     def order_statistic(rank: int) -> float:
         return float(values[np.searchsorted(cumulative, rank, side="right")])
 
-    total = float(np.dot(weights, values))
+    # numpy's pairwise sums rather than np.dot: BLAS would wake its own threads, which then spin on the cores
+    # the images of a step are summarised on (0.3 cpu-s a step), and its result depends on the thread count.
+    total = float((weights * values).sum())
     deviations = values - total / count
-    squares = float(np.dot(weights, deviations * deviations))
+    squares = float((weights * (deviations * deviations)).sum())
     stats = {"MIN": float(values[0]), "MAX": float(values[-1])} | _moments(total, squares, count)
     for name, position in _positions(count).items():
         rank = math.floor(position)

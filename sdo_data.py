@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import spoca4staff  # noqa: F401 (first: it keeps OpenBLAS to one thread, read when numpy loads)
 from astropy.io import fits
 
 from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, quality_of, read_aia_file, read_headers

@@ -13,7 +13,7 @@ setup(
             sources=["spoca4staff/_kernels.cpp"],
             include_dirs=["SPoCA/lib"],
             depends=["SPoCA/lib/core/rice_decoder.hpp"],
-            extra_compile_args=["-std=c++17", "-O2", "-Wall", "-Wextra"],
+            extra_compile_args=["-std=c++17", "-O3", "-Wall", "-Wextra"],
             language="c++",
         ),
     ],

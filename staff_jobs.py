@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import spoca4staff  # noqa: F401 (first: it keeps OpenBLAS to one thread, read when numpy loads)
 import numpy as np
 from astropy.io import fits
 

@@ -16,7 +16,9 @@ CLASSIFICATION_LIB_SOURCES = lib/classification/centers_file.cpp lib/classificat
 STAFF_LIB_SOURCES = lib/staff/csv_output.cpp lib/staff/file_name_template.cpp lib/staff/heliographic.cpp \
                     lib/staff/registered_image.cpp lib/staff/registration.cpp lib/staff/regions.cpp lib/staff/statistics.cpp
 
-CXXFLAGS += -std=c++17 -O2 -Wall -Wextra -ffp-contract=off -fno-math-errno -pthread
+# -O3: about 8 % faster than -O2 here (make bench); like -O2 it keeps IEEE semantics (no -ffast-math, no FMA
+# contraction), so the maps and CSVs are bit-identical.
+CXXFLAGS += -std=c++17 -O3 -Wall -Wextra -ffp-contract=off -fno-math-errno -pthread
 CPPFLAGS += -Ilib $(shell pkg-config --cflags cfitsio) $(DEFINES) -MMD -MP
 LDLIBS += $(shell pkg-config --libs cfitsio) -pthread
 

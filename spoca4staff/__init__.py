@@ -9,3 +9,11 @@ the job ledger (``ledger``), remote archives (``remote_archive``), atomic writes
 overlay pictures (``overlay``), and runs on Dask (``backfill``, ``worker_tasks``).
 The tools of ``scripts/`` import from here and from the entry modules, never the reverse.
 """
+
+import os
+
+#: One OpenBLAS thread unless the environment says otherwise. The pipeline runs its images and programs in
+#: parallel itself, and numpy needs no BLAS here: OpenBLAS's own threads would only spin on the same cores (about
+#: 0.1 cpu-s each time they wake, at start-up included). OpenBLAS reads this when numpy loads, so the entry
+#: modules import this package before numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
