@@ -193,14 +193,28 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
     runTasks(tasks, [&](unsigned t) {
         const int first = static_cast<int>(t) * rowsPerTask;
         const int end = std::min(stack.height(), first + rowsPerTask);
+        // The quotients x / b of a whole row, in one loop the compiler vectorises (the same IEEE divisions,
+        // two at a time): the divisions were the slowest part of the count.
+        std::array<std::vector<double>, N> quotients;
+        for (auto& row : quotients) row.resize(static_cast<std::size_t>(stack.width()));
+        int quotientRow = -1;
         stack.forEachValid(first, end, [&](int j, int i, const Feature<N>& x) {
+            if (j != quotientRow) {
+                for (std::size_t p = 0; p < N; ++p) {
+                    const double* values = stack.row(p, j);
+                    double* q = quotients[p].data();
+                    const double b = binSize[p];
+                    for (int k = 0; k < stack.width(); ++k) q[k] = values[k] / b;
+                }
+                quotientRow = j;
+            }
             const std::uint64_t scan = static_cast<std::uint64_t>(j) * width + static_cast<std::uint64_t>(i);
             typename detail::KeyCounter<N>::Key key;
             std::array<std::int64_t, N> index;
             bool ordinary = true;
             for (std::size_t p = 0; p < N; ++p) {
                 // floor(q) by truncation (exact below 2^40; faster than a libm call without SSE4.1)
-                const double q = x[p] / binSize[p];
+                const double q = quotients[p][static_cast<std::size_t>(i)];
                 ordinary = ordinary && std::fabs(q) < detail::maxIndex;
                 std::int64_t f = static_cast<std::int64_t>(ordinary ? q : 0);
                 if (static_cast<double>(f) > q) --f;

@@ -73,6 +73,14 @@ CentralMeridianStrip::CentralMeridianStrip(const SunWcs& wcs, double limit)
     minLatitudeSine_ = (-1 + latitudeMargin) * rm;
     arcsecond_ = pi / 648000;
     maxHeliocentricX_ = rm * std::sin(std::fabs(l0) + limit) * (1 + angleMargin) + meridianMargin;
+    // Within |hx|, |hy| <= maxAngle the cheap cosines are >= c and sin(x) >= s |x|, so the bound
+    // (q - Rm) cos y |sin x| of contains() is at least ((d c^2 - Rm) c s) |hx|, which is positive as d > 2 Rm:
+    // a pixel with |hx| above maxHeliocentricX_ / that (with margins far above rounding) is rejected by
+    // that bound, so contains() can reject it before evaluating anything else.
+    const double c = 1 - maxAngle * maxAngle / 2;
+    const double s = 1 - maxAngle * maxAngle / 6;
+    const double slope = (d * c * c - rm) * c * s * (1 - 1e-9);
+    maxAngleX_ = fast_ && slope > 0 ? maxHeliocentricX_ * (1 + 1e-6) / slope : HUGE_VAL;
 }
 
 bool CentralMeridianStrip::exact(int i, int j) const {
@@ -90,6 +98,7 @@ bool CentralMeridianStrip::contains(int i, int j) const {
     const double hx = (rx * p.cd11_ + ry * p.cd12_) * arcsecond_;
     const double hy = (rx * p.cd21_ + ry * p.cd22_) * arcsecond_;
     if (!(std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle)) return exact(i, j);
+    if (std::fabs(hx) > maxAngleX_) return false;  // what the heliocentric x bound below decides
     double cosX;
     double sinX;
     double cosY;

@@ -78,6 +78,7 @@ private:
     double minLatitudeSine_;  ///< (-1 + margin) * Rm: below it, asin may be undefined
     double arcsecond_;        ///< pi / 648000, one arcsecond in radians
     double maxHeliocentricX_; ///< above Rm sin(limit + |l0|) with a margin: |x| beyond it is outside
+    double maxAngleX_;        ///< |hx| above it (and |hx|, |hy| <= maxAngle) is beyond maxHeliocentricX_
 };
 
 }  // namespace spoca
