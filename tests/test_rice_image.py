@@ -58,6 +58,22 @@ def test_the_values_are_astropys(tmp_path: Path, dtype: type, tile_rows: int) ->
         np.testing.assert_array_equal(mine, data)
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.int32])
+def test_long_unary_codes_are_astropys(tmp_path: Path, dtype: type) -> None:
+    """Blocks of equal pixels but for one outlier: the encoder picks a split from the block's mean, so the outlier's
+    unary high part runs to tens of bits, beyond what the decoder's bit buffer holds at once."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(np.dtype(dtype).itemsize)
+    data = np.zeros((8, 32 * 24), dtype=dtype)
+    for block in range(data.size // 32):
+        row, column = divmod(block * 32 + int(rng.integers(0, 32)), data.shape[1])
+        data[row, column] = min(info.max, 2 ** (block % (8 * np.dtype(dtype).itemsize - 1)) + int(rng.integers(0, 7)))
+    data[1::2] += rng.integers(-2, 3, size=data[1::2].shape).astype(dtype)  # and with small differences around
+    path = write_compressed(tmp_path / "outliers.fits", data, tile_shape=(2, data.shape[1]))
+    np.testing.assert_array_equal(read_rice_image(path, 1), astropy_pixels(path))
+    np.testing.assert_array_equal(read_rice_image(path, 1), data)
+
+
 def test_a_synthetic_aia_file_decodes_to_astropys_values(aia_factory) -> None:
     image = aia_factory(171, size=512, invalid_blocks=[(10, 20, 30, 90)])
     np.testing.assert_array_equal(read_rice_image(image, 1), astropy_pixels(image))

