@@ -139,16 +139,23 @@ template <typename T>
 Py_ssize_t countAll(const T* pixels, Py_ssize_t rows, Py_ssize_t width, const std::int64_t* first,
                     const std::int64_t* end, std::int64_t low, std::int64_t bins, bool hasBlank, std::int64_t blank,
                     std::int64_t* disk, std::int64_t* rest) {
+    // Each row is counted in three runs (before, on and after the disk), so no pixel asks which histogram it goes to.
+    auto count = [&](const T* from, const T* to, std::int64_t* counts) {
+        for (const T* p = from; p < to; ++p) {
+            const std::int64_t value = *p;
+            if (hasBlank && value == blank) continue;
+            const auto bin = static_cast<std::uint64_t>(value - low);
+            if (bin >= static_cast<std::uint64_t>(bins)) return false;
+            ++counts[bin];
+        }
+        return true;
+    };
     for (Py_ssize_t j = 0; j < rows; ++j) {
         const T* row = pixels + j * width;
         const Py_ssize_t a = first[j] < 0 ? 0 : first[j] > width ? width : static_cast<Py_ssize_t>(first[j]);
         const Py_ssize_t b = end[j] < a ? a : end[j] > width ? width : static_cast<Py_ssize_t>(end[j]);
-        for (Py_ssize_t i = 0; i < width; ++i) {
-            const std::int64_t value = row[i];
-            if (hasBlank && value == blank) continue;
-            const std::int64_t bin = value - low;
-            if (bin < 0 || bin >= bins) return j;
-            ++(i >= a && i < b ? disk : rest)[bin];
+        if (!count(row, row + a, rest) || !count(row + a, row + b, disk) || !count(row + b, row + width, rest)) {
+            return j;
         }
     }
     return -1;
