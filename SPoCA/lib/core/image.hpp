@@ -4,8 +4,6 @@
 #include <cstddef>
 #include <vector>
 
-#include "core/huge_pages.hpp"
-
 namespace spoca {
 
 /// Pixel (i, j) is column i, row j; its linear index is i + j * width (FITS order, compat 0).
@@ -13,13 +11,8 @@ template <typename T>
 class Image {
 public:
     Image() = default;
-    /// The pixels are allocated first, then backed by huge pages when large (adviseHugePages), then filled.
-    Image(int width, int height, T fill = T{}) : width_(width), height_(height) {
-        const std::size_t count = static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
-        pixels_.reserve(count);
-        adviseHugePages(pixels_.data(), count * sizeof(T));
-        pixels_.assign(count, fill);
-    }
+    Image(int width, int height, T fill = T{})
+        : width_(width), height_(height), pixels_(static_cast<std::size_t>(width) * height, fill) {}
 
     int width() const { return width_; }
     int height() const { return height_; }

@@ -4,7 +4,6 @@
 
 #include "core/constants.hpp"
 #include "core/error.hpp"
-#include "core/huge_pages.hpp"
 #include "core/input_checks.hpp"
 #include "core/parallel.hpp"
 #include "staff/heliographic.hpp"
@@ -65,8 +64,6 @@ StaffRegions::StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar,
         }
         if (width_ < 2 || height_ < 2) throw Error(ar->path + ": map too small to be aligned (" + sizeText(ar->pixels) + ")");
     }
-    codes_.reserve(static_cast<std::size_t>(width_) * height_);
-    adviseHugePages(codes_.data(), codes_.capacity());
     codes_.assign(static_cast<std::size_t>(width_) * height_, 0);
     const Alignment alignment = ar ? Alignment(ar->wcs, ch.wcs) : Alignment(ch.wcs, ch.wcs);
     const AlignedView<std::int32_t> arView(ar ? ar->pixels : ch.pixels, alignment, 0);
@@ -157,10 +154,7 @@ StaffRegions::Summary StaffRegions::summarize(std::size_t arNonZero, std::size_t
 
 std::array<std::vector<double>, StaffRegions::rowCount> StaffRegions::emptyValues() const {
     std::array<std::vector<double>, rowCount> values;
-    for (std::size_t r = 0; r < rowCount; ++r) {
-        values[r].reserve(pixels_[r]);
-        adviseHugePages(values[r].data(), values[r].capacity() * sizeof(double));
-    }
+    for (std::size_t r = 0; r < rowCount; ++r) values[r].reserve(pixels_[r]);
     return values;
 }
 
