@@ -197,17 +197,7 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
         // two at a time): the divisions were the slowest part of the count.
         std::array<std::vector<double>, N> quotients;
         for (auto& row : quotients) row.resize(static_cast<std::size_t>(stack.width()));
-        int quotientRow = -1;
-        stack.forEachValid(first, end, [&](int j, int i, const Feature<N>& x) {
-            if (j != quotientRow) {
-                for (std::size_t p = 0; p < N; ++p) {
-                    const double* values = stack.row(p, j);
-                    double* q = quotients[p].data();
-                    const double b = binSize[p];
-                    for (int k = 0; k < stack.width(); ++k) q[k] = values[k] / b;
-                }
-                quotientRow = j;
-            }
+        auto count = [&](int j, int i, const Feature<N>& x) {
             const std::uint64_t scan = static_cast<std::uint64_t>(j) * width + static_cast<std::uint64_t>(i);
             typename detail::KeyCounter<N>::Key key;
             std::array<std::int64_t, N> index;
@@ -228,7 +218,16 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
                 std::memcpy(key.data(), h.data(), sizeof key);
                 counts[t].centres.add(key, scan);
             }
-        });
+        };
+        for (int j = first; j < end; ++j) {
+            for (std::size_t p = 0; p < N; ++p) {
+                const double* values = stack.row(p, j);
+                double* q = quotients[p].data();
+                const double b = binSize[p];
+                for (int k = 0; k < stack.width(); ++k) q[k] = values[k] / b;
+            }
+            stack.forEachValid(j, j + 1, count);
+        }
     });
     // Merge: ordinary indices become their exact centres; centres are then merged by exact bit pattern.
     detail::KeyCounter<N> total;

@@ -12,32 +12,24 @@ namespace spoca {
 
 namespace {
 
-/// An integer keyword of the current HDU; false (and cfitsio's error stack cleared) when it is absent or not one.
-bool integerKey(fitsfile* fptr, const char* name, long long& value) {
+/// A keyword of the current HDU read by cfitsio as `type` into `value`; false (and cfitsio's error stack cleared)
+/// when it is absent or not of that type.
+bool readKey(fitsfile* fptr, int type, const char* name, void* value) {
     int status = 0;
-    if (fits_read_key(fptr, TLONGLONG, name, &value, nullptr, &status)) {
+    if (fits_read_key(fptr, type, name, value, nullptr, &status)) {
         fits_clear_errmsg();
         return false;
     }
     return true;
 }
 
-bool doubleKey(fitsfile* fptr, const char* name, double& value) {
-    int status = 0;
-    if (fits_read_key(fptr, TDOUBLE, name, &value, nullptr, &status)) {
-        fits_clear_errmsg();
-        return false;
-    }
-    return true;
-}
+bool integerKey(fitsfile* fptr, const char* name, long long& value) { return readKey(fptr, TLONGLONG, name, &value); }
+
+bool doubleKey(fitsfile* fptr, const char* name, double& value) { return readKey(fptr, TDOUBLE, name, &value); }
 
 bool stringKey(fitsfile* fptr, const char* name, std::string& value) {
     char text[FLEN_VALUE] = "";
-    int status = 0;
-    if (fits_read_key(fptr, TSTRING, name, text, nullptr, &status)) {
-        fits_clear_errmsg();
-        return false;
-    }
+    if (!readKey(fptr, TSTRING, name, text)) return false;
     value = text;
     return true;
 }
