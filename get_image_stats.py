@@ -57,17 +57,16 @@ from pathlib import Path
 
 import spoca4staff  # noqa: F401 (first: it keeps OpenBLAS to one thread, read when numpy loads)
 import numpy as np
-from astropy.io import fits
 
-from sdo_data import FITS_DATA_ERRORS
 from spoca4staff import _kernels
-from spoca4staff.aia_file import AiaFile, AiaFileError, image_hdu_index
+from spoca4staff.aia_file import AiaFile, AiaFileError, Header, image_hdu_index, read_stored_headers
 from spoca4staff.atomic_file import atomic_write
 from spoca4staff.configuration import IMAGE_STATS_SECTIONS, Configuration
 from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
 from spoca4staff.entry_point import exit_script, run_script
 from spoca4staff.job_runner import Runner
-from spoca4staff.rice_image import read_rice_image
+from spoca4staff.fits_hdus import astropy_data_errors, astropy_fits
+from spoca4staff.rice_image import RiceImageError, read_rice_hdu
 from spoca4staff.worker_tasks import in_process
 
 __all__ = [
@@ -132,7 +131,7 @@ class _ImageInfo:
     date_obs: str
 
 
-def _number(header: fits.Header, keyword: str) -> float:
+def _number(header: Header, keyword: str) -> float:
     """A scaling keyword (BSCALE, BZERO) as a finite number."""
     try:
         value = float(header[keyword])
@@ -164,7 +163,7 @@ def _image_info(image: AiaFile) -> _ImageInfo:
         raise ImageStatsError(str(error)) from None
 
 
-def _memory_needed(header: fits.Header) -> int:
+def _memory_needed(header: Header) -> int:
     """Bytes the statistics of an image need at most, from its header: the stored pixels and a float64 copy."""
     try:
         pixels = math.prod(int(header.get(f"NAXIS{axis}", 0)) for axis in (1, 2))
@@ -177,26 +176,18 @@ def _memory_needed(header: fits.Header) -> int:
 def _read_raw(image: AiaFile | Path, hdu: int | None, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
     """The stored (unscaled) pixels, as a writable 2-D array in native byte order, and the header facts.
 
-    ``image`` is the pipeline's :class:`~spoca4staff.aia_file.AiaFile` (its header already read), or a file
-    given by name, whose record is made from the headers of this same opening (no QUALITY needed). The size is
-    read from the header first: an image that would need more than ``memory_limit`` bytes is refused before any
-    pixel is read. A RICE_1 image of the SDO layout is decoded by :func:`~spoca4staff.rice_image.read_rice_image`
-    (about 3x faster than astropy, the same values); any other is read by astropy, from the same opening, its
-    pixels read once and not copied (big-endian data of uncompressed files are byte-swapped in place).
+    ``image`` is the pipeline's :class:`~spoca4staff.aia_file.AiaFile` (its headers already read), or a file
+    given by name, whose record is made from its headers (no QUALITY needed). The size is read from the header
+    first: an image that would need more than ``memory_limit`` bytes is refused before any pixel is read. A
+    RICE_1 image of the SDO layout is decoded by :func:`~spoca4staff.rice_image.read_rice_hdu` (about 3x faster
+    than astropy, the same values); any other is read by astropy, its pixels read once and not copied
+    (big-endian data of uncompressed files are byte-swapped in place).
     """
-    if isinstance(image, AiaFile):
-        info = _checked_info(image, memory_limit)
-        raw = read_rice_image(image.path, image.hdu)
-        if raw is None:
-            with fits.open(image.path, do_not_scale_image_data=True, memmap=False) as hdus:
-                raw = hdus[image.hdu].data
-    else:
-        with fits.open(Path(image), do_not_scale_image_data=True, memmap=False) as hdus:
-            record = _record_of(Path(image), hdus, hdu)
-            info = _checked_info(record, memory_limit)
-            raw = read_rice_image(record.path, record.hdu)
-            if raw is None:
-                raw = hdus[record.hdu].data
+    record = image if isinstance(image, AiaFile) else _record_of(Path(image), hdu)
+    info = _checked_info(record, memory_limit)
+    raw = read_rice_hdu(record.path, record.stored) if record.stored is not None else None
+    if raw is None:
+        raw = _read_with_astropy(record)
     if raw is None or raw.ndim != 2:
         raise ImageStatsError("the image HDU has no 2-D data")
     if not raw.dtype.isnative:
@@ -204,6 +195,20 @@ def _read_raw(image: AiaFile | Path, hdu: int | None, memory_limit: int) -> tupl
     if not (raw.flags.c_contiguous and raw.flags.writeable):
         raw = np.ascontiguousarray(raw).copy()
     return raw, info
+
+
+def _read_with_astropy(record: AiaFile) -> np.ndarray | None:
+    """The stored pixels of an image the SPoCA decoder does not take (uncompressed, another compression...)."""
+    fits = astropy_fits()  # only for such images
+    try:
+        with fits.open(record.path, do_not_scale_image_data=True, memmap=False) as hdus:
+            return hdus[record.hdu].data
+    except OSError as error:
+        if error.errno is not None:  # a system error (vanished file or mount): may not happen again
+            raise
+        raise ImageStatsError(f"cannot read the image: {error}") from error
+    except astropy_data_errors() as error:
+        raise ImageStatsError(f"cannot read the image: {error or type(error).__name__}") from error
 
 
 def _checked_info(record: AiaFile, memory_limit: int) -> _ImageInfo:
@@ -218,13 +223,20 @@ def _checked_info(record: AiaFile, memory_limit: int) -> _ImageInfo:
     return _image_info(record)
 
 
-def _record_of(path: Path, hdus: fits.HDUList, hdu: int | None) -> AiaFile:
-    """The :class:`~spoca4staff.aia_file.AiaFile` of a file given by name, from its open HDUs."""
-    headers = [item.header for item in hdus]
-    index = image_hdu_index(headers, hdu)
+def _record_of(path: Path, hdu: int | None) -> AiaFile:
+    """The :class:`~spoca4staff.aia_file.AiaFile` of a file given by name, from its headers.
+
+    The data may be cut short: the memory bound is judged from the header first, and the reader of the pixels
+    says when they are missing.
+    """
+    try:
+        stored = read_stored_headers(path, complete=False)
+    except AiaFileError as error:
+        raise ImageStatsError(f"cannot read the image: {error}") from None
+    index = image_hdu_index([header for header, _ in stored], hdu)
     if index is None:
         raise ImageStatsError("no HDU holds a 2-D image")
-    return AiaFile(path, index, headers[index])
+    return AiaFile(path, index, stored[index][0], None, stored[index][1])
 
 
 # -- the solar disk ----------------------------------------------------------------------------------------
@@ -512,8 +524,8 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
         if error.errno is not None:  # a system error (vanished file or mount): may not happen again
             raise
         raise ImageStatsError(f"{path}: cannot read the image: {error}") from error
-    except FITS_DATA_ERRORS as error:
-        raise ImageStatsError(f"{path}: cannot read the image: {error or type(error).__name__}") from error
+    except (RiceImageError, AiaFileError) as error:  # a damaged tile or header
+        raise ImageStatsError(f"{path}: cannot read the image: {error}") from error
     try:
         low, high = _disk_intervals(*stored.shape, info.cx, info.cy, info.radius)
         stats = _statistics(stored, low, high, info)

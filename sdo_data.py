@@ -39,42 +39,33 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
-import math
 import os
 import sys
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import spoca4staff  # noqa: F401 (first: it keeps OpenBLAS to one thread, read when numpy loads)
-from astropy.io import fits
-
 from spoca4staff.aia_file import AiaFile, AiaFileError, FitsStructureError, quality_of, read_aia_file, read_headers
 from spoca4staff.command_line import setup_tool_logging
+from spoca4staff.fits_hdus import astropy_data_errors, astropy_fits, checksum_problem, iter_fits_headers
 from spoca4staff.ledger import OUTAGE
-
-try:  # the error of astropy's tile decompression (a corrupt compressed tile); private, hence the fallback
-    from astropy.io.fits.hdu.compressed._compression import CfitsioException as _CfitsioException
-except ImportError:  # pragma: no cover - another astropy layout
-    _CfitsioException = RuntimeError
 
 if TYPE_CHECKING:
     from spoca4staff.remote_archive import RemoteArchive
 
 __all__ = [
     "DEFAULT_AIA_FILE_PATTERN",
-    "FITS_DATA_ERRORS",
     "QUALITY_BITS",
     "SdoData",
     "SdoDataError",
     "Selection",
     "archive_root",
     "get_quality_errors",
-    "iter_fits_headers",
     "main",
 ]
 
@@ -111,15 +102,6 @@ QUALITY_BITS: dict[int, str] = {
     31: "image not available",
 }
 
-#: What reading the data of a damaged FITS file may raise (astropy, numpy, cfitsio's tile decompression).
-FITS_DATA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError, IndexError,
-                                                     EOFError, RuntimeError, _CfitsioException)
-
-_BLOCK = 2880
-_CARD = 80
-_MAX_HEADER_BLOCKS = 1000  # 36000 cards: anything longer is not a FITS header
-
-
 class SdoDataError(AiaFileError):
     """A search cannot be made (e.g. no HMI pattern configured); a candidate's own problems are
     :class:`~spoca4staff.aia_file.AiaFileError`."""
@@ -128,76 +110,6 @@ class SdoDataError(AiaFileError):
 #: How many searches :class:`SdoData` remembers: a time step asks for each wavelength several times (the
 #: segmentations, the STAFF statistics, the image statistics), a run moves on to the next step.
 _SELECTIONS_KEPT = 64
-
-
-# ----------------------------------------------------------------- FITS headers of a remote file
-
-# Written by hand because astropy reads a FITS file from a local path or file object: a remote candidate's
-# QUALITY is read from the headers alone, through the archive's HTTP range requests, retries and cache.
-
-@dataclass(frozen=True)
-class _Hdu:
-    """One HDU found in a FITS file: its index, header, and where its data start and end (bytes)."""
-
-    index: int
-    header: fits.Header
-    data_start: int
-    data_end: int
-
-
-def _data_size(header: fits.Header) -> int:
-    """Data size in bytes of an HDU, without padding (FITS standard, section 4.4.1)."""
-    naxis = int(header.get("NAXIS", 0))
-    if naxis == 0:
-        return 0
-    elements = math.prod(int(header.get(f"NAXIS{axis}", 0)) for axis in range(1, naxis + 1))
-    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + elements)
-
-
-def _has_end_card(block: bytes) -> bool:
-    return any(block[start:start + _CARD].rstrip() == b"END" for start in range(0, _BLOCK, _CARD))
-
-
-def iter_fits_headers(read: Callable[[int, int], bytes]) -> Iterator[_Hdu]:
-    """Yield the HDUs of a FITS file one by one, reading only their headers.
-
-    Parameters
-    ----------
-    read
-        ``read(offset, size)`` returns the bytes of the file from ``offset`` (fewer at the end of the file,
-        none beyond it): a local file, or HTTP Range requests on a remote one.
-
-    Raises
-    ------
-    FitsStructureError
-        When a header is malformed or cut short.
-    """
-    offset, index = 0, 0
-    while True:
-        raw = bytearray()
-        expected = b"SIMPLE  =" if index == 0 else b"XTENSION="
-        while True:
-            block = read(offset + len(raw), _BLOCK)
-            if not block and not raw and index > 0:
-                return  # the end of the file, after the last HDU
-            if not raw and not block.startswith(expected):
-                raise FitsStructureError(f"HDU {index}: not a FITS header (does not start with {expected.decode()!r})")
-            if len(block) < _BLOCK:
-                raise FitsStructureError(f"HDU {index}: header cut short at byte {offset + len(raw) + len(block)}")
-            raw += block
-            if _has_end_card(block):
-                break
-            if len(raw) >= _MAX_HEADER_BLOCKS * _BLOCK:
-                raise FitsStructureError(f"HDU {index}: no END card in the header")
-        try:
-            header = fits.Header.fromstring(raw.decode("ascii"))
-            size = _data_size(header)
-        except (ValueError, KeyError, UnicodeDecodeError) as error:
-            raise FitsStructureError(f"HDU {index}: unreadable header ({error})") from error
-        data_start = offset + len(raw)
-        yield _Hdu(index, header, data_start, data_start + size)
-        offset = data_start + (size + _BLOCK - 1) // _BLOCK * _BLOCK
-        index += 1
 
 
 def get_quality_errors(quality: int) -> set[str]:
@@ -470,22 +382,21 @@ def _check_image_data(record: AiaFile) -> None:
     When the image HDU carries ``DATASUM`` (as JSOC's files do) it is verified on the stored bytes, compressed
     tiles included, without decompressing anything: a corrupt tile fails it. (``CHECKSUM`` covers the header
     too, and JSOC headers hold cards that a FITS reader must repair, such as ``nan`` values: it is not used.)
-    Otherwise the image is decompressed (a few tenths of a second at 4096x4096).
+    Otherwise the image is decompressed by astropy (a few tenths of a second at 4096x4096).
     """
+    stored = record.stored
+    if stored is not None and "DATASUM" in stored.header:
+        problem = checksum_problem(record.path, stored, header_too=False)
+        if problem is not None:
+            raise FitsStructureError(f"damaged image data ({problem})")
+        return
+    fits = astropy_fits()  # only for a file without DATASUM
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-            with fits.open(record.path, disable_image_compression=True, memmap=False) as hdus:
-                stored = hdus[record.hdu]
-                if "DATASUM" in stored.header:
-                    if stored.verify_datasum() != 1:  # 1: it matches
-                        raise FitsStructureError(f"damaged image data (HDU {record.hdu} does not match its DATASUM)")
-                    return
             with fits.open(record.path, do_not_scale_image_data=True, memmap=False) as hdus:  # decompressed
                 hdus[record.hdu].data.max()
-    except FitsStructureError:
-        raise
-    except (*FITS_DATA_ERRORS, MemoryError) as error:
+    except (*astropy_data_errors(), MemoryError) as error:
         raise FitsStructureError(f"unreadable image data ({error or type(error).__name__})") from error
 
 

@@ -23,17 +23,16 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import spoca4staff  # noqa: F401 (first: it keeps OpenBLAS to one thread, read when numpy loads)
 import numpy as np
-from astropy.io import fits
 
 from job import Job, JobError, JobResult
-from sdo_data import FITS_DATA_ERRORS
+from spoca4staff.exceptions import FitsStructureError
+from spoca4staff.fits_hdus import astropy_data_errors, astropy_fits, checksum_problem, read_hdus
 
 __all__ = [
     "SegmentationJob",
@@ -84,50 +83,49 @@ def check_segmentation_map(path: Path) -> str | None:
 
     Valid means: a readable FITS file with an HDU named ``SegmentedMap`` holding a 2-D integer image. The maps
     of our programs carry ``CHECKSUM``/``DATASUM``: those are verified on the stored (compressed) bytes and the
-    header says the rest, so that validation costs a read of the file and no decompression. A map without
-    them (written by the original SPoCA suite) is decompressed to be judged.
+    header says the rest, so that validation costs a read of the file and no decompression
+    (:mod:`spoca4staff.fits_hdus`). A map without them (written by the original SPoCA suite) is decompressed by
+    astropy to be judged.
     """
     try:
-        with _quiet_fits(path, disable_image_compression=True) as hdus:
-            names = [hdu.name for hdu in hdus]
-            if "SEGMENTEDMAP" not in (name.upper() for name in names):
-                return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
-            hdu = hdus["SegmentedMap"]
-            if hdu.header.get("ZIMAGE") is True and "DATASUM" in hdu.header and "CHECKSUM" in hdu.header:
-                if hdu.verify_datasum() != 1 or hdu.verify_checksum() != 1:  # the stored bytes, not decompressed
-                    return f"{path}: the SegmentedMap HDU does not match its CHECKSUM/DATASUM (damaged)"
-                dimensions, bitpix = hdu.header.get("ZNAXIS"), hdu.header.get("ZBITPIX")
-                if dimensions != 2:
-                    return f"{path}: the SegmentedMap HDU does not hold a 2-D image"
-                if not isinstance(bitpix, int) or bitpix <= 0:
-                    return f"{path}: the SegmentedMap image is of BITPIX {bitpix}, not integer"
-                return None
-    except FITS_DATA_ERRORS as error:
+        hdus = read_hdus(path)
+        names = [str(hdu.header.get("EXTNAME", "PRIMARY" if hdu.index == 0 else "")).strip() for hdu in hdus]
+        if "SEGMENTEDMAP" not in (name.upper() for name in names):
+            return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
+        hdu = hdus[[name.upper() for name in names].index("SEGMENTEDMAP")]
+        header = hdu.header
+        if header.get("ZIMAGE") is True and "DATASUM" in header and "CHECKSUM" in header:
+            problem = checksum_problem(path, hdu)
+            if problem is not None:
+                return f"{path}: the SegmentedMap HDU does not match its CHECKSUM/DATASUM (damaged)"
+            dimensions, bitpix = header.get("ZNAXIS"), header.get("ZBITPIX")
+            if dimensions != 2:
+                return f"{path}: the SegmentedMap HDU does not hold a 2-D image"
+            if not isinstance(bitpix, int) or bitpix <= 0:
+                return f"{path}: the SegmentedMap image is of BITPIX {bitpix}, not integer"
+            return None
+    except FitsStructureError as error:
+        return f"{path} is not a readable FITS file: {error}"
+    except OSError as error:
         return f"{path} is not a readable FITS file: {error or type(error).__name__}"
     return _decompressed_map_problem(path)
 
 
 def _decompressed_map_problem(path: Path) -> str | None:
     """:func:`check_segmentation_map` for a map without checksums: its image decompressed and inspected."""
+    fits = astropy_fits()  # only for the original suite's maps
     try:
-        with _quiet_fits(path) as hdus:
-            data = hdus["SegmentedMap"].data
-    except FITS_DATA_ERRORS as error:
+        with warnings.catch_warnings():  # astropy's warnings about a damaged file: the reason returned says it
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False) as hdus:
+                data = hdus["SegmentedMap"].data
+    except astropy_data_errors() as error:
         return f"{path} is not a readable FITS file: {error or type(error).__name__}"
     if data is None or data.ndim != 2:
         return f"{path}: the SegmentedMap HDU does not hold a 2-D image"
     if not np.issubdtype(data.dtype, np.integer):
         return f"{path}: the SegmentedMap image is of type {data.dtype}, not integer"
     return None
-
-
-@contextmanager
-def _quiet_fits(path: Path, **options: object) -> Iterator[fits.HDUList]:
-    """``fits.open(path)`` without astropy's warnings about a damaged file (the reason returned says it)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with fits.open(path, memmap=False, **options) as hdus:
-            yield hdus
 
 
 def check_staff_csv(path: Path) -> str | None:

@@ -5,8 +5,10 @@ lines: ``sdo_data.py``, ``job.py``, ``staff_jobs.py``, ``get_staff_stats.py`` an
 What they share lives here, one concept per module: the configuration (``configuration``); running time
 steps: the command line (``command_line``), the time window (``time_window``), the lock and signals
 (``run_lock``), the jobs and their retries (``job_runner``) and the scripts' entry point (``entry_point``);
-the job ledger (``ledger``), remote archives (``remote_archive``), atomic writes (``atomic_file``), the
-overlay pictures (``overlay``), and runs on Dask (``backfill``, ``worker_tasks``).
+the files: FITS headers and checksums read without astropy (``fits_hdus``), the AIA file record
+(``aia_file``), the Rice decoder's pixels (``rice_image``) and their errors (``exceptions``); the job ledger
+(``ledger``), remote archives (``remote_archive``), atomic writes (``atomic_file``), the overlay pictures
+(``overlay``), and runs on Dask (``backfill``, ``worker_tasks``).
 The tools of ``scripts/`` import from here and from the entry modules, never the reverse.
 """
 

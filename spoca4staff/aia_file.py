@@ -1,7 +1,8 @@
 """An AIA file as the pipeline knows it: its path, image HDU, QUALITY and the facts of its header, read once.
 
-:func:`read_aia_file` opens a local FITS file with astropy (headers only: ``lazy_load_hdus``, no pixel is
-read), checks that the file is as long as its headers announce, and returns an :class:`AiaFile`. Every module
+:func:`read_aia_file` reads the headers of a local FITS file (:mod:`spoca4staff.fits_hdus`: no pixel is read, and
+no astropy, which takes 0.25 s to import), checks that the file is as long as its headers announce, and returns an
+:class:`AiaFile`. Every module
 that needs a fact of an AIA image takes it from that record, so that each fact has one rule, as sunpy's
 ``AIAMap`` decides "the date" in one place:
 
@@ -20,15 +21,14 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
-from astropy.io import fits
-from astropy.utils.exceptions import AstropyUserWarning
+from spoca4staff.exceptions import AiaFileError, FitsStructureError
+from spoca4staff.fits_hdus import Hdu, image_header, read_hdus
 
 __all__ = [
     "OBSERVATION_TIME_KEYWORDS",
@@ -41,21 +41,18 @@ __all__ = [
     "quality_of",
     "read_aia_file",
     "read_headers",
+    "read_stored_headers",
 ]
 
 #: The header keywords giving the observation time of an AIA file, in order of preference.
 OBSERVATION_TIME_KEYWORDS = ("T_OBS", "DATE-OBS", "DATE_OBS")
 
-
-class AiaFileError(ValueError):
-    """A fact cannot be read from an AIA file: a keyword is missing or has a bad value, or the file is unreadable."""
-
-
-class FitsStructureError(AiaFileError):
-    """The bytes are not a well-formed FITS file (bad header, or shorter than its headers say)."""
+#: A header as the pipeline reads it: keyword to value (a :class:`~spoca4staff.fits_hdus.FitsHeader`, or
+#: astropy's ``Header``, which is one too).
+Header = Mapping[str, object]
 
 
-def observation_time(header: fits.Header) -> str:
+def observation_time(header: Header) -> str:
     """The observation time of an AIA header: its raw ``T_OBS`` string, e.g. ``2012-07-01T00:00:01.34Z``.
 
     ``T_OBS`` is the middle of the exposure, in UTC with a ``Z``; it is what the original spoca4staff wrote
@@ -75,7 +72,7 @@ def observation_time(header: fits.Header) -> str:
     raise AiaFileError(f"no {', '.join(OBSERVATION_TIME_KEYWORDS[:-1])} or {OBSERVATION_TIME_KEYWORDS[-1]} keyword")
 
 
-def observation_datetime(header: fits.Header) -> datetime:
+def observation_datetime(header: Header) -> datetime:
     """The observation time of :func:`observation_time` as a naive UTC datetime.
 
     The ISO 8601 string is taken as UTC (a trailing ``Z`` is accepted, an offset is converted). What
@@ -100,7 +97,7 @@ def observation_datetime(header: fits.Header) -> datetime:
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def quality_of(headers: Iterable[fits.Header], hdu: int | None = None, keyword: str = "QUALITY") -> int:
+def quality_of(headers: Iterable[Header], hdu: int | None = None, keyword: str = "QUALITY") -> int:
     """The QUALITY of a file from the headers of its HDUs, in file order (consumed only as far as needed).
 
     From HDU ``hdu`` when it has ``keyword``; otherwise (no ``hdu``, an HDU without the keyword, or fewer
@@ -132,11 +129,11 @@ def quality_of(headers: Iterable[fits.Header], hdu: int | None = None, keyword: 
     raise AiaFileError(f"no {keyword} keyword in any HDU")
 
 
-def image_hdu_index(headers: list[fits.Header], hdu: int | None = None) -> int | None:
+def image_hdu_index(headers: list[Header], hdu: int | None = None) -> int | None:
     """The HDU holding the image: ``hdu`` when it holds a 2-D image, else the first that does (None: none).
 
     SDO files are RICE-compressed with an empty primary HDU, so ``hdu = 0`` in the configs falls back to HDU 1
-    for them. The headers are those astropy gives (a compressed HDU's is the image header, ``NAXIS`` = 2).
+    for them. The headers are the images' (:func:`read_headers`: a compressed HDU's is its image's, ``NAXIS`` = 2).
     """
     order = list(range(len(headers)))
     if hdu is not None and 0 <= hdu < len(headers):
@@ -155,15 +152,21 @@ class AiaFile:
     hdu
         The index of the HDU holding the image (1 for RICE-compressed SDO files).
     header
-        The image header (for a compressed HDU, the image header astropy reconstructs).
+        The image header (for a compressed HDU, that of the image it holds:
+        :func:`~spoca4staff.fits_hdus.image_header`).
     quality
         The QUALITY keyword, as :func:`quality_of` finds it (None: the file has none).
+    stored
+        The image HDU as stored, when its headers were read from the file: its own header (a compressed
+        image's table header) and where its data lie, so that its pixels are read without reading the headers
+        again.
     """
 
     path: Path
     hdu: int
-    header: fits.Header = field(repr=False)
+    header: Header = field(repr=False)
     quality: int | None = None
+    stored: Hdu | None = field(default=None, repr=False, compare=False)
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
@@ -248,11 +251,10 @@ class AiaFile:
         return int(self.header.get("NAXIS2", 0)), int(self.header.get("NAXIS1", 0))
 
 
-def read_headers(path: Path | str) -> list[fits.Header]:
-    """The headers of the HDUs of a local FITS file, read by astropy without any pixel (``lazy_load_hdus``).
+def read_headers(path: Path | str) -> list[Header]:
+    """The image headers of the HDUs of a local FITS file, read without any pixel (:func:`read_stored_headers`).
 
-    The file must hold exactly the HDUs its headers announce: astropy only warns about a truncated file or a
-    damaged HDU after the first, and here both are errors. A compressed HDU's header is the image header.
+    A compressed HDU's header is that of the image it holds (:func:`~spoca4staff.fits_hdus.image_header`).
 
     Raises
     ------
@@ -261,28 +263,26 @@ def read_headers(path: Path | str) -> list[fits.Header]:
     OSError
         With an ``errno``, when the system fails to read the file.
     """
-    size = os.path.getsize(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)  # truncation: checked below from the HDUs' extents
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        try:
-            with fits.open(path, lazy_load_hdus=True, memmap=False) as hdus:
-                headers = [item.header for item in hdus]
-                extent = hdus.fileinfo(len(headers) - 1) if headers else None
-        except OSError as error:
-            if error.errno is not None:
-                raise
-            raise FitsStructureError(_structure_problem(error)) from None
-        except (ValueError, KeyError, IndexError, TypeError, EOFError) as error:
-            raise FitsStructureError(_structure_problem(error)) from None
-    if extent is None:
-        raise FitsStructureError("not a FITS header (it does not start with 'SIMPLE  =')")
-    end = extent["datLoc"] + extent["datSpan"]  # the end of the last HDU astropy could read, padding included
-    if end > size:
-        raise FitsStructureError(f"truncated: {size} bytes, but its headers announce {end}")
-    if end < size:  # astropy stops, with a warning, at an HDU it cannot read
-        raise FitsStructureError(f"HDU {len(headers)}: not a FITS header (damaged or cut short at byte {end})")
-    return headers
+    return [header for header, _ in read_stored_headers(path)]
+
+
+def read_stored_headers(path: Path | str, *, complete: bool = True) -> list[tuple[Header, Hdu]]:
+    """The HDUs of a local FITS file (:func:`~spoca4staff.fits_hdus.read_hdus`), each with its image header.
+
+    With ``complete=False`` the last HDU's data may be cut short (its reader then says so).
+
+    Raises
+    ------
+    FitsStructureError
+        As :func:`read_headers`.
+    OSError
+        With an ``errno``, when the system fails to read the file.
+    """
+    hdus = read_hdus(path, complete=complete)
+    try:
+        return [(image_header(hdu.header), hdu) for hdu in hdus]
+    except (KeyError, TypeError, ValueError) as error:
+        raise FitsStructureError(f"damaged compressed image header (no {error})") from None
 
 
 def read_aia_file(path: Path | str, hdu: int | None = None, quality_keyword: str = "QUALITY") -> AiaFile:
@@ -306,17 +306,11 @@ def read_aia_file(path: Path | str, hdu: int | None = None, quality_keyword: str
     OSError
         With an ``errno``, when the system fails to read the file.
     """
-    headers = read_headers(path)
+    stored = read_stored_headers(path)
+    headers = [header for header, _ in stored]
     quality = quality_of(headers, hdu, quality_keyword)
     image = image_hdu_index(headers, hdu)
     if image is None:
         raise AiaFileError("no HDU holds a 2-D image")
-    return AiaFile(Path(path), image, headers[image], quality)
+    return AiaFile(Path(path), image, headers[image], quality, stored[image][1])
 
-
-def _structure_problem(error: BaseException) -> str:
-    """The one-line reason of a FITS file astropy cannot open."""
-    text = str(error) or type(error).__name__
-    if "SIMPLE" in text or "Empty or corrupt" in text:
-        return "not a FITS header (it does not start with 'SIMPLE  =')"
-    return f"damaged FITS header ({text})"

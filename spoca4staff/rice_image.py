@@ -7,7 +7,9 @@ built by ``pip install -e .``), in about 0.07 s. The values are those astropy gi
 
 Only the layout of SDO/JSOC files is taken, as the SPoCA programs take it (``SPoCA/lib/core/rice_image.hpp``): a
 2-D image of 16- or 32-bit integers, tiles of whole rows, a table whose only column is ``COMPRESSED_DATA``.
-:func:`read_rice_image` returns ``None`` for any other HDU, and the caller reads it with astropy.
+:func:`read_rice_image` returns ``None`` for any other HDU, and the caller reads it with astropy. The table
+header and where the data lie come from :mod:`spoca4staff.fits_hdus` (no astropy): the pipeline's
+:class:`~spoca4staff.aia_file.AiaFile` has them already (:func:`read_rice_hdu`).
 
 >>> import tempfile
 >>> import numpy as np
@@ -27,12 +29,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from collections.abc import Mapping
+
 import numpy as np
-from astropy.io import fits
 
 from spoca4staff import _kernels
+from spoca4staff.fits_hdus import Hdu, read_hdus
 
-__all__ = ["RiceImageError", "read_rice_image"]
+__all__ = ["RiceImageError", "read_rice_hdu", "read_rice_image"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,12 +50,12 @@ class RiceImageError(ValueError):
     """The compressed image cannot be decoded: a damaged tile, or a file shorter than its header says."""
 
 
-def _integer(header: fits.Header, keyword: str, default: int | None = None) -> int | None:
+def _integer(header: Mapping[str, object], keyword: str, default: int | None = None) -> int | None:
     value = header.get(keyword, default)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _compression_parameters(header: fits.Header, bytepix: int) -> int | None:
+def _compression_parameters(header: Mapping[str, object], bytepix: int) -> int | None:
     """BLOCKSIZE (default 32) when the ZNAMEi/ZVALi parameters are those the decoder takes, else None."""
     block_size = 32
     for index in range(1, 100):
@@ -66,7 +70,7 @@ def _compression_parameters(header: fits.Header, bytepix: int) -> int | None:
     return block_size
 
 
-def _layout(header: fits.Header) -> tuple[int, int, int, int, int, str] | None:
+def _layout(header: Mapping[str, object]) -> tuple[int, int, int, int, int, str] | None:
     """(width, height, rows per tile, BLOCKSIZE, ZBITPIX, descriptor type) of a table header the decoder takes."""
     zbitpix = _integer(header, "ZBITPIX")
     width, height = _integer(header, "ZNAXIS1"), _integer(header, "ZNAXIS2")
@@ -112,29 +116,43 @@ def read_rice_image(path: Path | str, hdu: int) -> np.ndarray | None:
     ------
     RiceImageError
         When the file is shorter than its header says, or a tile cannot be decoded (the message says which).
+    FitsStructureError
+        When the file is not FITS, or a header is damaged.
     """
-    with fits.open(path, disable_image_compression=True, lazy_load_hdus=True, memmap=False) as hdus:
-        table = hdus[hdu]
-        layout = _layout(table.header)
-        if layout is None:
-            return None
-        width, height, tile_rows, block_size, zbitpix, descriptor = layout
-        table_size = int(table.header["NAXIS1"]) * int(table.header["NAXIS2"])
-        heap_start = _integer(table.header, "THEAP", table_size)
-        heap_size = _integer(table.header, "PCOUNT", 0)
-        data_start = hdus.fileinfo(hdu)["datLoc"]
+    hdus = read_hdus(path, complete=False)
+    if not 0 <= hdu < len(hdus):
+        return None
+    return read_rice_hdu(path, hdus[hdu])
+
+
+def read_rice_hdu(path: Path | str, stored: Hdu) -> np.ndarray | None:
+    """:func:`read_rice_image` of an HDU whose stored header and place in the file were read already.
+
+    Raises
+    ------
+    RiceImageError
+        When the file is shorter than its header says, or a tile cannot be decoded (the message says which).
+    """
+    layout = _layout(stored.header)
+    if layout is None:
+        return None
+    width, height, tile_rows, block_size, zbitpix, descriptor = layout
+    table_size = int(stored.header["NAXIS1"]) * int(stored.header["NAXIS2"])
+    heap_start = _integer(stored.header, "THEAP", table_size)
+    heap_size = _integer(stored.header, "PCOUNT", 0)
     if heap_start is None or heap_size is None or heap_start < table_size:
         return None
     data = np.empty(heap_start + heap_size, dtype=np.uint8)
     with open(path, "rb") as stream:
-        stream.seek(data_start)
+        stream.seek(stored.data_start)
         if stream.readinto(memoryview(data)) != data.size:
             raise RiceImageError("decompression error: the file ends before the last tile")
     descriptors = data[:table_size].view(descriptor).reshape(-1, 2).astype(np.int64)
     out = np.empty((height, width), dtype=_PIXEL_TYPES[zbitpix])
     try:
         _kernels.decode_tiles(data[heap_start:], np.ascontiguousarray(descriptors[:, 0]),
-                           np.ascontiguousarray(descriptors[:, 1]), out, tile_rows * width, block_size, zbitpix // 8)
+                              np.ascontiguousarray(descriptors[:, 1]), out, tile_rows * width, block_size,
+                              zbitpix // 8)
     except ValueError as error:
         raise RiceImageError(f"decompression error: {error}") from None
     return out

@@ -66,14 +66,16 @@ def test_bad_keyword_is_one_clear_error(keyword: str, value: object, message: st
 
 @pytest.mark.parametrize(("damage", "message"), [
     ("last_block_gone", "^truncated: "),
-    ("header_cut", "^HDU 1: not a FITS header"),
-    ("not_fits", "^not a FITS header"),
+    ("header_cut", r"^HDU 1: header cut short at byte 3880$"),
+    ("garbage_after", r"^HDU 2: not a FITS header \(it does not start with 'XTENSION=', damaged or cut "),
+    ("not_fits", r"^not a FITS header \(it does not start with 'SIMPLE  ='\)$"),
     ("empty", "^not a FITS header"),
 ])
 def test_damaged_files_are_structure_errors(tmp_path: Path, damage: str, message: str) -> None:
     path = write_aia_file(tmp_path / "image.fits", STEP, 193, size=64)
     content = path.read_bytes()
     damaged = {"last_block_gone": content[:-2880], "header_cut": content[:2880 + 1000],
+               "garbage_after": content + b"<html>Service unavailable</html>".ljust(2880),
                "not_fits": b"<html>Service unavailable</html>", "empty": b""}[damage]
     path.write_bytes(damaged)
     with pytest.raises(FitsStructureError, match=message):

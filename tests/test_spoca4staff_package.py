@@ -36,3 +36,19 @@ def test_an_operators_blas_setting_is_kept(repo_root: Path) -> None:
     threads, setting = _threads_after_import(repo_root, "get_image_stats", "2")
     assert setting == "2"
     assert threads == 2  # the main thread and OpenBLAS's second one
+
+
+#: Imports the module and prints the astropy modules the process then holds.
+_ASTROPY_PROBE = (
+    "import importlib, sys; importlib.import_module(sys.argv[1]); "
+    "print(' '.join(name for name in sys.modules if name.split('.')[0] == 'astropy'))"
+)
+
+
+@pytest.mark.parametrize("module", ["get_image_stats", "get_staff_stats", "job", "sdo_data", "staff_jobs"])
+def test_entry_modules_start_without_astropy(repo_root: Path, module: str) -> None:
+    """astropy.io.fits takes 0.25 s to import, paid at each script start: the hot path reads headers and checksums
+    with spoca4staff.fits_hdus, and only the readers of files the SPoCA decoder does not take import astropy."""
+    result = subprocess.run([sys.executable, "-c", _ASTROPY_PROBE, module], cwd=repo_root, capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stdout.split() == []
