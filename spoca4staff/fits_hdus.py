@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import BinaryIO
 
 import numpy as np
 
@@ -351,6 +352,26 @@ def ones_complement_sum(data: np.ndarray | bytes | bytearray | memoryview) -> in
     return total
 
 
+#: The bytes summed at a time: a buffer that stays in the cache, instead of a copy of the whole data unit.
+_CHUNK = 1 << 20
+
+
+def _stored_sum(stream: BinaryIO, start: int, end: int) -> int | None:
+    """The ones' complement sum of the bytes ``start:end`` of ``stream`` (None: the file ends before ``end``)."""
+    buffer = np.empty(min(_CHUNK, max(end - start, 0)), dtype=np.uint8)
+    total = 0
+    stream.seek(start)
+    while start < end:
+        count = stream.readinto(memoryview(buffer)[:min(_CHUNK, end - start)])
+        if not count:
+            return None
+        total += ones_complement_sum(buffer[:count])  # chunks of whole words: the sums add up
+        start += count
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
 def checksum_problem(path: Path | str, hdu: Hdu, *, header_too: bool = True) -> str | None:
     """Why the stored bytes of ``hdu`` do not match its DATASUM (and CHECKSUM), or None when they match.
 
@@ -368,17 +389,16 @@ def checksum_problem(path: Path | str, hdu: Hdu, *, header_too: bool = True) -> 
     checksum = hdu.header.get("CHECKSUM") if header_too else None
     if data_sum is None and checksum is None:
         return None
-    content = np.empty(hdu.padded_end - hdu.header_start, dtype=np.uint8)
-    with open(path, "rb") as stream:
-        stream.seek(hdu.header_start)
-        if stream.readinto(memoryview(content)) != content.size:
-            return f"HDU {hdu.index}: the file ends before its data do"
-    data = ones_complement_sum(content[hdu.data_start - hdu.header_start:])
+    with open(path, "rb", buffering=0) as stream:
+        data = _stored_sum(stream, hdu.data_start, hdu.padded_end)
+        header = _stored_sum(stream, hdu.header_start, hdu.data_start) if checksum is not None else 0
+    if data is None or header is None:
+        return f"HDU {hdu.index}: the file ends before its data do"
     if data_sum is not None and (not isinstance(data_sum, str) or not data_sum.strip().isdigit()
                                  or int(data_sum) != data):
         return f"HDU {hdu.index} does not match its DATASUM"
     if checksum is not None:
-        total = ones_complement_sum(content[:hdu.data_start - hdu.header_start]) + data
+        total = header + data
         total = (total & 0xFFFFFFFF) + (total >> 32)
         if total != 0xFFFFFFFF:
             return f"HDU {hdu.index} does not match its CHECKSUM"

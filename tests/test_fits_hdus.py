@@ -12,6 +12,7 @@ import pytest
 from astropy.io import fits
 
 from scripts.make_synthetic_aia import DATA_FORMATS
+from spoca4staff import fits_hdus
 from spoca4staff.fits_hdus import (
     FitsHeader,
     checksum_problem,
@@ -168,8 +169,10 @@ def test_ones_complement_sum_is_astropys_datasum(aia_factory) -> None:
     assert ones_complement_sum(b"\xff\xff\xff\xff\x00\x00\x00\x02") == 2  # the carry folded back in
 
 
+@pytest.mark.parametrize("chunk", [1 << 20, 4096])  # the data summed at once, or in many pieces
 @pytest.mark.parametrize("damage", ["none", "data", "header"])
-def test_checksums_are_verified_on_the_stored_bytes(aia_factory, damage: str) -> None:
+def test_checksums_are_verified_on_the_stored_bytes(aia_factory, monkeypatch, damage: str, chunk: int) -> None:
+    monkeypatch.setattr(fits_hdus, "_CHUNK", chunk)
     path = aia_factory(193, size=64)
     hdu = read_hdus(path)[1]
     content = bytearray(path.read_bytes())
@@ -189,9 +192,13 @@ def test_checksums_are_verified_on_the_stored_bytes(aia_factory, damage: str) ->
     assert checksum_problem(path, hdu, header_too=False) == (expected[damage] if damage == "data" else None)
 
 
+def test_a_data_unit_cut_short_fails_its_checksum(aia_factory, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(aia_factory(193, size=64).read_bytes()[:-3000])
+    assert checksum_problem(cut, read_hdus(cut, complete=False)[1]) == "HDU 1: the file ends before its data do"
+
+
 def test_the_module_examples_hold() -> None:
     import doctest
-
-    from spoca4staff import fits_hdus
 
     assert doctest.testmod(fits_hdus).failed == 0
