@@ -66,7 +66,7 @@ from spoca4staff.command_line import EXIT_STATUS_HELP, add_run_arguments
 from spoca4staff.entry_point import exit_script, run_script
 from spoca4staff.job_runner import Runner
 from spoca4staff.fits_hdus import astropy_data_errors, astropy_fits
-from spoca4staff.rice_image import RiceImageError, read_rice_hdu
+from spoca4staff.rice_image import DecodeBufferPool, DecodeBuffers, RiceImageError, read_rice_hdu
 from spoca4staff.worker_tasks import in_process
 
 __all__ = [
@@ -173,19 +173,20 @@ def _memory_needed(header: Header) -> int:
     return pixels * (itemsize + 8)
 
 
-def _read_raw(image: AiaFile | Path, hdu: int | None, memory_limit: int) -> tuple[np.ndarray, _ImageInfo]:
+def _read_raw(image: AiaFile | Path, hdu: int | None, memory_limit: int,
+              buffers: DecodeBuffers) -> tuple[np.ndarray, _ImageInfo]:
     """The stored (unscaled) pixels, as a writable 2-D array in native byte order, and the header facts.
 
     ``image`` is the pipeline's :class:`~spoca4staff.aia_file.AiaFile` (its headers already read), or a file
     given by name, whose record is made from its headers (no QUALITY needed). The size is read from the header
     first: an image that would need more than ``memory_limit`` bytes is refused before any pixel is read. A
     RICE_1 image of the SDO layout is decoded by :func:`~spoca4staff.rice_image.read_rice_hdu` (about 3x faster
-    than astropy, the same values); any other is read by astropy, its pixels read once and not copied
-    (big-endian data of uncompressed files are byte-swapped in place).
+    than astropy, the same values) into ``buffers``; any other is read by astropy, its pixels read once and not
+    copied (big-endian data of uncompressed files are byte-swapped in place).
     """
     record = image if isinstance(image, AiaFile) else _record_of(Path(image), hdu)
     info = _checked_info(record, memory_limit)
-    raw = read_rice_hdu(record.path, record.stored) if record.stored is not None else None
+    raw = read_rice_hdu(record.path, record.stored, buffers) if record.stored is not None else None
     if raw is None:
         raw = _read_with_astropy(record)
     if raw is None or raw.ndim != 2:
@@ -195,6 +196,10 @@ def _read_raw(image: AiaFile | Path, hdu: int | None, memory_limit: int) -> tupl
     if not (raw.flags.c_contiguous and raw.flags.writeable):
         raw = np.ascontiguousarray(raw).copy()
     return raw, info
+
+
+#: The decoding memory of the images (:class:`~spoca4staff.rice_image.DecodeBuffers`), reused image after image.
+_DECODE_BUFFERS = DecodeBufferPool()
 
 
 def _read_with_astropy(record: AiaFile) -> np.ndarray | None:
@@ -512,10 +517,17 @@ def image_statistics(image: AiaFile | Path | str, hdu: int | None = None,
     OSError
         With an ``errno``, when the system fails to read the file (e.g. it vanished): a transient failure.
     """
+    with _DECODE_BUFFERS.borrow() as buffers:  # the pixels are done with when the statistics are
+        return _image_statistics(image, hdu, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit, buffers)
+
+
+def _image_statistics(image: AiaFile | Path | str, hdu: int | None, memory_limit: int,
+                      buffers: DecodeBuffers) -> dict[str, float | int | str]:
+    """:func:`image_statistics`, the image decoded into ``buffers``."""
     path = Path(image)
     try:
         with _warnings_logged(path):
-            stored, info = _read_raw(image, hdu, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
+            stored, info = _read_raw(image, hdu, memory_limit, buffers)
     except ImageStatsError as error:
         raise type(error)(f"{path}: {error}") from None
     except MemoryError:

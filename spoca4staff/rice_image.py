@@ -27,16 +27,17 @@ True
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-
-from collections.abc import Mapping
 
 import numpy as np
 
 from spoca4staff import _kernels
 from spoca4staff.fits_hdus import Hdu, read_hdus
 
-__all__ = ["RiceImageError", "read_rice_hdu", "read_rice_image"]
+__all__ = ["DecodeBufferPool", "DecodeBuffers", "RiceImageError", "read_rice_hdu", "read_rice_image"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -48,6 +49,33 @@ _DESCRIPTOR_TYPES = {"P": ">i4", "Q": ">i8"}
 
 class RiceImageError(ValueError):
     """The compressed image cannot be decoded: a damaged tile, or a file shorter than its header says."""
+
+
+class DecodeBuffers:
+    """Memory that one thread's successive decodings reuse: the stored tiles and the pixels of the last image.
+
+    A 4096 AIA image needs 45 MB of them; allocated afresh for each image, they are zeroed by the kernel first
+    (79 against 75 ms an image, 7-10 against 3 ms of it system time). The array :func:`read_rice_hdu` returns with
+    these buffers is a view of them, valid until the next decoding with the same buffers: a thread borrows them
+    from a :class:`DecodeBufferPool` for one image.
+    """
+
+    def __init__(self) -> None:
+        self._tiles = np.empty(0, dtype=np.uint8)
+        self._pixels = np.empty(0, dtype=np.uint8)
+
+    def tiles(self, size: int) -> np.ndarray:
+        """``size`` bytes for the stored tiles."""
+        if self._tiles.size < size:
+            self._tiles = np.empty(size, dtype=np.uint8)
+        return self._tiles[:size]
+
+    def pixels(self, shape: tuple[int, int], dtype: type) -> np.ndarray:
+        """A C-contiguous, writable array of ``shape`` and ``dtype`` for the decoded pixels."""
+        size = shape[0] * shape[1] * np.dtype(dtype).itemsize
+        if self._pixels.size < size:
+            self._pixels = np.empty(size, dtype=np.uint8)
+        return self._pixels[:size].view(dtype).reshape(shape)
 
 
 def _integer(header: Mapping[str, object], keyword: str, default: int | None = None) -> int | None:
@@ -96,6 +124,25 @@ def _layout(header: Mapping[str, object]) -> tuple[int, int, int, int, int, str]
     return width, height, min(tile_rows, height), block_size, zbitpix, _DESCRIPTOR_TYPES[descriptor]
 
 
+class DecodeBufferPool:
+    """The :class:`DecodeBuffers` of a process, lent to one image at a time: as many as images read at once."""
+
+    def __init__(self) -> None:
+        self._spare: list[DecodeBuffers] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(self) -> Iterator[DecodeBuffers]:
+        """Buffers no other image uses until the block ends (new ones when all are lent)."""
+        with self._lock:
+            buffers = self._spare.pop() if self._spare else DecodeBuffers()
+        try:
+            yield buffers
+        finally:
+            with self._lock:
+                self._spare.append(buffers)
+
+
 def read_rice_image(path: Path | str, hdu: int) -> np.ndarray | None:
     """The stored integers of the tile-compressed image in HDU ``hdu`` of ``path``, or ``None``.
 
@@ -125,8 +172,10 @@ def read_rice_image(path: Path | str, hdu: int) -> np.ndarray | None:
     return read_rice_hdu(path, hdus[hdu])
 
 
-def read_rice_hdu(path: Path | str, stored: Hdu) -> np.ndarray | None:
+def read_rice_hdu(path: Path | str, stored: Hdu, buffers: DecodeBuffers | None = None) -> np.ndarray | None:
     """:func:`read_rice_image` of an HDU whose stored header and place in the file were read already.
+
+    With ``buffers`` the tiles are read and the pixels decoded into their memory (see :class:`DecodeBuffers`).
 
     Raises
     ------
@@ -142,13 +191,15 @@ def read_rice_hdu(path: Path | str, stored: Hdu) -> np.ndarray | None:
     heap_size = _integer(stored.header, "PCOUNT", 0)
     if heap_start is None or heap_size is None or heap_start < table_size:
         return None
-    data = np.empty(heap_start + heap_size, dtype=np.uint8)
+    size = heap_start + heap_size
+    data = np.empty(size, dtype=np.uint8) if buffers is None else buffers.tiles(size)
     with open(path, "rb") as stream:
         stream.seek(stored.data_start)
         if stream.readinto(memoryview(data)) != data.size:
             raise RiceImageError("decompression error: the file ends before the last tile")
     descriptors = data[:table_size].view(descriptor).reshape(-1, 2).astype(np.int64)
-    out = np.empty((height, width), dtype=_PIXEL_TYPES[zbitpix])
+    dtype = _PIXEL_TYPES[zbitpix]
+    out = np.empty((height, width), dtype=dtype) if buffers is None else buffers.pixels((height, width), dtype)
     try:
         _kernels.decode_tiles(data[heap_start:], np.ascontiguousarray(descriptors[:, 0]),
                               np.ascontiguousarray(descriptors[:, 1]), out, tile_rows * width, block_size,

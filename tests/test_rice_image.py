@@ -11,7 +11,8 @@ import pytest
 from astropy.io import fits
 
 from spoca4staff import rice_image
-from spoca4staff.rice_image import RiceImageError, read_rice_image
+from spoca4staff.fits_hdus import read_hdus
+from spoca4staff.rice_image import DecodeBufferPool, DecodeBuffers, RiceImageError, read_rice_hdu, read_rice_image
 
 
 def write_compressed(path: Path, data: np.ndarray, **options: object) -> Path:
@@ -112,3 +113,24 @@ def test_a_truncated_file_is_an_error(aia_factory, tmp_path: Path) -> None:
     truncated.write_bytes(content[: len(content) - 5000])
     with pytest.raises(RiceImageError, match="^decompression error: the file ends before the last tile$"):
         read_rice_image(truncated, 1)
+
+
+def test_reused_buffers_hold_each_image_in_turn(tmp_path: Path) -> None:
+    """One thread's buffers decode image after image, larger and smaller, int16 and int32: each is astropy's."""
+    rng = np.random.default_rng(11)
+    buffers = DecodeBuffers()
+    for case, (shape, dtype) in enumerate([((40, 95), np.int16), ((70, 120), np.int32), ((3, 9), np.int16),
+                                           ((70, 120), np.int16)]):
+        path = write_compressed(tmp_path / f"{case}.fits", textured(rng, shape, dtype), tile_shape=(1, shape[1]))
+        mine = read_rice_hdu(path, read_hdus(path)[1], buffers)
+        assert mine.shape == shape and mine.dtype == np.dtype(dtype)
+        assert mine.flags.c_contiguous and mine.flags.writeable
+        np.testing.assert_array_equal(mine, astropy_pixels(path))
+
+
+def test_a_pool_lends_buffers_to_one_image_at_a_time() -> None:
+    pool = DecodeBufferPool()
+    with pool.borrow() as first, pool.borrow() as second:
+        assert first is not second  # two images read at once never share memory
+    with pool.borrow() as again:
+        assert again in (first, second)  # returned buffers are lent again, not allocated anew
