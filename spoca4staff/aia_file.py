@@ -2,9 +2,8 @@
 
 :func:`read_aia_file` reads the headers of a local FITS file (:mod:`spoca4staff.fits_hdus`: no pixel is read, and
 no astropy, which takes 0.25 s to import), checks that the file is as long as its headers announce, and returns an
-:class:`AiaFile`. Every module
-that needs a fact of an AIA image takes it from that record, so that each fact has one rule, as sunpy's
-``AIAMap`` decides "the date" in one place:
+:class:`AiaFile`. Every module that needs a fact of an AIA image takes it from that record, so that each fact has
+one rule, as sunpy's ``AIAMap`` decides "the date" in one place:
 
 * the observation time (:attr:`AiaFile.observation_time`): the raw ``T_OBS`` string (the middle of the
   exposure), else ``DATE-OBS``, else ``DATE_OBS``, as the original spoca4staff wrote it;
@@ -47,8 +46,8 @@ __all__ = [
 #: The header keywords giving the observation time of an AIA file, in order of preference.
 OBSERVATION_TIME_KEYWORDS = ("T_OBS", "DATE-OBS", "DATE_OBS")
 
-#: A header as the pipeline reads it: keyword to value (a :class:`~spoca4staff.fits_hdus.FitsHeader`, or
-#: astropy's ``Header``, which is one too).
+#: A header as the pipeline reads it: keyword to value (a :class:`~spoca4staff.fits_hdus.FitsHeader`; astropy's
+#: ``Header`` is read the same way).
 Header = Mapping[str, object]
 
 
@@ -281,8 +280,10 @@ def read_stored_headers(path: Path | str, *, complete: bool = True) -> list[tupl
     hdus = read_hdus(path, complete=complete)
     try:
         return [(image_header(hdu.header), hdu) for hdu in hdus]
-    except (KeyError, TypeError, ValueError) as error:
+    except KeyError as error:
         raise FitsStructureError(f"damaged compressed image header (no {error})") from None
+    except (TypeError, ValueError) as error:
+        raise FitsStructureError(f"damaged compressed image header ({error})") from None
 
 
 def read_aia_file(path: Path | str, hdu: int | None = None, quality_keyword: str = "QUALITY") -> AiaFile:

@@ -203,10 +203,15 @@ class Hdu:
 def _data_size(header: FitsHeader) -> int:
     """Data size in bytes of an HDU, without padding (FITS standard, section 4.4.1)."""
     naxis = int(header.get("NAXIS", 0))
-    if naxis == 0:
+    if naxis <= 0:
+        if naxis < 0:
+            raise ValueError("a negative NAXIS")
         return 0
-    elements = math.prod(int(header.get(f"NAXIS{axis}", 0)) for axis in range(1, naxis + 1))
-    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + elements)
+    axes = [int(header.get(f"NAXIS{axis}", 0)) for axis in range(1, naxis + 1)]
+    counts = (int(header.get("GCOUNT", 1)), int(header.get("PCOUNT", 0)))
+    if min(axes) < 0 or min(counts) < 0:
+        raise ValueError("a negative NAXISn, PCOUNT or GCOUNT")
+    return abs(int(header["BITPIX"])) // 8 * counts[0] * (counts[1] + math.prod(axes))
 
 
 def _has_end_card(block: bytes) -> bool:

@@ -118,6 +118,8 @@ def _layout(header: Mapping[str, object]) -> tuple[int, int, int, int, int, str]
         return None
     if _integer(header, "NAXIS2") != -(-height // tile_rows):
         return None
+    if _integer(header, "NAXIS1") != 2 * np.dtype(_DESCRIPTOR_TYPES[descriptor]).itemsize:  # one descriptor a row
+        return None
     block_size = _compression_parameters(header, zbitpix // 8)
     if block_size is None:
         return None

@@ -116,3 +116,13 @@ def test_no_observation_time_is_one_clear_error():
         observation_time(fits.Header({"DATE": "2012-07-01T00:14:00"}))
     with pytest.raises(AiaFileError, match="'yesterday' is not an ISO 8601 date"):
         observation_datetime(fits.Header({"T_OBS": "yesterday"}))
+
+
+def test_a_compressed_header_without_its_image_keywords_is_a_structure_error(tmp_path: Path) -> None:
+    path = write_aia_file(tmp_path / "image.fits", STEP, 193, size=64)
+    content = bytearray(path.read_bytes())
+    at = content.index(b"ZNAXIS  =", 2880)
+    content[at:at + 80] = b"ZNAXIX  =                    2".ljust(80)  # the image's NAXIS renamed away
+    path.write_bytes(bytes(content))
+    with pytest.raises(FitsStructureError, match=r"^damaged compressed image header \(no 'ZNAXIS'\)$"):
+        read_aia_file(path)

@@ -202,3 +202,20 @@ def test_the_module_examples_hold() -> None:
     import doctest
 
     assert doctest.testmod(fits_hdus).failed == 0
+
+
+@pytest.mark.parametrize(("card", "message"), [
+    ("NAXIS2  =                   -5", r"^HDU 1: unreadable header \(a negative NAXISn, PCOUNT or GCOUNT\)$"),
+    ("NAXIS2  =                 'ab'", r"^HDU 1: unreadable header \(invalid literal for int\(\)"),
+    ("NAXIS2  =                     ", r"^HDU 1: unreadable header \(int\(\) argument must be"),
+])
+def test_a_damaged_structure_card_is_one_clear_error(aia_factory, card: str, message: str) -> None:
+    """A size that cannot be read, or a negative one (which would send the reader back over the file), is an error
+    naming the HDU, never a loop or another exception."""
+    path = aia_factory(193, size=64)
+    content = bytearray(path.read_bytes())
+    at = content.index(b"NAXIS2  =", 2880)
+    content[at:at + 80] = card.ljust(80).encode()
+    path.write_bytes(bytes(content))
+    with pytest.raises(ValueError, match=message):
+        read_hdus(path)
