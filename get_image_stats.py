@@ -208,10 +208,8 @@ def _read_with_astropy(record: AiaFile) -> np.ndarray | None:
     try:
         with fits.open(record.path, do_not_scale_image_data=True, memmap=False) as hdus:
             return hdus[record.hdu].data
-    except OSError as error:
-        if error.errno is not None:  # a system error (vanished file or mount): may not happen again
-            raise
-        raise ImageStatsError(f"cannot read the image: {error}") from error
+    except OSError:
+        raise  # image_statistics tells a system error (transient) from a damaged file
     except astropy_data_errors() as error:
         raise ImageStatsError(f"cannot read the image: {error or type(error).__name__}") from error
 

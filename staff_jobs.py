@@ -90,9 +90,10 @@ def check_segmentation_map(path: Path) -> str | None:
     try:
         hdus = read_hdus(path)
         names = [str(hdu.header.get("EXTNAME", "PRIMARY" if hdu.index == 0 else "")).strip() for hdu in hdus]
-        if "SEGMENTEDMAP" not in (name.upper() for name in names):
+        upper = [name.upper() for name in names]  # HDU names are compared regardless of case, as astropy does
+        if "SEGMENTEDMAP" not in upper:
             return f"{path} has no SegmentedMap HDU (HDUs: {', '.join(names)})"
-        hdu = hdus[[name.upper() for name in names].index("SEGMENTEDMAP")]
+        hdu = hdus[upper.index("SEGMENTEDMAP")]
         header = hdu.header
         if header.get("ZIMAGE") is True and "DATASUM" in header and "CHECKSUM" in header:
             problem = checksum_problem(path, hdu)

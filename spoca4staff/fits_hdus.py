@@ -96,13 +96,17 @@ def _value(field: str) -> object:
     if _INTEGER.fullmatch(token):
         return int(token)
     if _REAL.fullmatch(token):
-        return float(token.replace("D", "E").replace("d", "e"))
+        return _real(token)
     if token.startswith("(") and token.endswith(")"):
-        parts = token[1:-1].split(",")
-        if len(parts) == 2 and all(_REAL.fullmatch(part.strip()) for part in parts):
-            real, imaginary = (float(part.strip().replace("D", "E").replace("d", "e")) for part in parts)
-            return complex(real, imaginary)
+        parts = [part.strip() for part in token[1:-1].split(",")]
+        if len(parts) == 2 and all(_REAL.fullmatch(part) for part in parts):
+            return complex(_real(parts[0]), _real(parts[1]))
     return token
+
+
+def _real(text: str) -> float:
+    """A real of a value field: FORTRAN's ``D`` exponent is Python's ``E``."""
+    return float(text.replace("D", "E").replace("d", "e"))
 
 
 class FitsHeader(Mapping):
@@ -126,9 +130,7 @@ class FitsHeader(Mapping):
 
     @classmethod
     def from_cards(cls, text: str) -> FitsHeader:
-        """The header of ``text``, its 80-character cards one after the other, up to its END card if it has one.
-
-        """
+        """The header of ``text``, its 80-character cards one after the other, up to its END card if it has one."""
         values: dict[str, object] = {}
         last: str | None = None
         for start in range(0, len(text), _CARD):
@@ -137,9 +139,9 @@ class FitsHeader(Mapping):
             if keyword == "END":
                 break
             if keyword == "CONTINUE" and last is not None:
-                value = values[last]
-                if isinstance(value, str) and value.endswith("&") and card[8:].lstrip().startswith("'"):
-                    more = _string(card[8:].lstrip())
+                value, field = values[last], card[8:].lstrip()
+                if isinstance(value, str) and value.endswith("&") and field.startswith("'"):
+                    more = _string(field)
                     if more is not None:
                         values[last] = value[:-1] + more
                         continue
