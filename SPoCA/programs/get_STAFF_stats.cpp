@@ -54,9 +54,8 @@ bool processImage(const std::string& path, const StaffRegions& regions, const Se
     bool written = true;
     if (!valuesOfTwoImagesFit(regions)) written = writePending(pending, std::cerr);
     auto values = regions.emptyValues();
-    std::array<std::vector<double>, StaffRegions::rowCount> spare;
-    image.forEachBlock([&regions, &values, &spare](int first, int end, const auto& rowValues) {
-        regions.collectInTwo(first, end, rowValues, values, spare);
+    image.forEachBlock([&regions, &values](int first, int end, const auto& rowValues) {
+        regions.collectInTwo(first, end, rowValues, values);
     });
     written = writePending(pending, std::cerr) && written;
     auto text = [&regions, values = std::move(values), channel = image.channel(),
@@ -122,7 +121,7 @@ int run(int argc, char** argv) {
     FitsHeader chHeader;
     std::optional<StaffRegions> regions;
     {
-        const StaffMaps maps = readStaffMaps(settings.chPath, settings.arPath, settings.memoryBound);
+        const StaffMaps maps = openStaffMaps(settings.chPath, settings.arPath, settings.memoryBound);
         regions.emplace(maps.ch, maps.ar ? &*maps.ar : nullptr, chClass, arClass);
         chHeader = maps.ch.header;
     }

@@ -226,20 +226,19 @@ Image<double> FitsFile::readDoubleImage(unsigned threads) const {
     return image;
 }
 
-Image<std::int32_t> FitsFile::readIntImage() const {
-    const auto [width, height] = imageSize();
-    Image<std::int32_t> image(width, height);
+void FitsFile::readIntRows(int firstRow, int endRow, std::int32_t* out) const {
     // Without scaling the stored integers are the values cfitsio gives for TINT without null substitution.
     if (rice_ && rice_->scale == 1.0 && rice_->zero == 0.0) {
-        checkRice(readRiceRows(fptr_, *rice_, 0, height, image.data()));
-        return image;
+        checkRice(readRiceRows(fptr_, *rice_, firstRow, endRow, out));
+        return;
     }
     static_assert(sizeof(int) == sizeof(std::int32_t), "TINT must be 32 bits");
+    const int width = imageSize().first;
     int status = 0;
     int anyNull = 0;
-    fits_read_img(fptr_, TINT, 1, static_cast<LONGLONG>(image.size()), nullptr, image.data(), &anyNull, &status);
+    fits_read_img(fptr_, TINT, static_cast<LONGLONG>(firstRow) * width + 1,
+                  static_cast<LONGLONG>(endRow - firstRow) * width, nullptr, out, &anyNull, &status);
     check(status, "cannot read image pixels (file truncated or corrupt?)");
-    return image;
 }
 
 }  // namespace spoca

@@ -50,8 +50,9 @@ public:
     /// The rows [firstRow, endRow) of the image as readDoubleImage() reads them, into `out`, which must
     /// hold (endRow - firstRow) * width values.
     void readDoubleRows(int firstRow, int endRow, double* out) const;
-    /// Pixels as 32-bit integers without null substitution (maps, compat 8.3).
-    Image<std::int32_t> readIntImage() const;
+    /// The rows [firstRow, endRow) of the image as 32-bit integers without null substitution (maps, compat 8.3),
+    /// into `out`, which must hold (endRow - firstRow) * width values.
+    void readIntRows(int firstRow, int endRow, std::int32_t* out) const;
 
     /// The raw cfitsio handle, for the writers that need cfitsio calls of their own.
     fitsfile* handle() const { return fptr_; }

@@ -59,10 +59,10 @@ void blockPartition(double* v, double pivot, long& ll, long& hh) {
 
 }  // namespace
 
-double select(std::vector<double>& a, double p) {
-    if (a.empty()) throw Error("cannot select a percentile of an empty array");
+double select(double* a, std::size_t n, double p) {
+    if (n == 0) throw Error("cannot select a percentile of an empty array");
     long lo = 0;
-    long hi = static_cast<long>(a.size()) - 1;
+    long hi = static_cast<long>(n) - 1;
     const long k = static_cast<int>(static_cast<double>(hi - lo) * p);
     while (true) {
         if (hi <= lo) return a[k];
@@ -80,7 +80,7 @@ double select(std::vector<double>& a, double p) {
         // a[lo], the pivot, does not move during the scans (they swap elements above lo + 1 only): held in a
         // local, it is not reloaded after every swap. The comparisons are the same, so is the result.
         const double pivot = a[lo];
-        double* const v = a.data();
+        double* const v = a;
         blockPartition(v, pivot, ll, hh);
         while (true) {
             do ++ll; while (ll <= hi && pivot > v[ll]);  // capped at hi+1 (compat 10.2)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -16,7 +17,8 @@ namespace spoca {
 /// exactly, including the order it leaves the array in and its inexact results for p < 0.5; the upward
 /// scan is capped at hi+1 as compat 10.2 requires. Returns a[int((n-1)*p)] after partitioning.
 /// Throws spoca::Error when `a` is empty.
-double select(std::vector<double>& a, double p);
+double select(double* a, std::size_t n, double p);
+inline double select(std::vector<double>& a, double p) { return select(a.data(), a.size(), p); }
 
 namespace detail {
 /// A 64-bit key whose unsigned order is the order of the doubles (-0 and +0 share the key of +0).

@@ -158,8 +158,8 @@ EuvImage readEuvImage(const std::string& path, ImageType type, const MemoryBound
     return image;
 }
 
-SegmentationMap readSegmentationMap(const std::string& path, const MemoryBound& bound) {
-    const FitsFile file = FitsFile::openImage(path);
+SegmentationMap openSegmentationMap(const std::string& path, const MemoryBound& bound) {
+    FitsFile file = FitsFile::openImage(path);
     const auto [width, height] = file.imageSize();
     bound.checkImage(path, width, height);
     std::string name = file.extensionName();
@@ -167,12 +167,9 @@ SegmentationMap readSegmentationMap(const std::string& path, const MemoryBound& 
     if (name != "segmentedmap") {
         throw Error(path + ": not a segmentation map (its image HDU has no EXTNAME = 'SegmentedMap')");
     }
-    SegmentationMap map;
-    map.path = path;
-    map.header = file.readHeader();
-    map.wcs = readSunWcs(map.header);
-    map.pixels = file.readIntImage();
-    return map;
+    FitsHeader header = file.readHeader();
+    SunWcs wcs = readSunWcs(header);
+    return SegmentationMap{std::move(file), width, height, wcs, std::move(header), path};
 }
 
 }  // namespace spoca

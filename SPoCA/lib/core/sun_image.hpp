@@ -4,14 +4,13 @@
 #include <cstdint>
 #include <string>
 
+#include "core/fits_file.hpp"
 #include "core/fits_header.hpp"
 #include "core/image.hpp"
 #include "core/memory_bound.hpp"
 #include "core/sun_wcs.hpp"
 
 namespace spoca {
-
-class FitsFile;
 
 /// How the keywords of an image are interpreted (parameter `imageType`, compat 2.5). Only AIA is
 /// implemented; Unknown resolves to AIA when INSTRUME contains "AIA" and is an error otherwise.
@@ -44,18 +43,22 @@ EuvImage readEuvImage(const std::string& path, ImageType type, const MemoryBound
 /// is present but not a positive finite number.
 EuvImage readEuvImageHeader(const FitsFile& file, ImageType type);
 
-/// A segmentation map: class numbers (null = 0) and the solar WCS read from its header.
+/// A segmentation map opened for reading (compat 8.3): its size, the solar WCS read from its header, and the
+/// open file, from which its class numbers (null = 0) are read a block of rows at a time (readIntRows), so that
+/// the map is never held whole.
 struct SegmentationMap {
-    Image<std::int32_t> pixels;
+    FitsFile file;
+    int width;
+    int height;
     SunWcs wcs;
     FitsHeader header;
     std::string path;
 };
 
-/// Reads a segmentation map as 32-bit integers with its WCS (compat 8.3). Throws spoca::Error naming the
-/// file when its image HDU is not named 'SegmentedMap' (EXTNAME, compared regardless of case, compat 7.2),
-/// and, before reading its pixels, when the map is larger than `bound`.
-SegmentationMap readSegmentationMap(const std::string& path, const MemoryBound& bound);
+/// Opens a segmentation map and reads its header and WCS (compat 8.3). Throws spoca::Error naming the file when
+/// its image HDU is not named 'SegmentedMap' (EXTNAME, compared regardless of case, compat 7.2), and when the
+/// map is larger than `bound`.
+SegmentationMap openSegmentationMap(const std::string& path, const MemoryBound& bound);
 
 /// The solar WCS from header keywords with the AIA rules of compat 2.4 (also used for maps, compat 8.3).
 /// Throws spoca::Error naming the header's file when CRPIX1/2, CDELT1/2 or the sun radius is missing

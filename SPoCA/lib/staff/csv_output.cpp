@@ -21,18 +21,16 @@ std::string staffCsvPath(const std::string& output, bool outputIsDirectory, cons
     return output + "_on_" + stem(imagePath) + ".csv";
 }
 
-std::string staffCsvText(const StaffRegions& regions, std::array<std::vector<double>, StaffRegions::rowCount>& values,
+std::string staffCsvText(const StaffRegions& regions, StaffRegions::ImageValues& values,
                          const std::string& channel, std::time_t observationTime, const std::string& separator) {
     std::array<RegionStatistics, StaffRegions::rowCount> rows{};
-    std::size_t largest = 0;
-    for (std::size_t r = 1; r < values.size(); ++r) {
-        if (values[r].size() > values[largest].size()) largest = r;
-    }
+    const auto& counts = values.counts;
+    const std::size_t largest = static_cast<std::size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
     const unsigned tasks = std::min(2u, defaultThreads());
     runTasks(tasks, [&](unsigned task) {
-        for (std::size_t r = 0; r < values.size(); ++r) {
+        for (std::size_t r = 0; r < StaffRegions::rowCount; ++r) {
             if (tasks == 1 || (r == largest) == (task == 1)) {
-                rows[r] = regionStatistics(values[r], regions.areas(r), regions.fillingFactor(r));
+                rows[r] = regionStatistics(values.lists[r].data(), counts[r], regions.areas(r), regions.fillingFactor(r));
             }
         }
     });

@@ -33,7 +33,7 @@ std::string staffCsvPath(const std::string& output, bool outputIsDirectory, cons
 /// The CSV text of one image (compat 8.7, 8.8): the header line and the five rows, whose statistics are
 /// computed from `values` (the rows' value lists of the image, reordered by the selections) in two threads,
 /// the largest row alone.
-std::string staffCsvText(const StaffRegions& regions, std::array<std::vector<double>, StaffRegions::rowCount>& values,
+std::string staffCsvText(const StaffRegions& regions, StaffRegions::ImageValues& values,
                          const std::string& channel, std::time_t observationTime, const std::string& separator);
 
 /// The CSV of an image whose text is computed in the background while the next image is read.

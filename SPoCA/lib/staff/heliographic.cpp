@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/constants.hpp"
+#include "core/row_intervals.hpp"
 
 namespace spoca {
 
@@ -93,10 +94,9 @@ bool CentralMeridianStrip::contains(int i, int j) const {
     // The cheap evaluation may differ from the exact one by a few ulps anywhere: it only has to stay
     // within the margins.
     const HeliographicProjection& p = projection_;
-    const double rx = i - p.cx_;
-    const double ry = j - p.cy_;
-    const double hx = (rx * p.cd11_ + ry * p.cd12_) * arcsecond_;
-    const double hy = (rx * p.cd21_ + ry * p.cd22_) * arcsecond_;
+    double hx;
+    double hy;
+    cheapAngles(i, j, hx, hy);
     if (!(std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle)) return exact(i, j);
     if (std::fabs(hx) > maxAngleX_) return false;  // what the heliocentric x bound below decides
     double cosX;
@@ -124,6 +124,35 @@ bool CentralMeridianStrip::contains(int i, int j) const {
     if (x > keepLow_ * w && x < keepHigh_ * w) return true;
     if (x < rejectLow_ * w || x > rejectHigh_ * w) return false;
     return exact(i, j);
+}
+
+std::pair<int, int> CentralMeridianStrip::columnsToTest(int j, int first, int end) const {
+    if (!fast_ || first >= end) return {first, end};
+    const auto inBox = [this, j](int i) {
+        double hx;
+        double hy;
+        cheapAngles(i, j, hx, hy);
+        return std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle;
+    };
+    // Both ends in the box: so is every column between them, where contains() rejects |hx| > maxAngleX_.
+    if (!inBox(first) || !inBox(end - 1)) return {first, end};
+    const auto hx = [this, j](int i) {
+        double x;
+        double y;
+        cheapAngles(i, j, x, y);
+        return x;
+    };
+    const double bound = maxAngleX_;
+    int lo;
+    int hi;
+    if (hx(first) <= hx(end - 1)) {  // hx grows (or stays) along the row
+        lo = firstWhere(first, end, [&hx, bound](int i) { return hx(i) >= -bound; });
+        hi = firstWhere(lo, end, [&hx, bound](int i) { return hx(i) > bound; });
+    } else {
+        lo = firstWhere(first, end, [&hx, bound](int i) { return hx(i) <= bound; });
+        hi = firstWhere(lo, end, [&hx, bound](int i) { return hx(i) < -bound; });
+    }
+    return {lo, hi};
 }
 
 }  // namespace spoca

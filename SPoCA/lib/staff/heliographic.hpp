@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <utility>
 
 #include "core/constants.hpp"
 #include "core/sun_wcs.hpp"
@@ -65,8 +66,23 @@ public:
 
     bool contains(int i, int j) const;
 
+    /// The columns [lo, hi) of row j, within [first, end), that contains() must be asked about: it is false for
+    /// every other column of [first, end). Along a row the cheap helioprojective angles of contains() are
+    /// monotone in the column (each operation rounds monotonically), so the columns where both lie within the
+    /// small-angle box, and those where |hx| is at most maxAngleX_, are intervals, found by bisection with the
+    /// very tests contains() makes. When [first, end) does not lie wholly in the box, all of it is returned.
+    std::pair<int, int> columnsToTest(int j, int first, int end) const;
+
 private:
     bool exact(int i, int j) const;
+    /// The helioprojective angles (rad) of the cheap evaluation of contains().
+    void cheapAngles(int i, int j, double& hx, double& hy) const {
+        const HeliographicProjection& p = projection_;
+        const double rx = i - p.cx_;
+        const double ry = j - p.cy_;
+        hx = (rx * p.cd11_ + ry * p.cd12_) * arcsecond_;
+        hy = (rx * p.cd21_ + ry * p.cd22_) * arcsecond_;
+    }
 
     HeliographicProjection projection_;
     double limit_;

@@ -1,13 +1,17 @@
 #include "staff/regions.hpp"
 
-#include <atomic>
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "core/constants.hpp"
 #include "core/error.hpp"
+#include "core/fits_file.hpp"
 #include "core/input_checks.hpp"
 #include "core/parallel.hpp"
-#include "staff/heliographic.hpp"
-#include "staff/registration.hpp"
+#include "core/row_intervals.hpp"
 
 namespace spoca {
 
@@ -19,107 +23,237 @@ SunWcs arTotalWcs(const SegmentationMap& ch, const SegmentationMap* ar) {
     return Alignment(ar->wcs, ch.wcs).alignedWcs(ar->wcs);
 }
 
-/// The NAR=1 rule of compat 3.2 on a map: is pixel (i, j) beyond 1.0 R of the WCS's centre?
-bool beyondDisc(const SunWcs& wcs, int i, int j) {
-    const double x = i - wcs.centerX;
-    const double y = j - wcs.centerY;
-    return x * x + y * y > 1.0 * 1.0 * wcs.sunRadius * wcs.sunRadius;
+/// The columns of row j within 1.0 R of the WCS's centre: those that the NAR=1 rule of compat 3.2 keeps on a map.
+std::pair<int, int> discColumns(const SunWcs& wcs, int j, int width) {
+    return columnsWithinRadius(wcs.centerX, wcs.centerY, 1.0 * 1.0 * wcs.sunRadius * wcs.sunRadius, j, 0, width);
 }
 
-std::string sizeText(const Image<std::int32_t>& image) {
-    return std::to_string(image.width()) + "x" + std::to_string(image.height());
+std::string sizeText(const SegmentationMap& map) {
+    return std::to_string(map.width) + "x" + std::to_string(map.height);
 }
 
-/// Reads a map and checks that its WCS can place its pixels on the Sun (issue 12).
-SegmentationMap readUsableMap(const std::string& path, const MemoryBound& bound) {
-    SegmentationMap map = readSegmentationMap(path, bound);
+/// Opens a map and checks that its WCS can place its pixels on the Sun (issue 12).
+SegmentationMap openUsableMap(const std::string& path, const MemoryBound& bound) {
+    SegmentationMap map = openSegmentationMap(path, bound);
     checkUsableMapWcs(map.header, map.wcs);
     return map;
 }
 
+/// Map rows read at a time by each thread building the codes.
+constexpr int chunkRows = 64;
+
 }  // namespace
 
-StaffMaps readStaffMaps(const std::string& chPath, const std::string& arPath, const MemoryBound& bound) {
-    StaffMaps maps;
-    runTasks(arPath == chPath ? 1u : 2u, [&](unsigned task) {
-        if (task == 0) {
-            maps.ch = readUsableMap(chPath, bound);
-        } else {
-            maps.ar = readUsableMap(arPath, bound);
-        }
-    });
+StaffMaps openStaffMaps(const std::string& chPath, const std::string& arPath, const MemoryBound& bound) {
+    StaffMaps maps{openUsableMap(chPath, bound), std::nullopt};
+    if (arPath != chPath) maps.ar = openUsableMap(arPath, bound);
     return maps;
 }
 
+/// What the threads building the codes share: the maps, AR's alignment onto CH and the strip of CH_limited.
+struct StaffRegions::Inputs {
+    const SegmentationMap& ch;
+    const SegmentationMap* ar;
+    Alignment alignment;  ///< of AR onto CH
+    CentralMeridianStrip strip;
+    std::uint32_t chClass;
+    std::uint32_t arClass;
+};
+
+/// What one thread counts while building the codes of its rows.
+struct StaffRegions::Counts {
+    std::size_t arNonZero = 0;
+    std::size_t centralMeridianNonZero = 0;
+    std::array<std::size_t, rowCount> fed{};
+    std::exception_ptr chError;  ///< the CH map's rows could not be read
+    std::exception_ptr arError;  ///< the AR map's rows could not be read
+};
+
 StaffRegions::StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar, std::uint32_t chClass,
                            std::uint32_t arClass)
-    : width_(ch.pixels.width()),
-      height_(ch.pixels.height()),
+    : width_(ch.width),
+      height_(ch.height),
       chWcs_(ch.wcs),
       arWcs_(arTotalWcs(ch, ar)) {
     if (ar != nullptr) {
-        if (ar->pixels.width() != width_ || ar->pixels.height() != height_) {
-            throw Error(ar->path + ": the AR map is " + sizeText(ar->pixels) + " pixels but the CH map " + ch.path +
-                        " is " + sizeText(ch.pixels));
+        if (ar->width != width_ || ar->height != height_) {
+            throw Error(ar->path + ": the AR map is " + sizeText(*ar) + " pixels but the CH map " + ch.path + " is " +
+                        sizeText(ch));
         }
-        if (width_ < 2 || height_ < 2) throw Error(ar->path + ": map too small to be aligned (" + sizeText(ar->pixels) + ")");
+        if (width_ < 2 || height_ < 2) throw Error(ar->path + ": map too small to be aligned (" + sizeText(*ar) + ")");
     }
     codes_.assign(static_cast<std::size_t>(width_) * height_, 0);
-    const Alignment alignment = ar ? Alignment(ar->wcs, ch.wcs) : Alignment(ch.wcs, ch.wcs);
-    const AlignedView<std::int32_t> arView(ar ? ar->pixels : ch.pixels, alignment, 0);
-    const CentralMeridianStrip strip(chWcs_, 15 * pi / 180);
-    const auto majority = [](const std::int32_t* p, std::size_t w, const SamplePosition& s) {
-        return majorityAt(p, w, s);
-    };
-    std::atomic<std::size_t> arNonZero{0};
-    std::atomic<std::size_t> centralMeridianNonZero{0};
-    std::array<std::atomic<std::size_t>, rowCount> fed{};
+    columns_.assign(static_cast<std::size_t>(height_), {0, 0});
+    for (auto& fed : fedBefore_) fed.assign(static_cast<std::size_t>(height_) + 1, 0);
+    const Inputs inputs{ch, ar, ar ? Alignment(ar->wcs, ch.wcs) : Alignment(ch.wcs, ch.wcs),
+                        CentralMeridianStrip(chWcs_, 15 * pi / 180), chClass, arClass};
 
-    forEachRowBlock(
-        height_,
-        [&](int first, int end) {
-            std::size_t arCount = 0;
-            std::size_t limitedCount = 0;
-            std::array<std::size_t, rowCount> fedCount{};
-            for (int j = first; j < end; ++j) {
-                std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
-                const std::int32_t* chRow = ch.pixels.data() + static_cast<std::size_t>(j) * width_;
-                for (int i = 0; i < width_; ++i) {
-                    const auto arTotal = static_cast<std::uint32_t>(
-                        ar ? arView.value(i, j, majority) : chRow[i]);
-                    const std::uint32_t arOnDisc = beyondDisc(arWcs_, i, j) ? 0 : arTotal;
-                    const std::uint32_t chOnDisc = beyondDisc(chWcs_, i, j) ? 0 : static_cast<std::uint32_t>(chRow[i]);
-                    const std::uint32_t chLimited =
-                        chOnDisc != 0 && strip.contains(i, j) ? chOnDisc : 0;
-                    std::uint8_t c = 0;
-                    if (arTotal == arClass) c |= arAllBit;
-                    if (chLimited == chClass) c |= centralMeridianBit;
-                    if (chOnDisc == chClass) {
-                        c |= 1 << categoryShift;
-                    } else if (arOnDisc == arClass) {
-                        c |= 2 << categoryShift;
-                    } else if (arOnDisc != 0 || chOnDisc != 0) {
-                        c |= 3 << categoryShift;
-                    }
-                    code[i] = c;
-                    arCount += arTotal != 0;
-                    limitedCount += chLimited != 0;
-                    fedCount[0] += c & arAllBit;
-                    fedCount[1] += (c & centralMeridianBit) != 0;
-                    const int category = c >> categoryShift;
-                    if (category) ++fedCount[static_cast<std::size_t>(1 + category)];
-                }
-            }
-            arNonZero += arCount;
-            centralMeridianNonZero += limitedCount;
-            for (std::size_t r = 0; r < rowCount; ++r) fed[r] += fedCount[r];
-        },
-        std::min(2u, defaultThreads()));
-
-    for (std::size_t r = 0; r < rowCount; ++r) pixels_[r] = fed[r];
-    summary_ = startTask([this, arNonZero = arNonZero.load(), centralMeridianNonZero = centralMeridianNonZero.load()] {
+    // The rows are split between (at most) two threads, each reading its rows of both maps through handles of
+    // its own, a chunk at a time: the maps are never held whole.
+    const unsigned threads =
+        std::min({2u, defaultThreads(), static_cast<unsigned>(std::max(1, height_ / chunkRows))});
+    const int block = (height_ + static_cast<int>(threads) - 1) / static_cast<int>(threads);
+    std::vector<Counts> counts(threads);
+    runTasks(threads, [&](unsigned task) {
+        const int first = static_cast<int>(task) * block;
+        buildCodes(inputs, first, std::min(height_, first + block), counts[task]);
+    });
+    // A map that cannot be read: the CH map's error first, as when the maps were read whole.
+    for (const Counts& c : counts) {
+        if (c.chError) std::rethrow_exception(c.chError);
+    }
+    for (const Counts& c : counts) {
+        if (c.arError) std::rethrow_exception(c.arError);
+    }
+    for (auto& fed : fedBefore_) {  // per-row counts to counts of the rows before
+        for (std::size_t j = 1; j < fed.size(); ++j) fed[j] += fed[j - 1];
+    }
+    std::size_t arNonZero = 0;
+    std::size_t centralMeridianNonZero = 0;
+    for (const Counts& c : counts) {
+        arNonZero += c.arNonZero;
+        centralMeridianNonZero += c.centralMeridianNonZero;
+        for (std::size_t r = 0; r < rowCount; ++r) pixels_[r] += c.fed[r];
+    }
+    summary_ = startTask([this, arNonZero, centralMeridianNonZero] {
                    return summarize(arNonZero, centralMeridianNonZero);
                }).share();
+}
+
+void StaffRegions::buildCodes(const Inputs& in, int first, int end, Counts& counts) {
+    if (first >= end) return;
+    // The first thread reads through the maps' own handles, the other through handles of its own (cfitsio is
+    // built reentrant, one handle per thread).
+    std::optional<FitsFile> chOwn;
+    std::optional<FitsFile> arOwn;
+    const FitsFile* chFile = &in.ch.file;
+    const FitsFile* arFile = in.ar ? &in.ar->file : nullptr;
+    try {
+        if (first != 0) chFile = &chOwn.emplace(FitsFile::openImage(in.ch.path));
+    } catch (...) {
+        counts.chError = std::current_exception();
+        return;
+    }
+    try {
+        if (first != 0 && in.ar) arFile = &arOwn.emplace(FitsFile::openImage(in.ar->path));
+    } catch (...) {
+        counts.arError = std::current_exception();
+        return;
+    }
+    // The AR rows a chunk's alignment reads: a window sliding down the AR map, as large as the largest chunk needs.
+    int capacity = 0;
+    for (int c = first; c < end && in.ar; c += chunkRows) {
+        const auto [sourceFirst, sourceEnd] = sourceRowRange(in.alignment, width_, height_, c, std::min(end, c + chunkRows));
+        capacity = std::max(capacity, sourceEnd - sourceFirst);
+    }
+    RowWindow<std::int32_t> arRows(width_, in.ar ? capacity : 0);
+    std::vector<std::int32_t> chRows(static_cast<std::size_t>(chunkRows) * width_);
+    std::vector<std::int32_t> arTotalRow(static_cast<std::size_t>(width_));
+    for (int c = first; c < end; c += chunkRows) {
+        const int chunkEnd = std::min(end, c + chunkRows);
+        try {
+            chFile->readIntRows(c, chunkEnd, chRows.data());
+        } catch (...) {
+            counts.chError = std::current_exception();
+            return;
+        }
+        if (in.ar) {
+            const auto [sourceFirst, sourceEnd] = sourceRowRange(in.alignment, width_, height_, c, chunkEnd);
+            try {
+                arRows.hold(sourceFirst, sourceEnd, [arFile](int r, int rEnd, std::int32_t* out) {
+                    arFile->readIntRows(r, rEnd, out);
+                });
+            } catch (...) {
+                counts.arError = std::current_exception();
+                return;
+            }
+        }
+        for (int j = c; j < chunkEnd; ++j) {
+            const std::int32_t* chRow = chRows.data() + static_cast<std::size_t>(j - c) * width_;
+            const std::int32_t* arTotal = chRow;
+            if (in.ar) {
+                alignedArRow(in.alignment, arRows, j, arTotalRow.data());
+                arTotal = arTotalRow.data();
+            }
+            buildRow(in, j, chRow, arTotal, counts);
+        }
+    }
+}
+
+void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j,
+                                std::int32_t* out) const {
+    const auto [first, end] = sourceColumns(alignment, j, width_, height_, 0, width_);
+    std::fill(out, out + first, 0);
+    std::fill(out + end, out + width_, 0);
+    if (first >= end) return;
+    const float maxX = static_cast<float>(width_ - 1.001);
+    const float maxY = static_cast<float>(height_ - 1.001);
+    const auto position = [&alignment, j, maxX, maxY](int i) {
+        double xo;
+        double yo;
+        alignment.map(i, j, xo, yo);
+        return clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
+    };
+    // The source row is monotone along the row: the window holds the rows of every column if it holds those of
+    // the first and the last.
+    for (const int i : {first, end - 1}) {
+        const int iy = position(i).iy;
+        if (iy < rows.first() || iy + 1 >= rows.end()) {
+            throw Error("internal error: AR map row " + std::to_string(iy) + " outside the rows read [" +
+                        std::to_string(rows.first()) + ", " + std::to_string(rows.end()) + ")");
+        }
+    }
+    for (int i = first; i < end; ++i) {
+        const SamplePosition p = position(i);
+        out[i] = majorityAt(rows.row(p.iy), rows.row(p.iy + 1), p);
+    }
+}
+
+void StaffRegions::buildRow(const Inputs& in, int j, const std::int32_t* chRow, const std::int32_t* arTotal,
+                            Counts& counts) {
+    std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
+    // Off the discs AR_ondisc and CH_ondisc are 0 (NAR=1): only the columns within are tested.
+    const auto [arFirst, arEnd] = discColumns(arWcs_, j, width_);
+    const auto [chFirst, chEnd] = discColumns(chWcs_, j, width_);
+    std::array<std::size_t, rowCount> fed{};
+    std::size_t arNonZero = 0;
+    for (int i = 0; i < width_; ++i) {
+        const auto total = static_cast<std::uint32_t>(arTotal[i]);
+        const std::uint32_t arOnDisc = i >= arFirst && i < arEnd ? total : 0;
+        const std::uint32_t chOnDisc = i >= chFirst && i < chEnd ? static_cast<std::uint32_t>(chRow[i]) : 0;
+        const int category = chOnDisc == in.chClass                ? 1
+                             : arOnDisc == in.arClass              ? 2
+                             : (arOnDisc != 0 || chOnDisc != 0)    ? 3
+                                                                    : 0;
+        code[i] = static_cast<std::uint8_t>((total == in.arClass ? arAllBit : 0) | category << categoryShift);
+        arNonZero += total != 0;
+        fed[0] += total == in.arClass;
+        fed[2] += category == 1;
+        fed[3] += category == 2;
+        fed[4] += category == 3;
+    }
+    counts.arNonZero += arNonZero;
+    // CH_limited: CH_ondisc where the strip keeps the pixel.
+    const auto [stripFirst, stripEnd] = in.strip.columnsToTest(j, chFirst, chEnd);
+    for (int i = stripFirst; i < stripEnd; ++i) {
+        const auto chOnDisc = static_cast<std::uint32_t>(chRow[i]);
+        if (chOnDisc == 0 || !in.strip.contains(i, j)) continue;
+        ++counts.centralMeridianNonZero;
+        if (chOnDisc == in.chClass) {
+            code[i] |= centralMeridianBit;
+            ++fed[1];
+        }
+    }
+    for (std::size_t r = 0; r < rowCount; ++r) {
+        counts.fed[r] += fed[r];
+        fedBefore_[r][static_cast<std::size_t>(j) + 1] = fed[r];
+    }
+    // The columns collect() visits: from the first to the last non-zero code.
+    int first = 0;
+    int end = width_;
+    while (first < end && code[first] == 0) ++first;
+    while (end > first && code[end - 1] == 0) --end;
+    columns_[static_cast<std::size_t>(j)] = {first, end};
 }
 
 StaffRegions::~StaffRegions() {
@@ -152,9 +286,9 @@ StaffRegions::Summary StaffRegions::summarize(std::size_t arNonZero, std::size_t
     return summary;
 }
 
-std::array<std::vector<double>, StaffRegions::rowCount> StaffRegions::emptyValues() const {
-    std::array<std::vector<double>, rowCount> values;
-    for (std::size_t r = 0; r < rowCount; ++r) values[r].reserve(pixels_[r]);
+StaffRegions::ImageValues StaffRegions::emptyValues() const {
+    ImageValues values;
+    for (std::size_t r = 0; r < rowCount; ++r) values.lists[r].resize(pixels_[r]);
     return values;
 }
 

@@ -1,6 +1,7 @@
 // The five STAFF regions of get_STAFF_stats, built once from the CH and AR maps (compat 8.4 and 8.7).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -8,11 +9,16 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/memory_bound.hpp"
 #include "core/parallel.hpp"
+#include "core/row_window.hpp"
+#include "core/uninitialized_allocator.hpp"
 #include "core/sun_image.hpp"
+#include "staff/heliographic.hpp"
+#include "staff/registration.hpp"
 #include "staff/statistics.hpp"
 
 namespace spoca {
@@ -23,25 +29,26 @@ struct StaffMaps {
     std::optional<SegmentationMap> ar;  ///< empty when the AR path is the CH path
 };
 
-/// Reads the CH map and, unless `arPath` is `chPath`, the AR map, at the same time, and checks that the WCS of
-/// each can place its pixels on the Sun (checkUsableMapWcs, issue 12). Throws spoca::Error naming the file;
-/// the CH map's error is reported first when both fail.
-StaffMaps readStaffMaps(const std::string& chPath, const std::string& arPath, const MemoryBound& bound);
+/// Opens the CH map and, unless `arPath` is `chPath`, the AR map, and checks that the WCS of each can place its
+/// pixels on the Sun (checkUsableMapWcs, issue 12); their pixels are read by StaffRegions. Throws spoca::Error
+/// naming the file, the CH map first.
+StaffMaps openStaffMaps(const std::string& chPath, const std::string& arPath, const MemoryBound& bound);
 
 /// Which pixels feed which CSV row (compat 8.7), computed from the maps of compat 8.4:
 /// row 0 AR_all (AR_total == ARClass), row 1 CH_central_meridian (CH_limited == CHClass), and one of
 /// rows 2 to 4 (CH_ondisc, AR_ondisc, QS_ondisc) from the single pass over the CH grid. Everything that
 /// does not depend on the image is computed here once: pixel counts, areas and filling-factor
-/// denominators. Only one byte per pixel is kept, so the maps themselves can be released. The areas,
+/// denominators. Only one byte per pixel is kept: the maps are read a chunk of rows at a time, never whole. The areas,
 /// sums in scan order that cannot be split between threads, are summed in the background while the first
 /// image is read; areas() and fillingFactor() wait for them.
 class StaffRegions {
 public:
     static constexpr std::size_t rowCount = 5;
 
-    /// Builds the regions. `ar` is nullptr when the AR path equals the CH path (AR is then CH itself);
-    /// otherwise the AR map is aligned onto the CH map with the majority interpolation (compat 9).
-    /// Throws spoca::Error when the AR map's size differs from the CH map's.
+    /// Builds the regions, reading the maps' pixels. `ar` is nullptr when the AR path equals the CH path (AR is
+    /// then CH itself); otherwise the AR map is aligned onto the CH map with the majority interpolation (compat 9).
+    /// Throws spoca::Error when the AR map's size differs from the CH map's, or naming the map whose pixels cannot
+    /// be read (the CH map's first when both cannot).
     StaffRegions(const SegmentationMap& ch, const SegmentationMap* ar, std::uint32_t chClass, std::uint32_t arClass);
     StaffRegions(const StaffRegions&) = delete;  // the background task refers to this object
     StaffRegions& operator=(const StaffRegions&) = delete;
@@ -56,26 +63,41 @@ public:
     /// The FillingFactor column of row r.
     double fillingFactor(std::size_t r) const { return summary_.get().fillingFactors[r]; }
 
-    /// The value lists of the five rows, with room for every pixel they hold.
-    std::array<std::vector<double>, rowCount> emptyValues() const;
+    /// The value lists of the five rows of an image: list r holds counts[r] values, and room for every pixel
+    /// of row r.
+    struct ImageValues {
+        std::array<std::vector<double, UninitializedAllocator<double>>, rowCount> lists;
+        std::array<std::size_t, rowCount> counts{};
+    };
+
+    /// Empty value lists with room for every pixel of the rows.
+    ImageValues emptyValues() const;
     /// The number of values the five lists of an image can hold together.
     std::size_t valueCapacity() const;
 
     /// Appends to each row's list the finite values of its pixels in the image rows [first, end), in scan
-    /// order: called for consecutive blocks, this builds the list V of compat 8.7. rowValues(j, columns, count,
-    /// out) must set out[k] to the value of pixel (columns[k], j) (RegisteredImage::forEachBlock).
+    /// order: called for consecutive blocks, this builds the list V of compat 8.7. rowValues(j, column, count,
+    /// out) must set out[k] to the value of pixel (column + k, j) (RegisteredImage::forEachBlock).
     template <typename RowValues>
-    void collect(int first, int end, const RowValues& rowValues,
-                 std::array<std::vector<double>, rowCount>& values) const;
+    void collect(int first, int end, const RowValues& rowValues, ImageValues& values) const;
 
-    /// collect() on two threads: the rows [first, mid) into `values` and [mid, end) into `spare`, which is then
-    /// appended to `values`, giving the same lists in the same order. `spare` is scratch space kept between
-    /// calls (its content is not used). On a single thread (SPOCA_THREADS=1) this is collect().
+    /// collect() on two threads: the rows [first, mid) and [mid, end), the second half written where it goes
+    /// when the first half has no non-finite value (else moved down after), so that the lists are the same, in
+    /// the same order. On a single thread (SPOCA_THREADS=1) this is collect().
     template <typename RowValues>
-    void collectInTwo(int first, int end, const RowValues& rowValues, std::array<std::vector<double>, rowCount>& values,
-                      std::array<std::vector<double>, rowCount>& spare) const;
+    void collectInTwo(int first, int end, const RowValues& rowValues, ImageValues& values) const;
 
 private:
+    /// collect() of the rows [first, end) into the lists at `lists`, whose counts are `counts`.
+    template <typename RowValues>
+    void collectRows(int first, int end, const RowValues& rowValues, const std::array<double*, rowCount>& lists,
+                     std::array<std::size_t, rowCount>& counts) const;
+    static std::array<double*, rowCount> listsOf(ImageValues& values) {
+        std::array<double*, rowCount> lists;
+        for (std::size_t r = 0; r < rowCount; ++r) lists[r] = values.lists[r].data();
+        return lists;
+    }
+
     /// Bits of a pixel's code: AR_all, CH_central_meridian, then the category of rows 2 to 4 (1 to 3).
     static constexpr std::uint8_t arAllBit = 1;
     static constexpr std::uint8_t centralMeridianBit = 2;
@@ -86,6 +108,17 @@ private:
         std::array<RegionAreas, rowCount> areas;
         std::array<double, rowCount> fillingFactors;
     };
+    struct Inputs;
+    struct Counts;
+    /// Reads the rows [first, end) of the maps and sets their codes, counting into `counts`; an error reading a
+    /// map is left in `counts` (chError or arError) and ends the work.
+    void buildCodes(const Inputs& inputs, int first, int end, Counts& counts);
+    /// AR_total on row j of the CH grid: the AR map, whose rows the alignment reads are in `rows`, aligned with
+    /// the majority interpolation (0 where the alignment falls outside the map).
+    void alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j, std::int32_t* out) const;
+    /// Sets the codes of row j from its CH map row and its AR_total row.
+    void buildRow(const Inputs& inputs, int j, const std::int32_t* chRow, const std::int32_t* arTotal, Counts& counts);
+
     /// Sums the areas in scan order (compat 10.5) and computes the filling factors.
     Summary summarize(std::size_t arNonZero, std::size_t centralMeridianNonZero) const;
 
@@ -94,53 +127,74 @@ private:
     SunWcs chWcs_;
     SunWcs arWcs_;  ///< AR_total's WCS: the AR map's, as updated by its alignment onto CH
     std::vector<std::uint8_t> codes_;
+    std::vector<std::pair<int, int>> columns_;  ///< per image row, the columns [first, end) of its non-zero codes
+    std::array<std::vector<std::size_t>, rowCount> fedBefore_;  ///< per CSV row, pixels fed by the image rows < j
     std::array<std::size_t, rowCount> pixels_{};  ///< pixels fed to each row
     std::shared_future<Summary> summary_;
 };
 
 template <typename RowValues>
-void StaffRegions::collect(int first, int end, const RowValues& rowValues,
-                           std::array<std::vector<double>, rowCount>& values) const {
-    std::vector<int> columns(static_cast<std::size_t>(width_));
+void StaffRegions::collect(int first, int end, const RowValues& rowValues, ImageValues& values) const {
+    collectRows(first, end, rowValues, listsOf(values), values.counts);
+}
+
+template <typename RowValues>
+void StaffRegions::collectRows(int first, int end, const RowValues& rowValues, const std::array<double*, rowCount>& lists,
+                               std::array<std::size_t, rowCount>& n) const {
     std::vector<double> rowValue(static_cast<std::size_t>(width_));
+    double sink = 0.0;  // where a value that joins no list is written, so that the appends need no branch
     for (int j = first; j < end; ++j) {
-        const std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
-        std::size_t count = 0;
-        for (int i = 0; i < width_; ++i) {
-            if (code[i] != 0) columns[count++] = i;
-        }
-        if (count == 0) continue;
-        rowValues(j, columns.data(), count, rowValue.data());
+        const auto [column, columnEnd] = columns_[static_cast<std::size_t>(j)];
+        if (columnEnd <= column) continue;
+        const std::size_t count = static_cast<std::size_t>(columnEnd - column);
+        const std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_ + column;
+        rowValues(j, column, count, rowValue.data());
         for (std::size_t k = 0; k < count; ++k) {
-            const std::uint8_t c = code[columns[k]];
             const double v = rowValue[k];
-            if (!std::isfinite(v)) continue;
-            if (c & arAllBit) values[0].push_back(v);
-            if (c & centralMeridianBit) values[1].push_back(v);
-            const int category = c >> categoryShift;
-            if (category) values[static_cast<std::size_t>(1 + category)].push_back(v);
+            const unsigned c = std::isfinite(v) ? code[k] : 0u;
+            const bool arAll = c & arAllBit;
+            const bool centralMeridian = c & centralMeridianBit;
+            const unsigned category = c >> categoryShift;  // the list of row 1 + category; none for 0
+            const bool categorized = category != 0;
+            const std::size_t row = categorized ? 1 + category : 2;
+            *(arAll ? lists[0] + n[0] : &sink) = v;
+            n[0] += arAll;
+            *(centralMeridian ? lists[1] + n[1] : &sink) = v;
+            n[1] += centralMeridian;
+            *(categorized ? lists[row] + n[row] : &sink) = v;
+            n[row] += categorized;
         }
     }
 }
 
 template <typename RowValues>
-void StaffRegions::collectInTwo(int first, int end, const RowValues& rowValues,
-                                std::array<std::vector<double>, rowCount>& values,
-                                std::array<std::vector<double>, rowCount>& spare) const {
+void StaffRegions::collectInTwo(int first, int end, const RowValues& rowValues, ImageValues& values) const {
     const int mid = first + (end - first) / 2;
     if (mid == first || !multithreaded()) {
         collect(first, end, rowValues, values);
         return;
     }
-    for (auto& list : spare) list.clear();
+    // The second half starts where the first half's pixels end, when all their values are finite.
+    std::array<std::size_t, rowCount> secondStart;
+    for (std::size_t r = 0; r < rowCount; ++r) {
+        secondStart[r] = values.counts[r] + (fedBefore_[r][static_cast<std::size_t>(mid)] -
+                                             fedBefore_[r][static_cast<std::size_t>(first)]);
+    }
+    std::array<std::size_t, rowCount> secondEnd = secondStart;
+    const std::array<double*, rowCount> lists = listsOf(values);
     runTasks(2, [&](unsigned task) {
         if (task == 0) {
-            collect(first, mid, rowValues, values);
+            collectRows(first, mid, rowValues, lists, values.counts);
         } else {
-            collect(mid, end, rowValues, spare);
+            collectRows(mid, end, rowValues, lists, secondEnd);
         }
     });
-    for (std::size_t r = 0; r < rowCount; ++r) values[r].insert(values[r].end(), spare[r].begin(), spare[r].end());
+    for (std::size_t r = 0; r < rowCount; ++r) {
+        if (values.counts[r] != secondStart[r]) {  // the first half skipped non-finite values: close the gap
+            std::copy(lists[r] + secondStart[r], lists[r] + secondEnd[r], lists[r] + values.counts[r]);
+        }
+        values.counts[r] += secondEnd[r] - secondStart[r];
+    }
 }
 
 }  // namespace spoca

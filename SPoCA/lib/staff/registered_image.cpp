@@ -1,12 +1,14 @@
 #include "staff/registered_image.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 
 #include "core/error.hpp"
 #include "core/input_checks.hpp"
 #include "core/preprocessing.hpp"
+#include "core/row_intervals.hpp"
 
 namespace spoca {
 
@@ -82,40 +84,53 @@ bool RegisteredImage::parsePixelwise(const std::string& steps) {
     return true;
 }
 
-void RegisteredImage::sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const {
-    sourceFirst = sourceEnd = 0;
-    if (alignment_.scale() == 0.0) return;  // every pixel is null
-    // The map is affine, so the rows it reaches lie between those of the block's corners. Rounding to
-    // float and the clamp move a position by far less than the margin of two rows.
-    double low = std::numeric_limits<double>::infinity();
-    double high = -low;
-    for (const int j : {first, end - 1}) {
-        for (const int i : {0, width_ - 1}) {
-            double xo;
-            double yo;
-            alignment_.map(i, j, xo, yo);
-            if (!std::isfinite(yo)) {  // NaN parameters: no pixel is read; infinite ones: read all
-                sourceEnd = std::isnan(yo) ? 0 : height_;
-                return;
-            }
-            low = std::min(low, yo);
-            high = std::max(high, yo);
-        }
-    }
-    const double lastRow = height_ - 1;
-    sourceFirst = static_cast<int>(std::floor(std::clamp(low, 0.0, lastRow))) - 2;
-    sourceEnd = static_cast<int>(std::floor(std::clamp(high, 0.0, lastRow))) + 3;
-    sourceFirst = std::max(0, sourceFirst);
-    sourceEnd = std::min(height_, sourceEnd);
-}
-
 void RegisteredImage::readWindow(int first, int end, Window& window) const {
-    int sourceEnd;
-    sourceRows(first, end, window.first, sourceEnd);
-    window.rows = sourceEnd - window.first;
+    const auto [sourceFirst, sourceEnd] = sourceRowRange(alignment_, width_, height_, first, end);
+    window.first = sourceFirst;
+    window.rows = sourceEnd - sourceFirst;
     if (window.rows <= 0) return;
     window.pixels.resize(static_cast<std::size_t>(window.rows) * width_);
     file_.readDoubleRows(window.first, sourceEnd, window.pixels.data());
+}
+
+std::pair<int, int> RegisteredImage::interpolatedColumns(int j, int first, int end) const {
+    return intersectColumns(columnsWithinRadius(wcs_.centerX, wcs_.centerY, nullThreshold_, j, first, end),
+                            sourceColumns(alignment_, j, width_, height_, first, end));
+}
+
+void RegisteredImage::rowValues(const Window& window, int j, int column, std::size_t count, double* out) const {
+    const int end = column + static_cast<int>(count);
+    const auto [first, last] = interpolatedColumns(j, column, end);
+    std::fill(out, out + (first - column), HUGE_VAL);
+    std::fill(out + (last - column), out + count, HUGE_VAL);
+    if (first < last) {
+        // The source row is monotone along the row too: the window holds the rows of every column if it holds
+        // those of the first and the last.
+        for (const int i : {first, last - 1}) {
+            double xo;
+            double yo;
+            alignment_.map(i, j, xo, yo);
+            const int iy = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX_, maxY_).iy;
+            if (iy < window.first || iy + 1 >= window.first + window.rows) outsideWindow(iy, window);
+        }
+        const double* rows = window.pixels.data();
+        const int windowFirst = window.first;
+        const Alignment alignment = alignment_;
+        const float maxX = maxX_;
+        const float maxY = maxY_;
+        const auto width = static_cast<std::size_t>(width_);
+        for (int i = first; i < last; ++i) {
+            double xo;
+            double yo;
+            alignment.map(i, j, xo, yo);
+            const SamplePosition p = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
+            out[i - column] = bilinearAt(rows, width, SamplePosition{p.ix, p.iy - windowFirst, p.dx, p.dy});
+        }
+    }
+    const double exposureTime = exposureTime_;
+    for (int d = 0; d < divisions_; ++d) {
+        for (std::size_t k = 0; k < count; ++k) out[k] = out[k] / exposureTime;
+    }
 }
 
 void RegisteredImage::outsideWindow(int iy, const Window& window) const {

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <future>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/fits_file.hpp"
@@ -40,8 +41,8 @@ public:
     const SunWcs& wcs() const { return wcs_; }
 
     /// Calls visit(first, end, rowValues) for consecutive blocks of rows [first, end) covering the image, in
-    /// order, where rowValues(j, columns, count, out) sets out[k], for k < count, to the preprocessed,
-    /// aligned intensity (+infinity for null) of pixel (columns[k], j) of the block. A row's pixels are
+    /// order, where rowValues(j, column, count, out) sets out[k], for k < count, to the preprocessed,
+    /// aligned intensity (+infinity for null) of pixel (column + k, j) of the block. A row's pixels are
     /// evaluated together so that the divisions by the exposure time run as one loop, which the compiler
     /// vectorises (the same IEEE divisions, so the same values). Throws spoca::Error naming the file when its
     /// pixels cannot be read.
@@ -62,43 +63,23 @@ private:
     /// Reads `steps` into nullThreshold_ and divisions_; false when a step is not pixel-wise or not plainly
     /// written.
     bool parsePixelwise(const std::string& steps);
-    /// The source rows the bilinear interpolation reads for the output rows [first, end).
-    void sourceRows(int first, int end, int& sourceFirst, int& sourceEnd) const;
     /// Reads the source rows the output rows [first, end) need into `window` (its buffer is reused).
     void readWindow(int first, int end, Window& window) const;
     /// Throws: the interpolation would read row iy or iy + 1 outside the window (cannot happen).
     [[noreturn]] void outsideWindow(int iy, const Window& window) const;
 
-    /// The aligned, preprocessed values of the pixels (columns[k], j), reading from `window`: aligned()
-    /// then the DivExpTime divisions. The exposure time is a positive finite number (checkedExposureTime),
-    /// so dividing a null (+infinity) gives +infinity again: the divisions need no test, as in the original,
-    /// where DivExpTime leaves null pixels alone.
-    void rowValues(const Window& window, int j, const int* columns, std::size_t count, double* out) const {
-        for (std::size_t k = 0; k < count; ++k) out[k] = aligned(window, columns[k], j);
-        const double exposureTime = exposureTime_;
-        for (int d = 0; d < divisions_; ++d) {
-            for (std::size_t k = 0; k < count; ++k) out[k] = out[k] / exposureTime;
-        }
-    }
+    /// The aligned, preprocessed values of the pixels (column + k, j), reading from `window`: the aligned
+    /// values with the NAR steps applied, then the DivExpTime divisions. The exposure time is a positive finite
+    /// number (checkedExposureTime), so dividing a null (+infinity) gives +infinity again: the divisions need no
+    /// test, as in the original, where DivExpTime leaves null pixels alone.
+    void rowValues(const Window& window, int j, int column, std::size_t count, double* out) const;
 
-    /// The aligned value of output pixel (i, j) with the NAR steps applied, reading from `window`. The NAR
-    /// steps null the pixels beyond the smallest of their radii whatever the value, and DivExpTime leaves
-    /// null pixels alone, so the steps give this in any order.
-    double aligned(const Window& window, int i, int j) const {
-        const double x = i - wcs_.centerX;
-        const double y = j - wcs_.centerY;
-        if (x * x + y * y > nullThreshold_) return HUGE_VAL;
-        double v = HUGE_VAL;
-        double xo;
-        double yo;
-        if (alignment_.sourcePosition(i, j, width_, height_, xo, yo)) {
-            const SamplePosition p = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX_, maxY_);
-            if (p.iy < window.first || p.iy + 1 >= window.first + window.rows) outsideWindow(p.iy, window);
-            const double* rows = window.pixels.data() + static_cast<std::size_t>(p.iy - window.first) * width_;
-            v = bilinearAt(rows, static_cast<std::size_t>(width_), SamplePosition{p.ix, 0, p.dx, p.dy});
-        }
-        return v;
-    }
+    /// The columns of [first, end) on row j whose aligned value is interpolated: those the NAR steps keep and
+    /// whose source position falls inside the image (Alignment::sourcePosition). The NAR steps null the pixels
+    /// beyond the smallest of their radii whatever the value, and DivExpTime leaves null pixels alone, so the
+    /// steps give this in any order. Each test compares a value that is monotone along the row (every operation
+    /// rounds monotonically), so the columns form an interval (core/row_intervals.hpp).
+    std::pair<int, int> interpolatedColumns(int j, int first, int end) const;
 
     std::string path_;
     FitsFile file_;
@@ -120,8 +101,8 @@ private:
 template <typename Visit>
 void RegisteredImage::forEachBlock(Visit visit) {
     if (!pixelwise_) {
-        visit(0, height_, [this](int j, const int* columns, std::size_t count, double* out) {
-            for (std::size_t k = 0; k < count; ++k) out[k] = preprocessed_(columns[k], j);
+        visit(0, height_, [this](int j, int column, std::size_t count, double* out) {
+            for (std::size_t k = 0; k < count; ++k) out[k] = preprocessed_(column + static_cast<int>(k), j);
         });
         return;
     }
@@ -140,8 +121,8 @@ void RegisteredImage::forEachBlock(Visit visit) {
         next.get();
         if (end < height_) next = readBlock(end);
         const Window& window = windows[(first / blockRows) % 2];
-        visit(first, end, [this, &window](int j, const int* columns, std::size_t count, double* out) {
-            rowValues(window, j, columns, count, out);
+        visit(first, end, [this, &window](int j, int column, std::size_t count, double* out) {
+            rowValues(window, j, column, count, out);
         });
     }
 }

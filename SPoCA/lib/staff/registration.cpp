@@ -1,9 +1,12 @@
 #include "staff/registration.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/constants.hpp"
 #include "core/error.hpp"
+#include "core/row_intervals.hpp"
 
 namespace spoca {
 
@@ -45,6 +48,48 @@ SunWcs Alignment::alignedWcs(const SunWcs& image) const {
     const double crota2 = crota2FromCd(image.cd, aligned.cdelt1, aligned.cdelt2) + theta_;
     aligned.cd = cdFromCrota2(crota2, aligned.cdelt1, aligned.cdelt2);
     return aligned;
+}
+
+std::pair<int, int> sourceColumns(const Alignment& alignment, int j, int width, int height, int first, int end) {
+    if (alignment.scale() == 0.0) return {first, first};
+    const auto x = [&alignment, j](int i) {
+        double xo;
+        double yo;
+        alignment.map(i, j, xo, yo);
+        return xo;
+    };
+    const auto y = [&alignment, j](int i) {
+        double xo;
+        double yo;
+        alignment.map(i, j, xo, yo);
+        return yo;
+    };
+    const double w = width;
+    const double h = height;
+    std::pair<int, int> columns = monotoneColumns(first, end, [&x](int i) { return 0.0 <= x(i); });
+    columns = intersectColumns(columns, monotoneColumns(first, end, [&x, w](int i) { return x(i) < w; }));
+    columns = intersectColumns(columns, monotoneColumns(first, end, [&y](int i) { return 0.0 <= y(i); }));
+    return intersectColumns(columns, monotoneColumns(first, end, [&y, h](int i) { return y(i) < h; }));
+}
+
+std::pair<int, int> sourceRowRange(const Alignment& alignment, int width, int height, int firstRow, int endRow) {
+    if (alignment.scale() == 0.0) return {0, 0};  // every pixel is null
+    double low = std::numeric_limits<double>::infinity();
+    double high = -low;
+    for (const int j : {firstRow, endRow - 1}) {
+        for (const int i : {0, width - 1}) {
+            double xo;
+            double yo;
+            alignment.map(i, j, xo, yo);
+            if (!std::isfinite(yo)) return {0, std::isnan(yo) ? 0 : height};  // NaN: no pixel is read; inf: all
+            low = std::min(low, yo);
+            high = std::max(high, yo);
+        }
+    }
+    const double lastRow = height - 1;
+    const int first = static_cast<int>(std::floor(std::clamp(low, 0.0, lastRow))) - 2;
+    const int end = static_cast<int>(std::floor(std::clamp(high, 0.0, lastRow))) + 3;
+    return {std::max(0, first), std::min(height, end)};
 }
 
 Image<double> alignBilinear(const Image<double>& image, const Alignment& alignment) {

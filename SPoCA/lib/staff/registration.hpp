@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstddef>
+#include <utility>
 
 #include "core/image.hpp"
 #include "core/sun_wcs.hpp"
@@ -89,12 +90,13 @@ inline double bilinearAt(const double* pixels, std::size_t width, const SamplePo
 
 /// Majority interpolation of a map at (x, y), weights in float (compat 9): equal colours pool their
 /// weights into the first of them, and the colour with the strictly largest weight wins (first on ties).
+/// `row` and `next` are rows p.iy and p.iy + 1 of the map (p.iy itself is not used).
 template <typename T>
-T majorityAt(const T* pixels, std::size_t width, const SamplePosition& p) {
+T majorityAt(const T* row, const T* next, const SamplePosition& p) {
     const float cdx = 1.0f - p.dx;
     const float cdy = 1.0f - p.dy;
-    const T* row = pixels + static_cast<std::size_t>(p.iy) * width + static_cast<std::size_t>(p.ix);
-    const T* next = row + width;
+    row += p.ix;
+    next += p.ix;
     // At a pixel's own position (dx = dy = 0, e.g. maps on the same grid) the weights are (1, 0, 0, 0): however
     // the colours pool, the first one keeps the largest weight and wins.
     if (p.dx == 0.0f && p.dy == 0.0f) return row[0];
@@ -115,6 +117,17 @@ T majorityAt(const T* pixels, std::size_t width, const SamplePosition& p) {
     }
     return colors[best];
 }
+
+/// The columns of [first, end) on output row j whose source position falls inside the width x height image
+/// (Alignment::sourcePosition is true): an interval, since xo and yo are monotone along the row (every operation
+/// of Alignment::map rounds monotonically); found by bisection (core/row_intervals.hpp). Empty when s == 0.
+std::pair<int, int> sourceColumns(const Alignment& alignment, int j, int width, int height, int first, int end);
+
+/// The source rows [first, end) that aligning the output rows [firstRow, endRow) of an image of width x height
+/// pixels reads (both interpolators read rows iy and iy + 1). The map is affine, so the rows it reaches lie
+/// between those of the block's corners; rounding to float and the clamp move a position by far less than the
+/// margin of two rows. Empty when no pixel is read (s == 0 or NaN parameters), all rows for infinite ones.
+std::pair<int, int> sourceRowRange(const Alignment& alignment, int width, int height, int firstRow, int endRow);
 
 /// Evaluates an aligned image pixel by pixel without materialising it: value(i, j) is what the
 /// original's registered image holds at (i, j). `Interpolate` is called with (pixels, width, position).

@@ -25,27 +25,28 @@ void PixelArea::addAtDiskCenter(int i, int j, double& sum) const {
     if (factor <= higginsFactor) sum += raw_ * factor;
 }
 
-RegionStatistics regionStatistics(std::vector<double>& values, const RegionAreas& areas, double fillingFactor) {
+RegionStatistics regionStatistics(double* values, std::size_t count, const RegionAreas& areas, double fillingFactor) {
     RegionStatistics s{nan, nan, nan, nan, nan, nan, nan, nan, nan, 0.0,
                        areas.areaRaw(), areas.areaAtDiskCenter(), fillingFactor};
-    if (values.empty()) return s;
-    s.minIntensity = values.front();
-    s.maxIntensity = values.front();
-    for (const double v : values) {
-        s.totalIntensity += v;
-        if (v < s.minIntensity) s.minIntensity = v;
-        if (v > s.maxIntensity) s.maxIntensity = v;
+    if (count == 0) return s;
+    const double* const end = values + count;
+    s.minIntensity = values[0];
+    s.maxIntensity = values[0];
+    for (const double* v = values; v != end; ++v) {
+        s.totalIntensity += *v;
+        if (*v < s.minIntensity) s.minIntensity = *v;
+        if (*v > s.maxIntensity) s.maxIntensity = *v;
     }
-    s.median = select(values, 0.5);
-    s.lowerQuartile = select(values, 0.25);
-    s.upperQuartile = select(values, 0.75);
-    const double n = static_cast<double>(values.size());
+    s.median = select(values, count, 0.5);
+    s.lowerQuartile = select(values, count, 0.25);
+    s.upperQuartile = select(values, count, 0.75);
+    const double n = static_cast<double>(count);
     s.mean = s.totalIntensity / n;
     double m2 = 0.0;
     double m3 = 0.0;
     double m4 = 0.0;
-    for (const double v : values) {
-        const double delta = v - s.mean;
+    for (const double* v = values; v != end; ++v) {
+        const double delta = *v - s.mean;
         const double delta2 = delta * delta;
         m2 += delta2;
         m4 += delta2 * delta2;

@@ -68,10 +68,10 @@ struct RegionStatistics {
     double fillingFactor;
 };
 
-/// The statistics of a region whose finite intensities are `values`, in scan order; `values` is left in
-/// the order the three selections (median, lower then upper quartile, compat 10.2) put it, which is the
+/// The statistics of a region whose finite intensities are values[0, count), in scan order; they are left in
+/// the order the three selections (median, lower then upper quartile, compat 10.2) put them, which is the
 /// order the moments are summed in. An empty region gives NaN statistics and a total of 0.
-RegionStatistics regionStatistics(std::vector<double>& values, const RegionAreas& areas, double fillingFactor);
+RegionStatistics regionStatistics(double* values, std::size_t count, const RegionAreas& areas, double fillingFactor);
 
 /// numerator / denominator, where 0 / 0 gives the negative NaN that the original's run-time division
 /// gives on x86-64 (printed "-nan", compat 10.4).
