@@ -53,10 +53,7 @@ bool processImage(const std::string& path, const StaffRegions& regions, const Se
     // for a while; when that would take too much memory, the previous CSV is finished first.
     bool written = true;
     if (!valuesOfTwoImagesFit(regions)) written = writePending(pending, std::cerr);
-    auto values = regions.emptyValues();
-    image.forEachBlock([&regions, &values](int first, int end, const auto& rowValues) {
-        regions.collectInTwo(first, end, rowValues, values);
-    });
+    auto values = regions.collect([&image](int first, int end, const auto& visit) { image.forEachBlock(first, end, visit); });
     written = writePending(pending, std::cerr) && written;
     auto text = [&regions, values = std::move(values), channel = image.channel(),
                  observation = image.observationTime(), separator = settings.separator]() mutable {

@@ -149,6 +149,7 @@ void StaffRegions::buildCodes(const Inputs& in, int first, int end, Counts& coun
     RowWindow<std::int32_t> arRows(width_, in.ar ? capacity : 0);
     std::vector<std::int32_t> chRows(static_cast<std::size_t>(chunkRows) * width_);
     std::vector<std::int32_t> arTotalRow(static_cast<std::size_t>(width_));
+    std::vector<SamplePosition> positions(static_cast<std::size_t>(width_));
     for (int c = first; c < end; c += chunkRows) {
         const int chunkEnd = std::min(end, c + chunkRows);
         try {
@@ -172,7 +173,7 @@ void StaffRegions::buildCodes(const Inputs& in, int first, int end, Counts& coun
             const std::int32_t* chRow = chRows.data() + static_cast<std::size_t>(j - c) * width_;
             const std::int32_t* arTotal = chRow;
             if (in.ar) {
-                alignedArRow(in.alignment, arRows, j, arTotalRow.data());
+                alignedArRow(in.alignment, arRows, j, positions.data(), arTotalRow.data());
                 arTotal = arTotalRow.data();
             }
             buildRow(in, j, chRow, arTotal, counts);
@@ -181,7 +182,7 @@ void StaffRegions::buildCodes(const Inputs& in, int first, int end, Counts& coun
 }
 
 void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j,
-                                std::int32_t* out) const {
+                                SamplePosition* positions, std::int32_t* out) const {
     const auto [first, end] = sourceColumns(alignment, j, width_, height_, 0, width_);
     std::fill(out, out + first, 0);
     std::fill(out + end, out + width_, 0);
@@ -203,8 +204,10 @@ void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std:
                         std::to_string(rows.first()) + ", " + std::to_string(rows.end()) + ")");
         }
     }
+    // The positions first, in a loop the compiler vectorises, then the interpolations.
+    for (int i = first; i < end; ++i) positions[i] = position(i);
     for (int i = first; i < end; ++i) {
-        const SamplePosition p = position(i);
+        const SamplePosition& p = positions[i];
         out[i] = majorityAt(rows.row(p.iy), rows.row(p.iy + 1), p);
     }
 }
@@ -286,10 +289,19 @@ StaffRegions::Summary StaffRegions::summarize(std::size_t arNonZero, std::size_t
     return summary;
 }
 
-StaffRegions::ImageValues StaffRegions::emptyValues() const {
-    ImageValues values;
-    for (std::size_t r = 0; r < rowCount; ++r) values.lists[r].resize(pixels_[r]);
-    return values;
+int StaffRegions::collectSplit() const {
+    // Every row is read (decoding costs about half as much per pixel as evaluating one); only the columns of
+    // non-zero codes are evaluated.
+    const auto cost = [this](int j) {
+        const auto [first, end] = columns_[static_cast<std::size_t>(j)];
+        return static_cast<double>(width_) / 2 + std::max(0, end - first);
+    };
+    double total = 0;
+    for (int j = 0; j < height_; ++j) total += cost(j);
+    double before = 0;
+    int mid = 0;
+    while (mid < height_ && before + cost(mid) <= total / 2) before += cost(mid++);
+    return mid;
 }
 
 std::size_t StaffRegions::valueCapacity() const {

@@ -70,25 +70,23 @@ public:
         std::array<std::size_t, rowCount> counts{};
     };
 
-    /// Empty value lists with room for every pixel of the rows.
-    ImageValues emptyValues() const;
     /// The number of values the five lists of an image can hold together.
     std::size_t valueCapacity() const;
 
-    /// Appends to each row's list the finite values of its pixels in the image rows [first, end), in scan
-    /// order: called for consecutive blocks, this builds the list V of compat 8.7. rowValues(j, column, count,
-    /// out) must set out[k] to the value of pixel (column + k, j) (RegisteredImage::forEachBlock).
-    template <typename RowValues>
-    void collect(int first, int end, const RowValues& rowValues, ImageValues& values) const;
-
-    /// collect() on two threads: the rows [first, mid) and [mid, end), the second half written where it goes
-    /// when the first half has no non-finite value (else moved down after), so that the lists are the same, in
-    /// the same order. On a single thread (SPOCA_THREADS=1) this is collect().
-    template <typename RowValues>
-    void collectInTwo(int first, int end, const RowValues& rowValues, ImageValues& values) const;
+    /// The lists V of compat 8.7 of an image: for each row, the finite values of its pixels in scan order.
+    /// forRows(first, end, visit) must call visit(blockFirst, blockEnd, rowValues) for consecutive blocks of rows
+    /// covering the image rows [first, end), in order, where rowValues(j, column, count, out) sets out[k] to the
+    /// value of pixel (column + k, j) (RegisteredImage::forEachBlock). Unless on a single thread (SPOCA_THREADS=1),
+    /// the two halves of the rows are visited at once, on two threads: the second half's values are written
+    /// where they go when the first half has no non-finite value (else moved down after), so that the lists are
+    /// the same, in the same order.
+    template <typename ForRows>
+    ImageValues collect(ForRows forRows) const;
 
 private:
-    /// collect() of the rows [first, end) into the lists at `lists`, whose counts are `counts`.
+    /// The first row of the second half of the rows for collect(), balancing the pixels read and evaluated.
+    int collectSplit() const;
+    /// Appends the values of the image rows [first, end) to the lists at `lists`, whose counts are `counts`.
     template <typename RowValues>
     void collectRows(int first, int end, const RowValues& rowValues, const std::array<double*, rowCount>& lists,
                      std::array<std::size_t, rowCount>& counts) const;
@@ -114,8 +112,10 @@ private:
     /// map is left in `counts` (chError or arError) and ends the work.
     void buildCodes(const Inputs& inputs, int first, int end, Counts& counts);
     /// AR_total on row j of the CH grid: the AR map, whose rows the alignment reads are in `rows`, aligned with
-    /// the majority interpolation (0 where the alignment falls outside the map).
-    void alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j, std::int32_t* out) const;
+    /// the majority interpolation (0 where the alignment falls outside the map). `positions` is scratch space
+    /// for a row's sample positions.
+    void alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j,
+                      SamplePosition* positions, std::int32_t* out) const;
     /// Sets the codes of row j from its CH map row and its AR_total row.
     void buildRow(const Inputs& inputs, int j, const std::int32_t* chRow, const std::int32_t* arTotal, Counts& counts);
 
@@ -132,11 +132,6 @@ private:
     std::array<std::size_t, rowCount> pixels_{};  ///< pixels fed to each row
     std::shared_future<Summary> summary_;
 };
-
-template <typename RowValues>
-void StaffRegions::collect(int first, int end, const RowValues& rowValues, ImageValues& values) const {
-    collectRows(first, end, rowValues, listsOf(values), values.counts);
-}
 
 template <typename RowValues>
 void StaffRegions::collectRows(int first, int end, const RowValues& rowValues, const std::array<double*, rowCount>& lists,
@@ -167,26 +162,30 @@ void StaffRegions::collectRows(int first, int end, const RowValues& rowValues, c
     }
 }
 
-template <typename RowValues>
-void StaffRegions::collectInTwo(int first, int end, const RowValues& rowValues, ImageValues& values) const {
-    const int mid = first + (end - first) / 2;
-    if (mid == first || !multithreaded()) {
-        collect(first, end, rowValues, values);
-        return;
+template <typename ForRows>
+StaffRegions::ImageValues StaffRegions::collect(ForRows forRows) const {
+    ImageValues values;
+    for (std::size_t r = 0; r < rowCount; ++r) values.lists[r].resize(pixels_[r]);
+    const std::array<double*, rowCount> lists = listsOf(values);
+    const auto into = [this, &lists](std::array<std::size_t, rowCount>& counts) {
+        return [this, &lists, &counts](int first, int end, const auto& rowValues) {
+            collectRows(first, end, rowValues, lists, counts);
+        };
+    };
+    const int mid = collectSplit();
+    if (!multithreaded() || mid <= 0 || mid >= height_) {
+        forRows(0, height_, into(values.counts));
+        return values;
     }
     // The second half starts where the first half's pixels end, when all their values are finite.
     std::array<std::size_t, rowCount> secondStart;
-    for (std::size_t r = 0; r < rowCount; ++r) {
-        secondStart[r] = values.counts[r] + (fedBefore_[r][static_cast<std::size_t>(mid)] -
-                                             fedBefore_[r][static_cast<std::size_t>(first)]);
-    }
+    for (std::size_t r = 0; r < rowCount; ++r) secondStart[r] = fedBefore_[r][static_cast<std::size_t>(mid)];
     std::array<std::size_t, rowCount> secondEnd = secondStart;
-    const std::array<double*, rowCount> lists = listsOf(values);
     runTasks(2, [&](unsigned task) {
         if (task == 0) {
-            collectRows(first, mid, rowValues, lists, values.counts);
+            forRows(0, mid, into(values.counts));
         } else {
-            collectRows(mid, end, rowValues, lists, secondEnd);
+            forRows(mid, height_, into(secondEnd));
         }
     });
     for (std::size_t r = 0; r < rowCount; ++r) {
@@ -195,6 +194,7 @@ void StaffRegions::collectInTwo(int first, int end, const RowValues& rowValues, 
         }
         values.counts[r] += secondEnd[r] - secondStart[r];
     }
+    return values;
 }
 
 }  // namespace spoca

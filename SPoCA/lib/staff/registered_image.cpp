@@ -84,13 +84,13 @@ bool RegisteredImage::parsePixelwise(const std::string& steps) {
     return true;
 }
 
-void RegisteredImage::readWindow(int first, int end, Window& window) const {
+void RegisteredImage::readWindow(const FitsFile& file, int first, int end, Window& window) const {
     const auto [sourceFirst, sourceEnd] = sourceRowRange(alignment_, width_, height_, first, end);
     window.first = sourceFirst;
     window.rows = sourceEnd - sourceFirst;
     if (window.rows <= 0) return;
     window.pixels.resize(static_cast<std::size_t>(window.rows) * width_);
-    file_.readDoubleRows(window.first, sourceEnd, window.pixels.data());
+    file.readDoubleRows(window.first, sourceEnd, window.pixels.data());
 }
 
 std::pair<int, int> RegisteredImage::interpolatedColumns(int j, int first, int end) const {
@@ -98,7 +98,7 @@ std::pair<int, int> RegisteredImage::interpolatedColumns(int j, int first, int e
                             sourceColumns(alignment_, j, width_, height_, first, end));
 }
 
-void RegisteredImage::rowValues(const Window& window, int j, int column, std::size_t count, double* out) const {
+void RegisteredImage::rowValues(Window& window, int j, int column, std::size_t count, double* out) const {
     const int end = column + static_cast<int>(count);
     const auto [first, last] = interpolatedColumns(j, column, end);
     std::fill(out, out + (first - column), HUGE_VAL);
@@ -119,11 +119,16 @@ void RegisteredImage::rowValues(const Window& window, int j, int column, std::si
         const float maxX = maxX_;
         const float maxY = maxY_;
         const auto width = static_cast<std::size_t>(width_);
+        // The positions first, in a loop the compiler vectorises, then the interpolations.
+        SamplePosition* positions = window.positions.data();
         for (int i = first; i < last; ++i) {
             double xo;
             double yo;
             alignment.map(i, j, xo, yo);
-            const SamplePosition p = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
+            positions[i] = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
+        }
+        for (int i = first; i < last; ++i) {
+            const SamplePosition& p = positions[i];
             out[i - column] = bilinearAt(rows, width, SamplePosition{p.ix, p.iy - windowFirst, p.dx, p.dy});
         }
     }

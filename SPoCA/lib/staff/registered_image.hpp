@@ -4,13 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
-#include <future>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/fits_file.hpp"
-#include "core/parallel.hpp"
 #include "core/sun_image.hpp"
 #include "staff/registration.hpp"
 
@@ -40,31 +39,34 @@ public:
     /// The image's WCS after the alignment.
     const SunWcs& wcs() const { return wcs_; }
 
-    /// Calls visit(first, end, rowValues) for consecutive blocks of rows [first, end) covering the image, in
-    /// order, where rowValues(j, column, count, out) sets out[k], for k < count, to the preprocessed,
-    /// aligned intensity (+infinity for null) of pixel (column + k, j) of the block. A row's pixels are
-    /// evaluated together so that the divisions by the exposure time run as one loop, which the compiler
-    /// vectorises (the same IEEE divisions, so the same values). Throws spoca::Error naming the file when its
-    /// pixels cannot be read.
+    /// Calls visit(first, end, rowValues) for consecutive blocks of rows [first, end) covering the rows
+    /// [firstRow, endRow) of the image, in order, where rowValues(j, column, count, out) sets out[k], for
+    /// k < count, to the preprocessed, aligned intensity (+infinity for null) of pixel (column + k, j) of the
+    /// block. A row's pixels are evaluated together so that the divisions by the exposure time run as one loop,
+    /// which the compiler vectorises (the same IEEE divisions, so the same values). The file is read through the
+    /// image's own handle when firstRow is 0, through a handle of its own otherwise, so that two threads may
+    /// visit two parts of the image at once. Throws spoca::Error naming the file when its pixels cannot be read.
     template <typename Visit>
-    void forEachBlock(Visit visit);
+    void forEachBlock(int firstRow, int endRow, Visit visit) const;
 
 private:
     struct Description;
     RegisteredImage(Description description, const SunWcs& reference, const std::string& steps);
 
-    /// Source rows [first, first + rows) of the file, as doubles with +infinity for null pixels.
+    /// Source rows [first, first + rows) of the file, as doubles with +infinity for null pixels, and scratch
+    /// space for the sample positions of a row.
     struct Window {
         int first = 0;
         int rows = 0;
         std::vector<double> pixels;
+        std::vector<SamplePosition> positions;
     };
 
     /// Reads `steps` into nullThreshold_ and divisions_; false when a step is not pixel-wise or not plainly
     /// written.
     bool parsePixelwise(const std::string& steps);
-    /// Reads the source rows the output rows [first, end) need into `window` (its buffer is reused).
-    void readWindow(int first, int end, Window& window) const;
+    /// Reads from `file` the source rows the output rows [first, end) need into `window` (its buffer is reused).
+    void readWindow(const FitsFile& file, int first, int end, Window& window) const;
     /// Throws: the interpolation would read row iy or iy + 1 outside the window (cannot happen).
     [[noreturn]] void outsideWindow(int iy, const Window& window) const;
 
@@ -72,7 +74,7 @@ private:
     /// values with the NAR steps applied, then the DivExpTime divisions. The exposure time is a positive finite
     /// number (checkedExposureTime), so dividing a null (+infinity) gives +infinity again: the divisions need no
     /// test, as in the original, where DivExpTime leaves null pixels alone.
-    void rowValues(const Window& window, int j, int column, std::size_t count, double* out) const;
+    void rowValues(Window& window, int j, int column, std::size_t count, double* out) const;
 
     /// The columns of [first, end) on row j whose aligned value is interpolated: those the NAR steps keep and
     /// whose source position falls inside the image (Alignment::sourcePosition). The NAR steps null the pixels
@@ -99,28 +101,22 @@ private:
 };
 
 template <typename Visit>
-void RegisteredImage::forEachBlock(Visit visit) {
+void RegisteredImage::forEachBlock(int firstRow, int endRow, Visit visit) const {
+    if (firstRow >= endRow) return;
     if (!pixelwise_) {
-        visit(0, height_, [this](int j, int column, std::size_t count, double* out) {
+        visit(firstRow, endRow, [this](int j, int column, std::size_t count, double* out) {
             for (std::size_t k = 0; k < count; ++k) out[k] = preprocessed_(column + static_cast<int>(k), j);
         });
         return;
     }
+    std::optional<FitsFile> own;
+    const FitsFile& file = firstRow == 0 ? file_ : own.emplace(FitsFile::openImage(path_));
     constexpr int blockRows = 128;
-    // Two windows: one is computed on while the other is read into.
-    Window windows[2];
-    auto readBlock = [this, &windows](int first) {
-        Window& window = windows[(first / blockRows) % 2];
-        return startTask([this, first, &window] {
-            readWindow(first, std::min(height_, first + blockRows), window);
-        });
-    };
-    std::future<void> next = readBlock(0);
-    for (int first = 0; first < height_; first += blockRows) {
-        const int end = std::min(height_, first + blockRows);
-        next.get();
-        if (end < height_) next = readBlock(end);
-        const Window& window = windows[(first / blockRows) % 2];
+    Window window;
+    window.positions.resize(static_cast<std::size_t>(width_));
+    for (int first = firstRow; first < endRow; first += blockRows) {
+        const int end = std::min(endRow, first + blockRows);
+        readWindow(file, first, end, window);
         visit(first, end, [this, &window](int j, int column, std::size_t count, double* out) {
             rowValues(window, j, column, count, out);
         });
