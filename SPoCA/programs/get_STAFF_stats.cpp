@@ -6,7 +6,6 @@
 // CSV could not be written.
 
 #include <array>
-#include <future>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -39,29 +38,22 @@ struct Settings {
     MemoryBound memoryBound;
 };
 
-/// Compat 8.6 steps 3 to 7 for one existing image file: reads and aligns the image, collects the values
-/// of the five rows, writes the previous image's CSV, then starts computing this image's statistics
-/// (left in `pending`). Throws spoca::Error when the image cannot be used.
-/// Returns false when the previous image's CSV could not be written.
+/// Compat 8.6 steps 3 to 7 for one existing image file: reads and aligns the image, collects the values of the
+/// five rows into `values` (kept from image to image, so that their memory is touched once in a run), computes
+/// the statistics and writes the CSV. Throws spoca::Error when the image cannot be used. Returns false when the
+/// CSV could not be written.
 bool processImage(const std::string& path, const StaffRegions& regions, const Settings& settings,
-                  std::optional<PendingCsv>& pending) {
-    RegisteredImage image(path, settings.imageType, regions.chWcs(), settings.preprocessing, settings.memoryBound);
+                  StaffRegions::ImageValues& values) {
+    const RegisteredImage image(path, settings.imageType, regions.chWcs(), settings.preprocessing,
+                                settings.memoryBound);
     checkImageFitsMaps(path, image.width(), image.height(), regions.width(), regions.height());
     warnIfNotSimilar(std::cerr, path, "the CHSegmentedMap " + settings.chPath, regions.chWcs(), image.wcs());
-
-    // The statistics of the previous image run while this one is read, so both images' values are held
-    // for a while; when that would take too much memory, the previous CSV is finished first.
-    bool written = true;
-    if (!valuesOfTwoImagesFit(regions)) written = writePending(pending, std::cerr);
-    auto values = regions.collect([&image](int first, int end, const auto& visit) { image.forEachBlock(first, end, visit); });
-    written = writePending(pending, std::cerr) && written;
-    auto text = [&regions, values = std::move(values), channel = image.channel(),
-                 observation = image.observationTime(), separator = settings.separator]() mutable {
-        return staffCsvText(regions, values, channel, observation, separator);
-    };
-    pending.emplace(staffCsvPath(settings.output, settings.outputIsDirectory, settings.chPath, settings.arPath, path),
-                    startTask(std::move(text)));
-    return written;
+    regions.collect([&image](int first, int end, const auto& visit) { image.forEachBlock(first, end, visit); },
+                    values);
+    const std::string text =
+        staffCsvText(regions, values, image.channel(), image.observationTime(), settings.separator);
+    return writeStaffCsv(staffCsvPath(settings.output, settings.outputIsDirectory, settings.chPath, settings.arPath, path),
+                         text, std::cerr);
 }
 
 int run(int argc, char** argv) {
@@ -124,7 +116,7 @@ int run(int argc, char** argv) {
     }
 
     int status = 0;
-    std::optional<PendingCsv> pending;
+    StaffRegions::ImageValues values;
     for (const std::string& argument : arguments.remaining()) {
         const ExpandedTemplate expanded = expandFileNameTemplate(argument, chHeader);
         for (const std::string& warning : expanded.warnings) std::cerr << warning << "\n";
@@ -134,13 +126,12 @@ int run(int argc, char** argv) {
             continue;
         }
         try {
-            if (!processImage(expanded.text, *regions, settings, pending)) status = 1;
+            if (!processImage(expanded.text, *regions, settings, values)) status = 1;
         } catch (const Error& e) {
             std::cerr << "Error: " << e.what() << "\n";
             status = 1;
         }
     }
-    if (!writePending(pending, std::cerr)) status = 1;
     return status;
 }
 

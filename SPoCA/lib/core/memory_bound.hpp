@@ -10,9 +10,10 @@ namespace spoca {
 /// peak at 4096x4096 is about 9 bytes per pixel for one channel and 18 for two (make bench), rounded up.
 constexpr double classificationBytesPerImagePixel(std::size_t channels) { return 10.0 * static_cast<double>(channels); }
 
-/// The cost per pixel of the maps' grid that get_STAFF_stats plans for: the peak at 4096x4096 is about 12 bytes
-/// per pixel (make bench), rounded up.
-constexpr double staffBytesPerMapPixel = 14.0;
+/// The cost per pixel of the maps' grid that get_STAFF_stats plans for: the peak at 4096x4096 is about 7 bytes
+/// per pixel (make bench: the region codes and one image's value lists; the maps and images are read a block of
+/// rows at a time), rounded up.
+constexpr double staffBytesPerMapPixel = 8.0;
 
 /// How much memory a program may plan for its images, and what one pixel of an image costs it. The bound is
 /// decided here: SPOCA_MEMORY_LIMIT_MIB in the environment (a positive whole number of MiB), else

@@ -11,10 +11,6 @@
 
 namespace spoca {
 
-bool valuesOfTwoImagesFit(const StaffRegions& regions) {
-    return 2 * regions.valueCapacity() * sizeof(double) <= overlappedValuesBudgetBytes;
-}
-
 std::string staffCsvPath(const std::string& output, bool outputIsDirectory, const std::string& chPath,
                          const std::string& arPath, const std::string& imagePath) {
     if (outputIsDirectory) return output + "/" + stem(chPath) + "_and_" + stem(arPath) + "_on_" + stem(imagePath) + ".csv";
@@ -41,22 +37,14 @@ std::string staffCsvText(const StaffRegions& regions, StaffRegions::ImageValues&
     return csv;
 }
 
-bool PendingCsv::write(std::ostream& err) {
-    const std::string text = text_.get();
+bool writeStaffCsv(const std::string& path, const std::string& text, std::ostream& err) {
     try {
-        writeFileAtomically(path_, text);
+        writeFileAtomically(path, text);
         return true;
     } catch (const Error& e) {
         err << "Error: " << e.what() << "\n";
         return false;
     }
-}
-
-bool writePending(std::optional<PendingCsv>& pending, std::ostream& err) {
-    if (!pending) return true;
-    PendingCsv csv = std::move(*pending);
-    pending.reset();
-    return csv.write(err);
 }
 
 }  // namespace spoca

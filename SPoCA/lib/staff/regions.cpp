@@ -304,10 +304,4 @@ int StaffRegions::collectSplit() const {
     return mid;
 }
 
-std::size_t StaffRegions::valueCapacity() const {
-    std::size_t total = 0;
-    for (const std::size_t n : pixels_) total += n;
-    return total;
-}
-
 }  // namespace spoca

@@ -70,10 +70,8 @@ public:
         std::array<std::size_t, rowCount> counts{};
     };
 
-    /// The number of values the five lists of an image can hold together.
-    std::size_t valueCapacity() const;
-
-    /// The lists V of compat 8.7 of an image: for each row, the finite values of its pixels in scan order.
+    /// Sets `values` to the lists V of compat 8.7 of an image: for each row, the finite values of its pixels in
+    /// scan order. The lists of a previous image are overwritten, so that a run touches their memory once.
     /// forRows(first, end, visit) must call visit(blockFirst, blockEnd, rowValues) for consecutive blocks of rows
     /// covering the image rows [first, end), in order, where rowValues(j, column, count, out) sets out[k] to the
     /// value of pixel (column + k, j) (RegisteredImage::forEachBlock). Unless on a single thread (SPOCA_THREADS=1),
@@ -81,7 +79,7 @@ public:
     /// where they go when the first half has no non-finite value (else moved down after), so that the lists are
     /// the same, in the same order.
     template <typename ForRows>
-    ImageValues collect(ForRows forRows) const;
+    void collect(ForRows forRows, ImageValues& values) const;
 
 private:
     /// The first row of the second half of the rows for collect(), balancing the pixels read and evaluated.
@@ -163,9 +161,9 @@ void StaffRegions::collectRows(int first, int end, const RowValues& rowValues, c
 }
 
 template <typename ForRows>
-StaffRegions::ImageValues StaffRegions::collect(ForRows forRows) const {
-    ImageValues values;
+void StaffRegions::collect(ForRows forRows, ImageValues& values) const {
     for (std::size_t r = 0; r < rowCount; ++r) values.lists[r].resize(pixels_[r]);
+    values.counts = {};
     const std::array<double*, rowCount> lists = listsOf(values);
     const auto into = [this, &lists](std::array<std::size_t, rowCount>& counts) {
         return [this, &lists, &counts](int first, int end, const auto& rowValues) {
@@ -175,7 +173,7 @@ StaffRegions::ImageValues StaffRegions::collect(ForRows forRows) const {
     const int mid = collectSplit();
     if (!multithreaded() || mid <= 0 || mid >= height_) {
         forRows(0, height_, into(values.counts));
-        return values;
+        return;
     }
     // The second half starts where the first half's pixels end, when all their values are finite.
     std::array<std::size_t, rowCount> secondStart;
@@ -194,7 +192,6 @@ StaffRegions::ImageValues StaffRegions::collect(ForRows forRows) const {
         }
         values.counts[r] += secondEnd[r] - secondStart[r];
     }
-    return values;
 }
 
 }  // namespace spoca
