@@ -460,6 +460,22 @@ def test_shifted_and_rolled_ar_map_gives_the_spec_statistics(staff_program: Path
     assert sorted(p.name for p in out.iterdir()) == expected_names
 
 
+@pytest.mark.parametrize("ar_roll", [30.0, 180.0])
+def test_strongly_rolled_ar_map_read_in_chunks(ar_roll: float, staff_program: Path, tmp_path: Path,
+                                                aia_factory: Callable[..., Path]) -> None:
+    """The maps are read a chunk of 64 rows at a time and the AR rows that the alignment reads slide with it: an AR
+    map rolled by 30 or 180 degrees against the CH map, over several chunks a thread, must still give the spec's
+    statistics (the rows each chunk reads move down, or up, by more than a chunk)."""
+    scene = make_scene(tmp_path, aia_factory, ar_shift=(2.6, -1.3), ar_roll=ar_roll, size=320)
+    out = tmp_path / "stats"
+    out.mkdir()
+    result = run_stats(staff_program, ["--output", out, scene.ch_map, scene.ar_map, *scene.images], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for image in scene.images:
+        expected = staff_csv(scene.ch_map, scene.ar_map, image, 1, 3)
+        assert (out / csv_name(scene.ch_map, scene.ar_map, image)).read_text() == expected
+
+
 SECTION12_ABSENT_CSV = """\
 Channel,Type,ObservationDate,MinIntensity,MaxIntensity,Mean,Median,LowerQuartile,UpperQuartile,Variance,Skewness,Kurtosis,TotalIntensity,Area_Raw,Area_AtDiskCenter,FillingFactor
 AIA_171,AR_all,2011-03-19T10:54:01,nan,nan,nan,nan,nan,nan,nan,nan,nan,0.000000,0.000000,0.000000,0.000000
