@@ -190,19 +190,36 @@ void FitsFile::readRiceDoubleRows(int firstRow, int endRow, double* out) const {
     const std::size_t width = static_cast<std::size_t>(layout.width);
     const int chunkRows = std::max(layout.tileRows, 64);
     const bool scaled = layout.scale != 1.0 || layout.zero != 0.0;
+    // A BLANK that no stored integer can equal marks no pixel. The loops below compute every pixel's value and
+    // then pick +infinity for the null ones, which the compiler vectorises (the same operations, so the same values).
+    const bool hasNull = layout.hasNull && layout.null >= std::numeric_limits<std::int32_t>::min() &&
+                         layout.null <= std::numeric_limits<std::int32_t>::max();
+    const std::int32_t null = hasNull ? static_cast<std::int32_t>(layout.null) : 0;
+    const double scale = layout.scale;
+    const double zero = layout.zero;
+    const double infinity = std::numeric_limits<double>::infinity();
     std::vector<std::int32_t> stored;
     for (int first = firstRow; first < endRow; first += chunkRows) {
         const int end = std::min(endRow, first + chunkRows);
         stored.resize(static_cast<std::size_t>(end - first) * width);
         checkRice(readRiceRows(fptr_, layout, first, end, stored.data()));
         double* target = out + static_cast<std::size_t>(first - firstRow) * width;
-        for (std::size_t k = 0; k < stored.size(); ++k) {
-            const std::int32_t value = stored[k];
-            if (layout.hasNull && value == layout.null) {
-                target[k] = std::numeric_limits<double>::infinity();
-            } else {
-                target[k] = scaled ? value * layout.scale + layout.zero : static_cast<double>(value);
+        const std::int32_t* values = stored.data();
+        const std::size_t count = stored.size();
+        if (scaled && hasNull) {
+            for (std::size_t k = 0; k < count; ++k) {
+                const double v = values[k] * scale + zero;
+                target[k] = values[k] == null ? infinity : v;
             }
+        } else if (scaled) {
+            for (std::size_t k = 0; k < count; ++k) target[k] = values[k] * scale + zero;
+        } else if (hasNull) {
+            for (std::size_t k = 0; k < count; ++k) {
+                const double v = static_cast<double>(values[k]);
+                target[k] = values[k] == null ? infinity : v;
+            }
+        } else {
+            for (std::size_t k = 0; k < count; ++k) target[k] = static_cast<double>(values[k]);
         }
     }
 }

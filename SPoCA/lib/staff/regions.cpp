@@ -206,9 +206,17 @@ void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std:
     }
     // The positions first, in a loop the compiler vectorises, then the interpolations.
     for (int i = first; i < end; ++i) positions[i] = position(i);
+    int iy = positions[first].iy;  // the source row changes rarely along a row
+    const std::int32_t* row = rows.row(iy);
+    const std::int32_t* next = rows.row(iy + 1);
     for (int i = first; i < end; ++i) {
         const SamplePosition& p = positions[i];
-        out[i] = majorityAt(rows.row(p.iy), rows.row(p.iy + 1), p);
+        if (p.iy != iy) {
+            iy = p.iy;
+            row = rows.row(iy);
+            next = rows.row(iy + 1);
+        }
+        out[i] = majorityAt(row, next, p);
     }
 }
 
