@@ -4,6 +4,8 @@ A small C++ driver is compiled against the library. ``select`` must reproduce th
 quickselect exactly: its result and the order it leaves the array in (get_STAFF_stats' moments depend on
 that order, quirk Q8). It is compared with an independent Python transcription of compat 10.2
 (tests/spoca_reference.py, shared with the get_STAFF_stats tests).
+Both partition kernels are run: the portable one and, where the processor has AVX2, the vector one that
+``select`` uses there.
 ``rankValue`` (used for the medians and percentiles of whole images) must give the element of rank
 int((n-1)p) of the sorted values for 0.5 <= p < 1.
 """
@@ -24,7 +26,8 @@ DRIVER = r"""
 #include <vector>
 #include "core/percentiles.hpp"
 
-// Reads: mode p n values...; mode 0 = select (prints the result then the array), 1 = rankValue.
+// Reads: mode p n values...; mode 0 = select (prints the result then the array), 1 = rankValue, 2 = select with
+// the portable partition kernel, 3 = with the AVX2 one (prints "unsupported" where the processor lacks it).
 int main() {
     int mode = 0;
     double p = 0;
@@ -34,8 +37,15 @@ int main() {
         for (auto& v : a) {
             if (std::scanf("%lf", &v) != 1) return 2;
         }
-        if (mode == 0) {
-            const double r = spoca::select(a, p);
+        using spoca::detail::PartitionKernel;
+        if (mode == 3 && spoca::detail::fastestPartitionKernel() != PartitionKernel::avx2) {
+            std::printf("unsupported\n");
+            continue;
+        }
+        if (mode != 1) {
+            const double r = mode == 0   ? spoca::select(a, p)
+                             : mode == 2 ? spoca::detail::select(a.data(), a.size(), p, PartitionKernel::portable)
+                                         : spoca::detail::select(a.data(), a.size(), p, PartitionKernel::avx2);
             std::printf("%.17g", r);
             for (const double v : a) std::printf(" %.17g", v);
         } else {
@@ -67,7 +77,13 @@ def run_driver(driver: Path, cases: list[tuple[int, float, list[float]]]) -> lis
     """Run the driver on several cases and return one list of numbers per case."""
     text = "".join(f"{mode} {p!r} {len(values)} {' '.join(map(repr, values))}\n" for mode, p, values in cases)
     result = subprocess.run([str(driver)], input=text, capture_output=True, text=True, check=True)
+    if "unsupported" in result.stdout:
+        pytest.skip("this processor has no AVX2: select() uses the portable kernel only")
     return [[float(v) for v in line.split()] for line in result.stdout.splitlines()]
+
+
+#: The driver's modes for select(): as the programs call it, and each partition kernel.
+SELECT_MODES = {"fastest": 0, "portable": 2, "avx2": 3}
 
 
 def random_cases(seed: int, count: int) -> list[list[float]]:
@@ -77,10 +93,11 @@ def random_cases(seed: int, count: int) -> list[list[float]]:
             for _ in range(count)]
 
 
+@pytest.mark.parametrize("kernel", SELECT_MODES)
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.75, 0.8])
-def test_select_matches_the_spec_exactly(driver: Path, p: float) -> None:
+def test_select_matches_the_spec_exactly(driver: Path, p: float, kernel: str) -> None:
     cases = random_cases(int(p * 100), 400)
-    outputs = run_driver(driver, [(0, p, values) for values in cases])
+    outputs = run_driver(driver, [(SELECT_MODES[kernel], p, values) for values in cases])
     for values, output in zip(cases, outputs, strict=True):
         expected, permuted = reference_select(values, p)
         assert output[0] == expected
@@ -88,11 +105,11 @@ def test_select_matches_the_spec_exactly(driver: Path, p: float) -> None:
 
 
 def long_cases(seed: int) -> list[list[float]]:
-    """Arrays long enough for the partition to work a block of values at a time (more than 256 values): many
+    """Arrays long enough for the partition to work a block of values at a time (from 128 values): many
     ties, distinct values, sorted and reversed, and sizes just around the block bounds."""
     rng = np.random.default_rng(seed)
     cases = []
-    for n in (256, 257, 511, 1000, 4099):
+    for n in (129, 130, 131, 256, 257, 511, 1000, 4099):
         cases.append(rng.integers(0, 4, size=n).astype(float).tolist())
         cases.append(rng.normal(0.0, 1.0, size=n).tolist())
         cases.append(sorted(rng.integers(0, 50, size=n).astype(float).tolist()))
@@ -100,11 +117,12 @@ def long_cases(seed: int) -> list[list[float]]:
     return cases
 
 
+@pytest.mark.parametrize("kernel", SELECT_MODES)
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
-def test_select_matches_the_spec_on_long_arrays(driver: Path, p: float) -> None:
+def test_select_matches_the_spec_on_long_arrays(driver: Path, p: float, kernel: str) -> None:
     """The block partition must make the spec's swaps exactly: same result, same array order."""
     cases = long_cases(int(p * 100))
-    outputs = run_driver(driver, [(0, p, values) for values in cases])
+    outputs = run_driver(driver, [(SELECT_MODES[kernel], p, values) for values in cases])
     for values, output in zip(cases, outputs, strict=True):
         expected, permuted = reference_select(values, p)
         assert output[0] == expected

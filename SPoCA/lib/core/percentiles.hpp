@@ -21,6 +21,17 @@ double select(double* a, std::size_t n, double p);
 inline double select(std::vector<double>& a, double p) { return select(a.data(), a.size(), p); }
 
 namespace detail {
+
+/// How select() finds the positions where its partition scans stop: one comparison at a time (any x86-64), or
+/// four (AVX2, BMI1 and LZCNT). Both make the same swaps.
+enum class PartitionKernel { portable, avx2 };
+
+/// The AVX2 kernel where this processor has its instructions, else the portable one.
+PartitionKernel fastestPartitionKernel();
+
+/// select() with the given kernel (the tests run both); `avx2` only where fastestPartitionKernel() says so.
+double select(double* a, std::size_t n, double p, PartitionKernel kernel);
+
 /// A 64-bit key whose unsigned order is the order of the doubles (-0 and +0 share the key of +0).
 inline std::uint64_t orderKey(double v) {
     if (v == 0.0) v = 0.0;
