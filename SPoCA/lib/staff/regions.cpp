@@ -189,23 +189,17 @@ void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std:
     if (first >= end) return;
     const float maxX = static_cast<float>(width_ - 1.001);
     const float maxY = static_cast<float>(height_ - 1.001);
-    const auto position = [&alignment, j, maxX, maxY](int i) {
-        double xo;
-        double yo;
-        alignment.map(i, j, xo, yo);
-        return clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
-    };
     // The source row is monotone along the row: the window holds the rows of every column if it holds those of
     // the first and the last.
     for (const int i : {first, end - 1}) {
-        const int iy = position(i).iy;
+        const int iy = samplePosition(alignment, i, j, maxX, maxY).iy;
         if (iy < rows.first() || iy + 1 >= rows.end()) {
             throw Error("internal error: AR map row " + std::to_string(iy) + " outside the rows read [" +
                         std::to_string(rows.first()) + ", " + std::to_string(rows.end()) + ")");
         }
     }
-    // The positions first, in a loop the compiler vectorises, then the interpolations.
-    for (int i = first; i < end; ++i) positions[i] = position(i);
+    // The positions first, in a vectorised loop, then the interpolations.
+    samplePositions(alignment, j, first, end, maxX, maxY, positions);
     int iy = positions[first].iy;  // the source row changes rarely along a row
     const std::int32_t* row = rows.row(iy);
     const std::int32_t* next = rows.row(iy + 1);

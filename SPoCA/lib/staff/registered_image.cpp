@@ -107,26 +107,15 @@ void RegisteredImage::rowValues(Window& window, int j, int column, std::size_t c
         // The source row is monotone along the row too: the window holds the rows of every column if it holds
         // those of the first and the last.
         for (const int i : {first, last - 1}) {
-            double xo;
-            double yo;
-            alignment_.map(i, j, xo, yo);
-            const int iy = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX_, maxY_).iy;
+            const int iy = samplePosition(alignment_, i, j, maxX_, maxY_).iy;
             if (iy < window.first || iy + 1 >= window.first + window.rows) outsideWindow(iy, window);
         }
         const double* rows = window.pixels.data();
         const int windowFirst = window.first;
-        const Alignment alignment = alignment_;
-        const float maxX = maxX_;
-        const float maxY = maxY_;
         const auto width = static_cast<std::size_t>(width_);
-        // The positions first, in a loop the compiler vectorises, then the interpolations.
+        // The positions first, in a vectorised loop, then the interpolations.
         SamplePosition* positions = window.positions.data();
-        for (int i = first; i < last; ++i) {
-            double xo;
-            double yo;
-            alignment.map(i, j, xo, yo);
-            positions[i] = clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
-        }
+        samplePositions(alignment_, j, first, last, maxX_, maxY_, positions);
         for (int i = first; i < last; ++i) {
             const SamplePosition& p = positions[i];
             out[i - column] = bilinearAt(rows, width, SamplePosition{p.ix, p.iy - windowFirst, p.dx, p.dy});

@@ -76,6 +76,20 @@ private:
     double sa_;
 };
 
+/// Where the interpolators read for output pixel (i, j): the clamped position of Alignment::map (compat 9), maxX
+/// and maxY being W - 1.001 and H - 1.001 in single precision.
+inline SamplePosition samplePosition(const Alignment& alignment, int i, int j, float maxX, float maxY) {
+    double xo;
+    double yo;
+    alignment.map(i, j, xo, yo);
+    return clampSamplePosition(static_cast<float>(xo), static_cast<float>(yo), maxX, maxY);
+}
+
+/// samplePosition() of the output pixels [first, end) of row j, into out[first, end): the same operations, four
+/// pixels at a time with AVX2 where the processor has it (two with SSE2), so the same positions.
+void samplePositions(const Alignment& alignment, int j, int first, int end, float maxX, float maxY,
+                     SamplePosition* out);
+
 /// Bilinear interpolation of an intensity image at (x, y), weights in double (compat 9). Null (+inf)
 /// neighbours propagate as +inf, or NaN through a zero weight, exactly as in the original (quirk Q12).
 inline double bilinearAt(const double* pixels, std::size_t width, const SamplePosition& p) {
