@@ -20,8 +20,8 @@ __all__ = ["LIB", "compile_driver"]
 LIB = Path(__file__).resolve().parents[1] / "SPoCA" / "lib"
 
 #: The flags of SPoCA/common.mk, with warnings as errors.
-FLAGS = ("-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
-         "-pthread")
+FLAGS = ("-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-math-errno",
+         "-fno-trapping-math", "-pthread")
 
 
 def compile_driver(folder: Path, source: str, library_sources: Sequence[str] = ()) -> Path:
