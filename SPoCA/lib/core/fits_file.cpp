@@ -230,7 +230,7 @@ void FitsFile::checkRice(const std::optional<std::string>& problem) const {
 
 Image<double> FitsFile::readDoubleImage(unsigned threads) const {
     const auto [width, height] = imageSize();
-    Image<double> image(width, height);
+    Image<double> image(width, height, UnsetPixels{});  // every row is read by one of the threads below
     auto readBlock = [this, &image, width = width](int first, int end) {
         double* out = image.data() + static_cast<std::size_t>(first) * width;
         if (first == 0) {

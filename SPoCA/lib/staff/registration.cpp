@@ -102,7 +102,7 @@ std::pair<int, int> sourceRowRange(const Alignment& alignment, int width, int he
 Image<double> alignBilinear(const Image<double>& image, const Alignment& alignment) {
     if (image.width() < 2 || image.height() < 2) throw Error("cannot align an image smaller than 2x2 pixels");
     const AlignedView<double> view(image, alignment, HUGE_VAL);
-    Image<double> aligned(image.width(), image.height());
+    Image<double> aligned(image.width(), image.height(), UnsetPixels{});  // every pixel written below
     double* out = aligned.data();
     for (int j = 0; j < image.height(); ++j) {
         for (int i = 0; i < image.width(); ++i) *out++ = view.value(i, j, bilinearAt);
