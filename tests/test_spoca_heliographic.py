@@ -11,12 +11,14 @@ import pytest
 
 from library_driver import compile_driver
 
-#: Reads a WCS and a grid from its arguments; prints the pixels kept by CentralMeridianStrip::contains() and
-#: those where it differs from HeliographicProjection::at() with |longitude| <= limit.
+#: Reads a WCS and a grid from its arguments; prints the pixels kept by CentralMeridianStrip::contains(), those where it
+#: differs from HeliographicProjection::at() with |longitude| <= limit, and those where the row-at-a-time decisions
+#: (decideRow() then decided(), as get_STAFF_stats uses them) differ from it.
 DRIVER = r"""
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "staff/heliographic.hpp"
 
@@ -39,16 +41,20 @@ int main(int argc, char** argv) {
     const spoca::CentralMeridianStrip strip(wcs, limit);
     long kept = 0;
     long differ = 0;
+    long rowDiffer = 0;
+    std::vector<spoca::CentralMeridianStrip::Decision> decisions(static_cast<std::size_t>(width));
     for (int j = 0; j < height; ++j) {
+        strip.decideRow(j, 0, width, decisions.data());
         for (int i = 0; i < width; ++i) {
             const auto c = projection.at(i, j);
             const bool exact = c && !(std::fabs(c->longitude) > limit);
             const bool fast = strip.contains(i, j);
             kept += fast;
             differ += fast != exact;
+            rowDiffer += strip.decided(decisions[static_cast<std::size_t>(i)], i, j) != exact;
         }
     }
-    std::printf("%ld %ld\n", kept, differ);
+    std::printf("%ld %ld %ld\n", kept, differ, rowDiffer);
     return 0;
 }
 """
@@ -73,7 +79,8 @@ def _compare(driver: Path, size: int, centre: tuple[float, float], cd: tuple[flo
     arguments = [size, size, *centre, *cd, distance, RSUN_MM, b0_degrees * DEG, l0_degrees * DEG, 15 * DEG]
     result = subprocess.run([str(driver), *(repr(float(value)) for value in arguments)], capture_output=True,
                             text=True, check=True, timeout=120)
-    kept, differ = map(int, result.stdout.split())
+    kept, differ, row_differ = map(int, result.stdout.split())
+    assert row_differ == 0, f"{row_differ} pixels decided differently a row at a time"
     return kept, differ
 
 

@@ -1,5 +1,6 @@
 #include "staff/heliographic.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/constants.hpp"
@@ -89,16 +90,15 @@ bool CentralMeridianStrip::exact(int i, int j) const {
     return c && !(std::fabs(c->longitude) > limit_);
 }
 
-bool CentralMeridianStrip::contains(int i, int j) const {
-    if (!fast_) return exact(i, j);
-    // The cheap evaluation may differ from the exact one by a few ulps anywhere: it only has to stay
-    // within the margins.
+inline CentralMeridianStrip::Decision CentralMeridianStrip::decide(int i, int j) const {
+    // The cheap evaluation may differ from the exact one by a few ulps anywhere: it only has to stay within the
+    // margins. Every quantity is computed for every pixel (a NaN where a test before it decides), then the tests
+    // pick the decision in order, as selects, so that a loop over a row vectorises.
     const HeliographicProjection& p = projection_;
     double hx;
     double hy;
     cheapAngles(i, j, hx, hy);
-    if (!(std::fabs(hx) <= maxAngle && std::fabs(hy) <= maxAngle)) return exact(i, j);
-    if (std::fabs(hx) > maxAngleX_) return false;  // what the heliocentric x bound below decides
+    const bool inBox = (std::fabs(hx) <= maxAngle) & (std::fabs(hy) <= maxAngle);
     double cosX;
     double sinX;
     double cosY;
@@ -109,21 +109,44 @@ bool CentralMeridianStrip::contains(int i, int j) const {
     const double q = d * cosY * cosX;
     // |heliocentric x| >= (q - Rm) cos y |sin x| since sqrt(delta) <= Rm; a visible point with
     // |longitude| <= limit has |x| <= Rm sin(limit + |l0|): beyond that bound the pixel is nulled.
-    if ((q - p.radius_) * cosY * std::fabs(sinX) > maxHeliocentricX_) return false;
+    const bool beyondX = (q - p.radius_) * cosY * std::fabs(sinX) > maxHeliocentricX_;
     const double delta = q * q - d * d + p.radius_ * p.radius_;
-    if (delta < -deltaMargin) return false;  // the line of sight misses the Sun: undefined
-    if (delta < deltaMargin) return exact(i, j);
     const double dist = q - std::sqrt(delta);
     const double x = dist * cosY * sinX;
     const double y = dist * sinY;
     const double z = d - dist * cosY * cosX;
-    if (y * p.cosB0_ + z * p.sinB0_ < minLatitudeSine_) return exact(i, j);  // near asin(a < -1)
+    const bool nearUndefinedLatitude = y * p.cosB0_ + z * p.sinB0_ < minLatitudeSine_;  // near asin(a < -1)
     const double w = z * p.cosB0_ - y * p.sinB0_;
-    if (w < meridianMargin) return exact(i, j);
     // With w > 0, atan2(x, w) = atan(x / w) lies in (-pi/2, pi/2) and grows with x / w.
-    if (x > keepLow_ * w && x < keepHigh_ * w) return true;
-    if (x < rejectLow_ * w || x > rejectHigh_ * w) return false;
-    return exact(i, j);
+    const bool keep = (x > keepLow_ * w) & (x < keepHigh_ * w);
+    const bool reject = (x < rejectLow_ * w) | (x > rejectHigh_ * w);
+    // The tests in the order they decide, the first that applies winning: written from the last to the first.
+    Decision decision = reject ? Decision::outside : Decision::exact;
+    decision = keep ? Decision::inside : decision;
+    decision = w < meridianMargin ? Decision::exact : decision;
+    decision = nearUndefinedLatitude ? Decision::exact : decision;
+    decision = delta < deltaMargin ? Decision::exact : decision;
+    decision = delta < -deltaMargin ? Decision::outside : decision;  // the line of sight misses the Sun
+    decision = beyondX ? Decision::outside : decision;
+    decision = std::fabs(hx) > maxAngleX_ ? Decision::outside : decision;  // what the heliocentric x bound decides
+    return inBox ? decision : Decision::exact;
+}
+
+bool CentralMeridianStrip::contains(int i, int j) const {
+    return fast_ ? decided(decide(i, j), i, j) : exact(i, j);
+}
+
+__attribute__((target_clones("avx2", "default"))) void CentralMeridianStrip::decideRow(int j, int first, int end,
+                                                                                      Decision* out) const {
+    if (!fast_) {
+        std::fill(out, out + std::max(0, end - first), Decision::exact);
+        return;
+    }
+    for (int i = first; i < end; ++i) out[i - first] = decide(i, j);
+}
+
+bool CentralMeridianStrip::decided(Decision decision, int i, int j) const {
+    return decision == Decision::exact ? exact(i, j) : decision == Decision::inside;
 }
 
 std::pair<int, int> CentralMeridianStrip::columnsToTest(int j, int first, int end) const {

@@ -150,6 +150,7 @@ void StaffRegions::buildCodes(const Inputs& in, int first, int end, Counts& coun
     std::vector<std::int32_t> chRows(static_cast<std::size_t>(chunkRows) * width_);
     std::vector<std::int32_t> arTotalRow(static_cast<std::size_t>(width_));
     std::vector<SamplePosition> positions(static_cast<std::size_t>(width_));
+    std::vector<CentralMeridianStrip::Decision> decisions(static_cast<std::size_t>(width_));
     for (int c = first; c < end; c += chunkRows) {
         const int chunkEnd = std::min(end, c + chunkRows);
         try {
@@ -176,7 +177,7 @@ void StaffRegions::buildCodes(const Inputs& in, int first, int end, Counts& coun
                 alignedArRow(in.alignment, arRows, j, positions.data(), arTotalRow.data());
                 arTotal = arTotalRow.data();
             }
-            buildRow(in, j, chRow, arTotal, counts);
+            buildRow(in, j, chRow, arTotal, decisions.data(), counts);
         }
     }
 }
@@ -215,7 +216,7 @@ void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std:
 }
 
 void StaffRegions::buildRow(const Inputs& in, int j, const std::int32_t* chRow, const std::int32_t* arTotal,
-                            Counts& counts) {
+                            CentralMeridianStrip::Decision* decisions, Counts& counts) {
     std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
     // Off the discs AR_ondisc and CH_ondisc are 0 (NAR=1): only the columns within are tested.
     const auto [arFirst, arEnd] = discColumns(arWcs_, j, width_);
@@ -238,11 +239,12 @@ void StaffRegions::buildRow(const Inputs& in, int j, const std::int32_t* chRow, 
         fed[4] += category == 3;
     }
     counts.arNonZero += arNonZero;
-    // CH_limited: CH_ondisc where the strip keeps the pixel.
+    // CH_limited: CH_ondisc where the strip keeps the pixel (the strip's cheap decisions for the row first).
     const auto [stripFirst, stripEnd] = in.strip.columnsToTest(j, chFirst, chEnd);
+    in.strip.decideRow(j, stripFirst, stripEnd, decisions);
     for (int i = stripFirst; i < stripEnd; ++i) {
         const auto chOnDisc = static_cast<std::uint32_t>(chRow[i]);
-        if (chOnDisc == 0 || !in.strip.contains(i, j)) continue;
+        if (chOnDisc == 0 || !in.strip.decided(decisions[i - stripFirst], i, j)) continue;
         ++counts.centralMeridianNonZero;
         if (chOnDisc == in.chClass) {
             code[i] |= centralMeridianBit;

@@ -114,8 +114,10 @@ private:
     /// for a row's sample positions.
     void alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j,
                       SamplePosition* positions, std::int32_t* out) const;
-    /// Sets the codes of row j from its CH map row and its AR_total row.
-    void buildRow(const Inputs& inputs, int j, const std::int32_t* chRow, const std::int32_t* arTotal, Counts& counts);
+    /// Sets the codes of row j from its CH map row and its AR_total row; `decisions` is room for a row of the
+    /// strip's decisions.
+    void buildRow(const Inputs& inputs, int j, const std::int32_t* chRow, const std::int32_t* arTotal,
+                  CentralMeridianStrip::Decision* decisions, Counts& counts);
 
     /// Sums the areas in scan order (compat 10.5) and computes the filling factors.
     Summary summarize(std::size_t arNonZero, std::size_t centralMeridianNonZero) const;
