@@ -42,6 +42,7 @@ SegmentationMap openUsableMap(const std::string& path, const MemoryBound& bound)
 /// Map rows read at a time by each thread building the codes.
 constexpr int chunkRows = 64;
 
+
 }  // namespace
 
 StaffMaps openStaffMaps(const std::string& chPath, const std::string& arPath, const MemoryBound& bound) {
@@ -215,30 +216,46 @@ void StaffRegions::alignedArRow(const Alignment& alignment, const RowWindow<std:
     }
 }
 
+// With AVX2 where the processor has it (target_clones).
+__attribute__((target_clones("avx2", "default"))) StaffRegions::RowCodeCounts StaffRegions::rowCodes(
+    const std::int32_t* chRow, const std::int32_t* arTotal, int width, std::pair<int, int> arDisc,
+    std::pair<int, int> chDisc, std::uint32_t chClass, std::uint32_t arClass, std::uint8_t* code) {
+    std::uint32_t arNonZero = 0;  // a row has fewer than 2^32 pixels
+    std::uint32_t arAll = 0;
+    std::uint32_t ch = 0;
+    std::uint32_t ar = 0;
+    std::uint32_t qs = 0;
+    for (int i = 0; i < width; ++i) {
+        const auto total = static_cast<std::uint32_t>(arTotal[i]);
+        const bool inArDisc = (i >= arDisc.first) & (i < arDisc.second);
+        const bool inChDisc = (i >= chDisc.first) & (i < chDisc.second);
+        const std::uint32_t arOnDisc = inArDisc ? total : 0;
+        const std::uint32_t chOnDisc = inChDisc ? static_cast<std::uint32_t>(chRow[i]) : 0;
+        const bool isCh = chOnDisc == chClass;
+        const bool isAr = !isCh & (arOnDisc == arClass);
+        const bool isQs = !isCh & !isAr & ((arOnDisc != 0) | (chOnDisc != 0));
+        const bool isArAll = total == arClass;
+        const std::uint32_t category = isCh ? 1u : isAr ? 2u : isQs ? 3u : 0u;
+        code[i] = static_cast<std::uint8_t>((isArAll ? arAllBit : 0u) | category << categoryShift);
+        arNonZero += total != 0;
+        arAll += isArAll;
+        ch += isCh;
+        ar += isAr;
+        qs += isQs;
+    }
+    return {arNonZero, arAll, ch, ar, qs};
+}
+
 void StaffRegions::buildRow(const Inputs& in, int j, const std::int32_t* chRow, const std::int32_t* arTotal,
                             CentralMeridianStrip::Decision* decisions, Counts& counts) {
     std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_;
     // Off the discs AR_ondisc and CH_ondisc are 0 (NAR=1): only the columns within are tested.
     const auto [arFirst, arEnd] = discColumns(arWcs_, j, width_);
     const auto [chFirst, chEnd] = discColumns(chWcs_, j, width_);
-    std::array<std::size_t, rowCount> fed{};
-    std::size_t arNonZero = 0;
-    for (int i = 0; i < width_; ++i) {
-        const auto total = static_cast<std::uint32_t>(arTotal[i]);
-        const std::uint32_t arOnDisc = i >= arFirst && i < arEnd ? total : 0;
-        const std::uint32_t chOnDisc = i >= chFirst && i < chEnd ? static_cast<std::uint32_t>(chRow[i]) : 0;
-        const int category = chOnDisc == in.chClass                ? 1
-                             : arOnDisc == in.arClass              ? 2
-                             : (arOnDisc != 0 || chOnDisc != 0)    ? 3
-                                                                    : 0;
-        code[i] = static_cast<std::uint8_t>((total == in.arClass ? arAllBit : 0) | category << categoryShift);
-        arNonZero += total != 0;
-        fed[0] += total == in.arClass;
-        fed[2] += category == 1;
-        fed[3] += category == 2;
-        fed[4] += category == 3;
-    }
-    counts.arNonZero += arNonZero;
+    const RowCodeCounts row = rowCodes(chRow, arTotal, width_, {arFirst, arEnd}, {chFirst, chEnd}, in.chClass,
+                                       in.arClass, code);
+    std::array<std::size_t, rowCount> fed{row.arAll, 0, row.chOnDisc, row.arOnDisc, row.qsOnDisc};
+    counts.arNonZero += row.arNonZero;
     // CH_limited: CH_ondisc where the strip keeps the pixel (the strip's cheap decisions for the row first).
     const auto [stripFirst, stripEnd] = in.strip.columnsToTest(j, chFirst, chEnd);
     in.strip.decideRow(j, stripFirst, stripEnd, decisions);

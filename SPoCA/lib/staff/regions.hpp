@@ -114,6 +114,21 @@ private:
     /// for a row's sample positions.
     void alignedArRow(const Alignment& alignment, const RowWindow<std::int32_t>& rows, int j,
                       SamplePosition* positions, std::int32_t* out) const;
+    /// What rowCodes() counts on a row.
+    struct RowCodeCounts {
+        std::size_t arNonZero;  ///< pixels with AR_total != 0
+        std::size_t arAll;      ///< pixels of AR_all
+        std::size_t chOnDisc;   ///< pixels of the categories CH_ondisc, AR_ondisc and QS_ondisc (compat 8.7)
+        std::size_t arOnDisc;
+        std::size_t qsOnDisc;
+    };
+    /// The codes of a row of the CH grid (the central-meridian bit is set afterwards) from its CH map row and its
+    /// AR_total row, AR_ondisc and CH_ondisc being those rows within the disc columns `arDisc` and `chDisc` (0
+    /// elsewhere). Each pixel goes to the first category that matches (compat 8.7). Written with selects and
+    /// counts, no branch, so that the compiler vectorises it.
+    static RowCodeCounts rowCodes(const std::int32_t* chRow, const std::int32_t* arTotal, int width,
+                                  std::pair<int, int> arDisc, std::pair<int, int> chDisc, std::uint32_t chClass,
+                                  std::uint32_t arClass, std::uint8_t* code);
     /// Sets the codes of row j from its CH map row and its AR_total row; `decisions` is room for a row of the
     /// strip's decisions.
     void buildRow(const Inputs& inputs, int j, const std::int32_t* chRow, const std::int32_t* arTotal,
