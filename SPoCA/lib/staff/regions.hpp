@@ -9,6 +9,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -159,20 +160,33 @@ void StaffRegions::collectRows(int first, int end, const RowValues& rowValues, c
         const std::size_t count = static_cast<std::size_t>(columnEnd - column);
         const std::uint8_t* code = codes_.data() + static_cast<std::size_t>(j) * width_ + column;
         rowValues(j, column, count, rowValue.data());
-        for (std::size_t k = 0; k < count; ++k) {
-            const double v = rowValue[k];
-            const unsigned c = std::isfinite(v) ? code[k] : 0u;
-            const bool arAll = c & arAllBit;
-            const bool centralMeridian = c & centralMeridianBit;
-            const unsigned category = c >> categoryShift;  // the list of row 1 + category; none for 0
-            const bool categorized = category != 0;
-            const std::size_t row = categorized ? 1 + category : 2;
-            *(arAll ? lists[0] + n[0] : &sink) = v;
-            n[0] += arAll;
-            *(centralMeridian ? lists[1] + n[1] : &sink) = v;
-            n[1] += centralMeridian;
-            *(categorized ? lists[row] + n[row] : &sink) = v;
-            n[row] += categorized;
+        // A row that feeds neither AR_all nor CH_central_meridian (most rows; fedBefore_ says) appends to one list.
+        const auto row = static_cast<std::size_t>(j);
+        const bool allLists =
+            fedBefore_[0][row + 1] != fedBefore_[0][row] || fedBefore_[1][row + 1] != fedBefore_[1][row];
+        const auto append = [&](auto all) {
+            for (std::size_t k = 0; k < count; ++k) {
+                const double v = rowValue[k];
+                const unsigned c = std::isfinite(v) ? code[k] : 0u;
+                if constexpr (decltype(all)::value) {
+                    const bool arAll = c & arAllBit;
+                    const bool centralMeridian = c & centralMeridianBit;
+                    *(arAll ? lists[0] + n[0] : &sink) = v;
+                    n[0] += arAll;
+                    *(centralMeridian ? lists[1] + n[1] : &sink) = v;
+                    n[1] += centralMeridian;
+                }
+                const unsigned category = c >> categoryShift;  // the list of row 1 + category; none for 0
+                const bool categorized = category != 0;
+                const std::size_t list = categorized ? 1 + category : 2;
+                *(categorized ? lists[list] + n[list] : &sink) = v;
+                n[list] += categorized;
+            }
+        };
+        if (allLists) {
+            append(std::true_type{});
+        } else {
+            append(std::false_type{});
         }
     }
 }
