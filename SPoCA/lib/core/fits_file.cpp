@@ -189,9 +189,9 @@ void FitsFile::readRiceDoubleRows(int firstRow, int endRow, double* out) const {
     const RiceLayout& layout = *rice_;
     const std::size_t width = static_cast<std::size_t>(layout.width);
     const int chunkRows = std::max(layout.tileRows, 64);
-    const bool scaled = layout.scale != 1.0 || layout.zero != 0.0;
     // A BLANK that no stored integer can equal marks no pixel. The loops below compute every pixel's value and
-    // then pick +infinity for the null ones, which the compiler vectorises (the same operations, so the same values).
+    // then pick +infinity for the null ones, which the compiler vectorises (the same operations, so the same values;
+    // without scaling, v * 1.0 + 0.0 is the integer's double exactly).
     const bool hasNull = layout.hasNull && layout.null >= std::numeric_limits<std::int32_t>::min() &&
                          layout.null <= std::numeric_limits<std::int32_t>::max();
     const std::int32_t null = hasNull ? static_cast<std::int32_t>(layout.null) : 0;
@@ -206,20 +206,13 @@ void FitsFile::readRiceDoubleRows(int firstRow, int endRow, double* out) const {
         double* target = out + static_cast<std::size_t>(first - firstRow) * width;
         const std::int32_t* values = stored.data();
         const std::size_t count = stored.size();
-        if (scaled && hasNull) {
+        if (hasNull) {
             for (std::size_t k = 0; k < count; ++k) {
                 const double v = values[k] * scale + zero;
                 target[k] = values[k] == null ? infinity : v;
             }
-        } else if (scaled) {
-            for (std::size_t k = 0; k < count; ++k) target[k] = values[k] * scale + zero;
-        } else if (hasNull) {
-            for (std::size_t k = 0; k < count; ++k) {
-                const double v = static_cast<double>(values[k]);
-                target[k] = values[k] == null ? infinity : v;
-            }
         } else {
-            for (std::size_t k = 0; k < count; ++k) target[k] = static_cast<double>(values[k]);
+            for (std::size_t k = 0; k < count; ++k) target[k] = values[k] * scale + zero;
         }
     }
 }

@@ -63,22 +63,15 @@ void blockPartition(double* v, double pivot, long& ll, long& hh) {
 /// Positions whose stops one mask of blockPartitionAvx2 holds.
 constexpr long maskWidth = 64;
 
-/// Bit b set where the upward scan stops at base[b] (!(pivot > v), true for NaN), for b < 64.
-__attribute__((target("avx2"))) inline std::uint64_t upwardStops(const double* base, __m256d pivot) {
+/// Bit b set where a scan stops at base[b], for b < 64: going up where !(pivot > v), going down where
+/// !(v > pivot) (both true for NaN).
+template <bool upward>
+__attribute__((target("avx2"))) inline std::uint64_t stops(const double* base, __m256d pivot) {
     std::uint64_t mask = 0;
     for (int k = 0; k < maskWidth / 4; ++k) {
         const __m256d x = _mm256_loadu_pd(base + 4 * k);
-        mask |= static_cast<std::uint64_t>(_mm256_movemask_pd(_mm256_cmp_pd(pivot, x, _CMP_NGT_UQ))) << (4 * k);
-    }
-    return mask;
-}
-
-/// Bit b set where the downward scan stops at base[b] (!(v > pivot), true for NaN), for b < 64.
-__attribute__((target("avx2"))) inline std::uint64_t downwardStops(const double* base, __m256d pivot) {
-    std::uint64_t mask = 0;
-    for (int k = 0; k < maskWidth / 4; ++k) {
-        const __m256d x = _mm256_loadu_pd(base + 4 * k);
-        mask |= static_cast<std::uint64_t>(_mm256_movemask_pd(_mm256_cmp_pd(x, pivot, _CMP_NGT_UQ))) << (4 * k);
+        const __m256d stop = upward ? _mm256_cmp_pd(pivot, x, _CMP_NGT_UQ) : _mm256_cmp_pd(x, pivot, _CMP_NGT_UQ);
+        mask |= static_cast<std::uint64_t>(_mm256_movemask_pd(stop)) << (4 * k);
     }
     return mask;
 }
@@ -101,12 +94,12 @@ __attribute__((target("avx2,bmi,lzcnt"))) void blockPartitionAvx2(double* v, dou
     while (right - left + 1 >= 2 * width) {
         if (leftMask == 0) {
             leftBase = left;
-            leftMask = upwardStops(v + left, p);
+            leftMask = stops<true>(v + left, p);
             left += width;
         }
         if (rightMask == 0) {
             rightBase = right - (width - 1);
-            rightMask = downwardStops(v + rightBase, p);
+            rightMask = stops<false>(v + rightBase, p);
             right -= width;
         }
         while (leftMask != 0 && rightMask != 0) {

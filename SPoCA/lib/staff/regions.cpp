@@ -42,7 +42,6 @@ SegmentationMap openUsableMap(const std::string& path, const MemoryBound& bound)
 /// Map rows read at a time by each thread building the codes.
 constexpr int chunkRows = 64;
 
-
 }  // namespace
 
 StaffMaps openStaffMaps(const std::string& chPath, const std::string& arPath, const MemoryBound& bound) {
