@@ -532,6 +532,16 @@ class FakePipeline:
         time.sleep(0.1)
         return int(marker.read_text())
 
+    def wait_until_done(self, step: datetime, stage: str, process: subprocess.Popen, seconds: float = 120) -> None:
+        """Return once the ledger records ``stage`` of ``step`` done (``process`` is the pipeline running it)."""
+        from spoca4staff.ledger import Outcome
+
+        deadline = time.monotonic() + seconds
+        while not any(record.outcome is Outcome.DONE for record in self.attempts(step, stage)):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{stage} of {step} never done: {process.communicate()}")
+            time.sleep(0.05)
+
 
 @pytest.fixture
 def fake_pipeline(tmp_path: Path) -> Callable[..., FakePipeline]:

@@ -312,6 +312,8 @@ def test_two_runs_at_once_and_sigterm(fake_pipeline) -> None:
     first = setup.spawn()
     try:
         paused_pid = setup.wait_for(marker, first)
+        # The CH segmentation runs beside the paused AR one: on a slow machine it may not be done yet.
+        setup.wait_until_done(T0, "ch_segmentation", first)
         second = setup.spawn()
         out, err = second.communicate(timeout=120)
         assert second.returncode == 3
