@@ -10,7 +10,7 @@ CORE_LIB_SOURCES = lib/core/arguments.cpp lib/core/error.cpp lib/core/file_paths
                    lib/core/rice_image.cpp lib/core/fits_header.cpp lib/core/header_values.cpp lib/core/temporary_file.cpp \
                    lib/core/input_checks.cpp lib/core/memory_bound.cpp \
                    lib/core/preprocessing.cpp lib/core/percentiles.cpp lib/core/sun_image.cpp
-CLASSIFICATION_LIB_SOURCES = lib/classification/centers_file.cpp lib/classification/map_file_name.cpp \
+CLASSIFICATION_LIB_SOURCES = lib/classification/attribution_rows.cpp lib/classification/centers_file.cpp lib/classification/map_file_name.cpp \
                              lib/classification/map_header.cpp lib/classification/red_black_tree.cpp \
                              lib/classification/segmentation_map_writer.cpp
 STAFF_LIB_SOURCES = lib/staff/csv_output.cpp lib/staff/file_name_template.cpp lib/staff/heliographic.cpp \

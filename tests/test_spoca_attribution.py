@@ -5,6 +5,8 @@ The classifiers' ``colour`` takes shortcuts for speed (nearest centre by midpoin
 safety margin). A C++ driver compiled against the library compares it with the memberships computed
 exactly as compat 5.3 says, followed by the "max" rule of compat 5.9, on random pixels and on the hard
 cases: pixels on a centre, on or next to a midpoint, within the crisp distance, infinite values, ties.
+It also checks that ``colourRow``, which applies the shortcuts to a whole row at a time (vectorised), gives
+``colour`` of every valid pixel and 0 for every pixel with a null value.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from library_driver import compile_driver
 DRIVER = r"""
 #include <cfloat>
 #include <cmath>
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -57,6 +61,31 @@ unsigned exactPcm2(const Feature<N>& x, const std::vector<Feature<N>>& B, const 
         u[i] = 1 / (1 + t * t);
     }
     return winningColour(u.data(), B.size());
+}
+
+// classifier.colourRow on the rows `rows` (n pixels) against colour() pixel by pixel, 0 for a pixel with a null value.
+template <std::size_t N, typename Classifier>
+long rowFailures(const char* name, const Classifier& classifier, const std::array<std::vector<double>, N>& rows) {
+    const std::size_t n = rows[0].size();
+    std::array<const double*, N> pointers;
+    for (std::size_t p = 0; p < N; ++p) pointers[p] = rows[p].data();
+    std::vector<std::int32_t> out(n, 12345);
+    classifier.colourRow(pointers, static_cast<int>(n), out.data());
+    long failures = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        Feature<N> x;
+        bool valid = true;
+        for (std::size_t p = 0; p < N; ++p) {
+            x[p] = rows[p][i];
+            valid = valid && x[p] != std::numeric_limits<double>::infinity();
+        }
+        const auto expected = valid ? static_cast<std::int32_t>(classifier.colour(x)) : 0;
+        if (out[i] != expected) {
+            ++failures;
+            std::printf("%s row pixel %zu: %d, colour %d\n", name, i, out[i], expected);
+        }
+    }
+    return failures;
 }
 
 int main() {
@@ -101,6 +130,11 @@ int main() {
                 std::printf("HFCM1 %.17g -> %u, exact %u\n", v, hfcm.colour({v}), exactFcm<1>({v}, S1, precision));
             }
         }
+        // The same pixels as a row (a length that is no multiple of the row kernels' chunk), nulls among them.
+        std::array<std::vector<double>, 1> row1{probes};
+        for (std::size_t k = 0; k < row1[0].size(); k += 97) row1[0][k] = inf;
+        checked += static_cast<long>(row1[0].size());
+        failures += rowFailures<1>("HFCM1", hfcm, row1);
         // Two channels: HFCM and HPCM2 with random centres and eta, including equal centres.
         std::vector<Feature<2>> B2;
         std::vector<double> eta;
@@ -121,6 +155,16 @@ int main() {
         }
         pixels.push_back({inf, 1.0});
         pixels.push_back({1e200, 1e200});
+        std::array<std::vector<double>, 2> rows2;
+        for (std::size_t k = 0; k < pixels.size(); ++k) {
+            rows2[0].push_back(k % 89 == 5 ? inf : pixels[k][0]);
+            rows2[1].push_back(k % 83 == 7 ? inf : pixels[k][1]);
+        }
+        rows2[0].push_back(std::nan(""));
+        rows2[1].push_back(1.0);
+        checked += 2 * static_cast<long>(rows2[0].size());
+        failures += rowFailures<2>("HFCM2", hfcm2, rows2);
+        failures += rowFailures<2>("HPCM2", hpcm2, rows2);
         for (const auto& x : pixels) {
             checked += 2;
             if (hfcm2.colour(x) != exactFcm<2>(x, hfcm2.centres(), precision)) {
@@ -142,7 +186,7 @@ int main() {
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled driver (skipped without a C++ compiler)."""
-    return compile_driver(tmp_path_factory.mktemp("attribution"), DRIVER)
+    return compile_driver(tmp_path_factory.mktemp("attribution"), DRIVER, ["classification/attribution_rows.cpp"])
 
 
 def test_colour_equals_the_exact_memberships(driver: Path) -> None:

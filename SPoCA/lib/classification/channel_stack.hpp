@@ -35,6 +35,13 @@ public:
         return images_[p]->data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(images_[p]->width());
     }
 
+    /// Row j of every channel.
+    std::array<const double*, N> rows(int j) const {
+        std::array<const double*, N> r;
+        for (std::size_t p = 0; p < N; ++p) r[p] = row(p, j);
+        return r;
+    }
+
     /// Calls f(i, feature) for every valid pixel of rows [firstRow, endRow), in scan order.
     template <typename F>
     void forEachValid(int firstRow, int endRow, F f) const {

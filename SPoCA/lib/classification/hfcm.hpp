@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "classification/attribution_rows.hpp"
 #include "classification/feature.hpp"
 #include "classification/histogram.hpp"
 #include "classification/memberships.hpp"
@@ -115,6 +116,21 @@ public:
         std::vector<double> du(C), uu(C);
         fcmMembership(x, centres_, m_, settings_.precision, uu.data(), du.data());
         return winningColour(uu.data(), C);
+    }
+
+    /// The colours of a row (`rows[p]`: channel p, `width` pixels): colour(x) of each valid pixel, 0 elsewhere.
+    /// The one-channel midpoint rule runs on the whole row first (vectorised); colour() decides the rest.
+    void colourRow(const std::array<const double*, N>& rows, int width, std::int32_t* out) const {
+        if constexpr (N == 1) {
+            if (midpoints_) {
+                midpointColoursRow(rows[0], width, midpoint_.data(), padded_.data(), centres_.size(), out);
+            } else {
+                validityRow(rows.data(), N, width, out);
+            }
+        } else {
+            validityRow(rows.data(), N, width, out);
+        }
+        resolveUndecided<N>(*this, rows, width, out);
     }
 
 private:

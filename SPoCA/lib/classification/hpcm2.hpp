@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "classification/attribution_rows.hpp"
 #include "classification/feature.hpp"
 #include "classification/hfcm.hpp"
 #include "classification/histogram.hpp"
@@ -130,11 +131,24 @@ public:
         return colour;
     }
 
+    /// The colours of a row (`rows[p]`: channel p, `width` pixels): colour(x) of each valid pixel, 0 elsewhere.
+    /// The fast rule runs on the whole row first (vectorised); colour() decides the rest.
+    void colourRow(const std::array<const double*, N>& rows, int width, std::int32_t* out) const {
+        if (fastPath_ && B_.size() <= maxClasses) {
+            pcm2ColoursRow(rows.data(), N, width, flatCentres_.data(), inverseEta_.data(), B_.size(), out);
+        } else {
+            validityRow(rows.data(), N, width, out);
+        }
+        resolveUndecided<N>(*this, rows, width, out);
+    }
+
 private:
     static constexpr std::size_t maxClasses = 16;
 
     /// Caches 1/eta for the fast path of colour(), which is used only when every eta is finite and > 0.
     void prepareAttribution() {
+        flatCentres_.clear();
+        for (const Feature<N>& b : B_) flatCentres_.insert(flatCentres_.end(), b.begin(), b.end());
         inverseEta_.resize(eta_.size());
         fastPath_ = mP_ == 2;
         for (std::size_t i = 0; i < eta_.size(); ++i) {
@@ -149,6 +163,7 @@ private:
     std::vector<Feature<N>> B_;
     std::vector<double> eta_;
     std::vector<double> inverseEta_;
+    std::vector<double> flatCentres_;  ///< B_ one centre after the other, for pcm2ColoursRow
     bool fastPath_ = false;
 };
 

@@ -28,18 +28,17 @@ void writeSegmentationMap(const std::string& path, int width, int height, const 
                           bool compressed, const MapRowProducer& produceRows);
 
 /// Writes the class map of `stack`: each valid pixel of the common grid gets classifier.colour(x)
-/// (compat 5.9), every other pixel 0. The colours are computed a block of rows at a time, rows split
-/// between threads (each pixel on its own, so the map does not depend on the split).
+/// (compat 5.9), every other pixel 0 (classifier.colourRow). The colours are computed a block of rows at a
+/// time, rows split between threads (each pixel on its own, so the map does not depend on the split).
 template <std::size_t N, typename Classifier>
 void writeClassMap(const std::string& path, const ChannelStack<N>& stack, const Classifier& classifier,
                    const std::vector<HeaderValue>& keywords, bool compressed) {
     const int width = stack.width();
     writeSegmentationMap(path, width, stack.height(), keywords, compressed, [&](int first, int end, std::int32_t* out) {
         forEachRowBlock(end - first, [&](int a, int b) {
-            std::fill(out + static_cast<std::size_t>(a) * width, out + static_cast<std::size_t>(b) * width, 0);
-            stack.forEachValid(first + a, first + b, [&](int j, int i, const Feature<N>& x) {
-                out[static_cast<std::size_t>(j - first) * width + i] = static_cast<std::int32_t>(classifier.colour(x));
-            });
+            for (int j = first + a; j < first + b; ++j) {
+                classifier.colourRow(stack.rows(j), width, out + static_cast<std::size_t>(j - first) * width);
+            }
         });
     });
 }
