@@ -57,6 +57,61 @@ __attribute__((target_clones("avx2", "default"))) void sqrtRow(double* row, int 
     }
 }
 
+/// The constants of the annulus limb correction's pixel loops (compat 3.2).
+struct AnnulusGeometry {
+    double cx, minR, minR2, maxR2, delta, R;
+    double r1, r2, r3, r4;
+    double slopeIn, phaseIn;    ///< F on r1 < rho < r2: (sin(slopeIn * rho + phaseIn) + 1) / 2
+    double slopeOut, phaseOut;  ///< F on r3 < rho < r4
+};
+
+/// ALC's annulus of the pixels [first, end) of a row at y = j - cy: trunc((sqrt(d2) - minR) / delta) for a non-null
+/// pixel with minR2 < d2 <= maxR2, -1 for the others (a double: the conversion to unsigned is left to the caller).
+__attribute__((target_clones("avx2", "default"))) void annulusRow(const double* row, int first, int end, double y,
+                                                                  const AnnulusGeometry& g, double* annulus) {
+    for (int i = first; i < end; ++i) {
+        const double x = i - g.cx;
+        const double d2 = x * x + y * y;
+        const bool ring = d2 > g.minR2 && d2 <= g.maxR2 && row[i] != null;
+        annulus[i] = ring ? std::trunc((std::sqrt(d2) - g.minR) / g.delta) : -1.0;
+    }
+}
+
+/// ALC's second pass, first half, on the pixels [first, end) of a row at y = j - cy: the annulus (as annulusRow)
+/// and the correction fraction F(rho) where it is 0 or 1; where F needs the sine, `needsSine` is set and `argument`
+/// holds the sine's argument (std::sin stays scalar: no vector sine gives its values).
+__attribute__((target_clones("avx2", "default"))) void correctionRow(const double* row, int first, int end,
+                                                                     double y, const AnnulusGeometry& g,
+                                                                     double* annulus, double* fraction,
+                                                                     double* argument, std::int64_t* needsSine) {
+    for (int i = first; i < end; ++i) {
+        const double x = i - g.cx;
+        const double d2 = x * x + y * y;
+        const bool ring = d2 > g.minR2 && d2 <= g.maxR2 && row[i] != null;
+        const double distance = std::sqrt(d2);
+        const double rho = distance / g.R;
+        annulus[i] = ring ? std::trunc((distance - g.minR) / g.delta) : -1.0;
+        const bool zero = rho <= g.r1 || rho >= g.r4;
+        const bool one = rho >= g.r2 && rho <= g.r3;
+        fraction[i] = zero ? 0.0 : 1.0;
+        argument[i] = rho < g.r2 ? g.slopeIn * rho + g.phaseIn : g.slopeOut * rho + g.phaseOut;
+        needsSine[i] = ring && !zero && !one;
+    }
+}
+
+/// ALC's second pass, second half: v' = (1 - f) * v + ((f * v) * median) / mean for the pixels [first, end) of a
+/// row whose annulus is not negative (`means[i]`: the mean of the pixel's annulus).
+__attribute__((target_clones("avx2", "default"))) void correctRow(double* row, int first, int end,
+                                                                  const double* annulus, const double* fraction,
+                                                                  const double* means, double median) {
+    for (int i = first; i < end; ++i) {
+        const double v = row[i];
+        const double f = fraction[i];
+        const double corrected = (1 - f) * v + ((f * v) * median) / means[i];
+        row[i] = annulus[i] >= 0 ? corrected : v;
+    }
+}
+
 /// The pixel-wise steps that follow one another in a preprocessing list, applied in one pass over the image:
 /// each row goes through every step in turn while it is in the cache, instead of one pass over the whole image
 /// per step. Every step is a function of the pixel's value (and, for NAR, of its position) alone, applied to the
@@ -163,20 +218,6 @@ double percentile(const EuvImage& image, double p) {
     return select(values, p);
 }
 
-/// The ALC correction fraction F(rho) (compat 3.2 step 5).
-double correctionFraction(double rho, double r1, double r2, double r3, double r4) {
-    if (rho <= r1 || rho >= r4) return 0.0;
-    if (rho >= r2 && rho <= r3) return 1.0;
-    if (rho < r2) {
-        const double period = -2 * (r1 - r2);
-        const double phase = ((pi / 2.) * (r1 + r2)) / (r1 - r2);
-        return (std::sin(((2. * pi) / period) * rho + phase) + 1) / 2;
-    }
-    const double period = 2 * (r3 - r4);
-    const double phase = ((-pi / 2.) * (r3 + r4)) / (r3 - r4);
-    return (std::sin(((2. * pi) / period) * rho + phase) + 1) / 2;
-}
-
 /// Annulus limb correction (compat 3.2).
 void annulusLimbCorrection(EuvImage& image, double maxRadius) {
     const double r1 = 70 / 100.0, r2 = 95 / 100.0, r3 = 108 / 100.0, r4 = 112 / 100.0;
@@ -221,23 +262,37 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
         end = static_cast<int>(std::max(0.0, std::min(w, std::floor(cx + reach))));
         if (first > end) first = end;
     };
-    // Calls f(i, d2) for the columns of row j in the annulus minR < d <= maxR, looking only at the
-    // columns that can lie between the radii sqrt(inner2) and sqrt(outer2).
-    auto forRing = [&](int j, double inner2, double outer2, auto f) {
+    // Calls f(a, b) for the spans of columns of row j that can hold pixels of the annulus minR < d <= maxR
+    // between the radii sqrt(inner2) and sqrt(outer2): those within sqrt(outer2), less those surely within
+    // sqrt(inner2). The kernels then test each pixel exactly.
+    auto ringSpans = [&](int j, double inner2, double outer2, auto f) {
         int first = 0, end = 0, skipFirst = 0, skipEnd = 0;
         columnsWithin(outer2, j, first, end);
         surelyWithin(inner2, j, skipFirst, skipEnd);
-        const double y = j - cy;
-        for (int i = first; i < end; ++i) {
-            if (i == skipFirst && skipEnd > skipFirst) {
-                i = skipEnd - 1;
-                continue;
-            }
-            const double x = i - cx;
-            const double d2 = x * x + y * y;
-            if (d2 > minR2 && d2 <= maxR2) f(i, d2);
+        if (skipEnd > skipFirst && skipFirst >= first && skipEnd <= end) {
+            f(first, skipFirst);
+            f(skipEnd, end);
+        } else {
+            f(first, end);
         }
     };
+    AnnulusGeometry g{};
+    g.cx = cx;
+    g.minR = minR;
+    g.minR2 = minR2;
+    g.maxR2 = maxR2;
+    g.delta = delta;
+    g.R = R;
+    g.r1 = r1;
+    g.r2 = r2;
+    g.r3 = r3;
+    g.r4 = r4;
+    // F(rho) (compat 3.2 step 5): 0 for rho <= r1 or rho >= r4, 1 on [r2, r3], else (sin(T * rho + phi) + 1) / 2
+    // with these slopes T = (2. * pi) / period and phases phi, computed as the spec writes them.
+    g.slopeIn = (2. * pi) / (-2 * (r1 - r2));
+    g.phaseIn = ((pi / 2.) * (r1 + r2)) / (r1 - r2);
+    g.slopeOut = (2. * pi) / (2 * (r3 - r4));
+    g.phaseOut = ((-pi / 2.) * (r3 + r4)) / (r3 - r4);
     // First pass: the sum of each annulus in scan order, as the original adds them. The annuli are split
     // into an inner and an outer group of about equal area, each summed on its own thread (every annulus
     // still sums its pixels in scan order), while the disc median is computed.
@@ -247,14 +302,18 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
     auto sumAnnuli = [&](bool outer) {
         const double inner2 = outer ? (splitAt - 2) * (splitAt - 2) : minR2;
         const double outer2 = outer ? maxR2 : (splitAt + 2) * (splitAt + 2);
+        std::vector<double> annulus(static_cast<std::size_t>(width));
         for (int j = 0; j < height; ++j) {
             const double* row = data + static_cast<std::size_t>(j) * width;
-            forRing(j, inner2, outer2, [&](int i, double d2) {
-                if (row[i] == null) return;
-                const unsigned k = static_cast<unsigned>((std::sqrt(d2) - minR) / delta);
-                if ((k >= split) != outer) return;
-                sum[k] += row[i];
-                count[k] += 1;
+            ringSpans(j, inner2, outer2, [&](int a, int b) {
+                annulusRow(row, a, b, j - cy, g, annulus.data());
+                for (int i = a; i < b; ++i) {
+                    if (annulus[i] < 0) continue;
+                    const auto k = static_cast<unsigned>(annulus[i]);
+                    if ((k >= split) != outer) continue;
+                    sum[k] += row[i];
+                    count[k] += 1;
+                }
             });
         }
     };
@@ -293,15 +352,20 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
         if (count[k] > 0) mean[k] = sum[k] / count[k];
     }
     forEachRowBlock(height, [&](int first, int end) {
+        const auto w = static_cast<std::size_t>(width);
+        std::vector<double> annulus(w), fraction(w), argument(w), means(w);
+        std::vector<std::int64_t> needsSine(w);
         for (int j = first; j < end; ++j) {
             double* row = data + static_cast<std::size_t>(j) * width;
-            forRing(j, minR2, maxR2, [&](int i, double d2) {
-                if (row[i] == null) return;
-                const double distance = std::sqrt(d2);
-                const double f = correctionFraction(distance / R, r1, r2, r3, r4);
-                const unsigned k = static_cast<unsigned>((distance - minR) / delta);
-                const double v = row[i];
-                row[i] = (1 - f) * v + ((f * v) * median) / mean[k];
+            ringSpans(j, minR2, maxR2, [&](int a, int b) {
+                correctionRow(row, a, b, j - cy, g, annulus.data(), fraction.data(), argument.data(),
+                              needsSine.data());
+                for (int i = a; i < b; ++i) {
+                    if (annulus[i] < 0) continue;
+                    if (needsSine[i]) fraction[i] = (std::sin(argument[i]) + 1) / 2;
+                    means[i] = mean[static_cast<unsigned>(annulus[i])];
+                }
+                correctRow(row, a, b, annulus.data(), fraction.data(), means.data(), median);
             });
         }
     });
