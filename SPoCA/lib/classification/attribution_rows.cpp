@@ -36,15 +36,29 @@ __attribute__((target_clones("avx2", "default"))) void midpointColoursRow(const 
         const int n = std::min(chunk, width - start);
         const double* v = row + start;
         std::int64_t k[chunk];
-        for (int i = 0; i < n; ++i) k[i] = 0;
+        std::int64_t anyValid = 0;
+        for (int i = 0; i < n; ++i) {
+            k[i] = 0;
+            anyValid |= v[i] != null;
+        }
+        if (!anyValid) {  // off the disc: nothing to decide
+            for (int i = 0; i < n; ++i) out[start + i] = 0;
+            continue;
+        }
         for (std::size_t c = 0; c + 1 < C; ++c) {
             const double midpoint = midpoints[c];
             for (int i = 0; i < n; ++i) k[i] += v[i] > midpoint;
         }
         // The squared distances to padded[k], padded[k + 1] and padded[k + 2], each computed as colour() does.
+        // They start as those of k = 0 (left, dk) and k = C - 1 (right), and the loop over the centres
+        // padded[1 .. C] replaces each where k says.
         double left[chunk], dk[chunk], right[chunk];
-        for (int i = 0; i < n; ++i) left[i] = dk[i] = right[i] = 0;
-        for (std::size_t q = 0; q < C + 2; ++q) {
+        for (int i = 0; i < n; ++i) {
+            left[i] = (v[i] - padded[0]) * (v[i] - padded[0]);
+            dk[i] = (v[i] - padded[1]) * (v[i] - padded[1]);
+            right[i] = (v[i] - padded[C + 1]) * (v[i] - padded[C + 1]);
+        }
+        for (std::size_t q = 1; q <= C; ++q) {
             const double centre = padded[q];
             const auto index = static_cast<std::int64_t>(q);
             for (int i = 0; i < n; ++i) {
@@ -72,15 +86,23 @@ __attribute__((target_clones("avx2", "default"))) void pcm2ColoursRow(const doub
         const int n = std::min(chunk, width - start);
         double nearest[chunk], second[chunk], t[chunk];
         std::int64_t best[chunk], finite[chunk], valid[chunk];
-        for (int i = 0; i < n; ++i) valid[i] = 1;
-        for (std::size_t p = 0; p < channels; ++p) {
+        for (int i = 0; i < n; ++i) valid[i] = rows[0][start + i] != null;
+        for (std::size_t p = 1; p < channels; ++p) {
             const double* x = rows[p] + start;
             for (int i = 0; i < n; ++i) valid[i] &= x[i] != null;
         }
+        std::int64_t anyValid = 0;
+        for (int i = 0; i < n; ++i) anyValid |= valid[i];
+        if (!anyValid) {  // off the disc: nothing to decide
+            for (int i = 0; i < n; ++i) out[start + i] = 0;
+            continue;
+        }
         for (std::size_t c = 0; c < C; ++c) {
             // t = distanceSquared(x, B_c) * inverseEta_c: s = 0, then s += (x_p - b_p)^2 channel by channel.
-            for (int i = 0; i < n; ++i) t[i] = 0;
-            for (std::size_t p = 0; p < channels; ++p) {
+            const double* x0 = rows[0] + start;
+            const double b0 = centres[c * channels];
+            for (int i = 0; i < n; ++i) t[i] = 0.0 + (x0[i] - b0) * (x0[i] - b0);
+            for (std::size_t p = 1; p < channels; ++p) {
                 const double* x = rows[p] + start;
                 const double b = centres[c * channels + p];
                 for (int i = 0; i < n; ++i) t[i] += (x[i] - b) * (x[i] - b);

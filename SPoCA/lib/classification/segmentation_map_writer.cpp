@@ -6,9 +6,12 @@
 #include <functional>
 #include <future>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/fits_file.hpp"
+#include "core/parallel.hpp"
 #include "core/temporary_file.hpp"
 
 namespace spoca {
@@ -83,24 +86,39 @@ void writeSegmentationMap(const std::string& path, int width, int height, const 
         fits_update_key_str(fptr, const_cast<char*>("EXTNAME"), "SegmentedMap", nullptr, &status);
         file.check(status, "cannot write EXTNAME");
         writeHeaderValues(fptr, keywords, path);
-        // Double buffering: the next block of rows is produced on another thread while cfitsio
-        // compresses and writes the current one.
+        // The blocks of rows are produced a batch at a time, one block per thread, while this thread compresses
+        // and writes the previous batch's blocks in order: each core has a whole block to work on.
         const int blockRows = std::max(1, std::min(height, (1 << 19) / std::max(1, width)));
         const std::size_t blockSize = static_cast<std::size_t>(blockRows) * static_cast<std::size_t>(width);
-        std::vector<std::int32_t> current(blockSize), next(blockSize);
-        auto produce = [&](int first, std::vector<std::int32_t>& block) {
-            produceRows(first, std::min(height, first + blockRows), block.data());
+        const int blocks = (height + blockRows - 1) / blockRows;
+        const int batchSize = static_cast<int>(std::max(1u, defaultThreads()));
+        std::vector<std::vector<std::int32_t>> buffers(2 * static_cast<std::size_t>(batchSize),
+                                                       std::vector<std::int32_t>(blockSize));
+        auto bufferOf = [&](int block) -> std::vector<std::int32_t>& {
+            return buffers[static_cast<std::size_t>(block % (2 * batchSize))];
         };
-        produce(0, current);
-        for (int first = 0; first < height; first += blockRows) {
-            const int end = std::min(height, first + blockRows);
-            std::future<void> ahead;
-            if (end < height) ahead = startTask([&produce, end, &next] { produce(end, next); });
-            fits_write_img(fptr, TINT, static_cast<LONGLONG>(first) * width + 1,
-                           static_cast<LONGLONG>(end - first) * width, current.data(), &status);
-            if (ahead.valid()) ahead.get();
-            file.check(status, "cannot write the map pixels");
-            std::swap(current, next);
+        auto produceBatch = [&](int batch) {
+            std::vector<std::future<void>> tasks;
+            for (int block = batch * batchSize; block < std::min(blocks, (batch + 1) * batchSize); ++block) {
+                tasks.push_back(startTask([&produceRows, &bufferOf, block, blockRows, height] {
+                    const int first = block * blockRows;
+                    produceRows(first, std::min(height, first + blockRows), bufferOf(block).data());
+                }));
+            }
+            return tasks;
+        };
+        std::vector<std::future<void>> current = produceBatch(0);
+        for (int batch = 0; batch * batchSize < blocks; ++batch) {
+            for (auto& task : current) task.get();
+            std::vector<std::future<void>> next = produceBatch(batch + 1);
+            for (int block = batch * batchSize; block < std::min(blocks, (batch + 1) * batchSize); ++block) {
+                const int first = block * blockRows;
+                const int end = std::min(height, first + blockRows);
+                fits_write_img(fptr, TINT, static_cast<LONGLONG>(first) * width + 1,
+                               static_cast<LONGLONG>(end - first) * width, bufferOf(block).data(), &status);
+                file.check(status, "cannot write the map pixels");
+            }
+            current = std::move(next);
         }
         writeChecksums(file, compressed);
         file.close();
