@@ -249,14 +249,31 @@ int main() {
 """
 
 
+# The values each case adds to gamma-distributed pixels, and the bin size. "dense": every bin in the counters'
+# dense windows (their bins are merged in order, without hashing); "huge": values binned by their exact centre;
+# "wide": indices beyond the dense windows; "negative": a negative bin size (centres fall as indices rise).
+HISTOGRAM_CASES = {"dense": 0.5, "huge": 0.5, "wide": 0.5, "negative": -0.5}
+
+
+@pytest.fixture(scope="module")
+def histogram_driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compiled histogram driver (skipped without a C++ compiler)."""
+    return compile_driver(tmp_path_factory.mktemp("histogram"), HISTOGRAM_DRIVER)
+
+
+@pytest.mark.parametrize("case", HISTOGRAM_CASES)
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
-def test_histogram_records_the_first_pixel_of_each_bin(threads: int, tmp_path: Path) -> None:
-    driver = compile_driver(tmp_path, HISTOGRAM_DRIVER)
+def test_histogram_records_the_first_pixel_of_each_bin(histogram_driver: Path, threads: int, case: str) -> None:
+    driver = histogram_driver
     rng = np.random.default_rng(threads)
-    width, height, bin_size = 61, 37, 0.5
+    width, height, bin_size = 61, 37, HISTOGRAM_CASES[case]
     pixels = rng.gamma(2.0, 3.0, (height, width))
     pixels[rng.random((height, width)) < 0.2] = np.inf          # invalid pixels are not scanned
-    pixels[5, 7:20] = 1e15                                      # huge values: binned by their exact centre
+    if case == "huge":
+        pixels[5, 7:20] = 1e15                                  # huge values: binned by their exact centre
+    if case == "wide":
+        pixels[9, :] = rng.uniform(1e5, 1e6, width)             # bins 2^17 and more from the first ones,
+        pixels[20, ::2] = -pixels[9, ::2]                       # on both sides of the dense windows
     text = f"{width} {height} {threads} {bin_size}\n" + " ".join(repr(float(v)) for v in pixels.ravel()) + "\n"
     result = subprocess.run([str(driver)], input=text, capture_output=True, text=True, check=True, timeout=60)
     got = [(float(c), int(n), int(f)) for c, n, f in (line.split() for line in result.stdout.splitlines())]

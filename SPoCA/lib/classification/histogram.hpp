@@ -56,6 +56,8 @@ public:
         firsts_[slot] = std::min(firsts_[slot], first);
     }
 
+    bool empty() const { return used_ == 0; }
+
     /// Calls f(key, count, first scan index) for every key.
     template <typename F>
     void forEach(F f) const {
@@ -158,6 +160,106 @@ struct BinCounts {
 /// The largest number of pixels in a block of rows when first scan indices are recorded (32-bit offsets).
 constexpr std::uint64_t maxBlockPixels = 0xFFFFFFFFull;
 
+/// A bin of the histogram being built: its centre, pixel count and first scan index.
+template <std::size_t N>
+struct BinEntry {
+    Feature<N> centre;
+    std::uint64_t count;
+    std::uint64_t firstScan;
+};
+
+/// Whether a bin centre can be merged by value: no component NaN (no total order) or 0 (+0 and -0 are distinct
+/// bins, merged by bit pattern).
+template <std::size_t N>
+bool orderable(const Feature<N>& h) {
+    for (const double v : h) {
+        if (!(v == v) || v == 0) return false;
+    }
+    return true;
+}
+
+/// Merges two lists sorted by centre (rising strictly) into one, adding the counts of equal centres and keeping
+/// the smaller first scan index.
+template <std::size_t N>
+std::vector<BinEntry<N>> mergeByCentre(const std::vector<BinEntry<N>>& x, const std::vector<BinEntry<N>>& y) {
+    std::vector<BinEntry<N>> merged;
+    merged.reserve(x.size() + y.size());
+    std::size_t a = 0, b = 0;
+    while (a < x.size() || b < y.size()) {
+        if (b == y.size() || (a < x.size() && x[a].centre < y[b].centre)) {
+            merged.push_back(x[a++]);
+        } else if (a == x.size() || y[b].centre < x[a].centre) {
+            merged.push_back(y[b++]);
+        } else {
+            merged.push_back({x[a].centre, x[a].count + y[b].count, std::min(x[a].firstScan, y[b].firstScan)});
+            ++a;
+            ++b;
+        }
+    }
+    return merged;
+}
+
+/// The bins of one block's counts as a list sorted by centre, without hashing: the dense counter lists its bins
+/// in index order, which is the order of their centres when those rise strictly (positive bin sizes); the bins
+/// outside the dense window are sorted (there are few), then both are merged. False when a pixel was binned by
+/// its exact centre (huge, infinite or NaN values), or a centre is not orderable() or out of order.
+template <std::size_t N>
+bool sortedBins(const BinCounts<N>& c, const Feature<N>& binSize, std::vector<BinEntry<N>>& list) {
+    list.clear();
+    if (!c.centres.empty()) return false;
+    bool ordered = true;
+    c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n, std::uint64_t scan) {
+        Feature<N> h;
+        for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
+        ordered = ordered && orderable(h) && (list.empty() || list.back().centre < h);
+        list.push_back({h, n, scan});
+    });
+    if (!ordered) return false;
+    std::vector<BinEntry<N>> others;
+    c.indices.forEach([&](const auto& index, std::uint64_t n, std::uint64_t scan) {
+        Feature<N> h;
+        for (std::size_t p = 0; p < N; ++p) {
+            h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
+        }
+        ordered = ordered && orderable(h);
+        others.push_back({h, n, scan});
+    });
+    if (!ordered) return false;
+    std::sort(others.begin(), others.end(),
+              [](const BinEntry<N>& a, const BinEntry<N>& b) { return a.centre < b.centre; });
+    // Distinct indices may round to one centre: one bin, as the merge by bit pattern makes it.
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < others.size(); ++k) {
+        if (kept > 0 && !(others[kept - 1].centre < others[k].centre)) {
+            others[kept - 1].count += others[k].count;
+            others[kept - 1].firstScan = std::min(others[kept - 1].firstScan, others[k].firstScan);
+        } else {
+            others[kept++] = others[k];
+        }
+    }
+    others.resize(kept);
+    if (!others.empty()) list = mergeByCentre(list, others);
+    return true;
+}
+
+/// The bins of `counts` sorted by centre, merged without hashing: each block's sortedBins() (on the blocks'
+/// threads), then the lists merged. Returns false, leaving `entries` empty, when a block's sortedBins() is false;
+/// otherwise every centre is orderable, so the result is the one the merge by bit pattern and the sort give.
+template <std::size_t N>
+bool mergeInOrder(const std::vector<BinCounts<N>>& counts, const Feature<N>& binSize,
+                  std::vector<BinEntry<N>>& entries) {
+    entries.clear();
+    std::vector<std::vector<BinEntry<N>>> lists(counts.size());
+    std::vector<char> ok(counts.size(), 0);
+    runTasks(static_cast<unsigned>(counts.size()),
+             [&](unsigned t) { ok[t] = sortedBins(counts[t], binSize, lists[t]) ? 1 : 0; });
+    for (const char good : ok) {
+        if (!good) return false;
+    }
+    for (const auto& list : lists) entries = entries.empty() ? list : mergeByCentre(entries, list);
+    return true;
+}
+
 }  // namespace detail
 
 /// The bin centre of a feature vector (compat 5.2).
@@ -229,45 +331,43 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
             stack.forEachValid(j, j + 1, count);
         }
     });
-    // Merge: ordinary indices become their exact centres; centres are then merged by exact bit pattern.
-    detail::KeyCounter<N> total;
-    for (const auto& c : counts) {
-        c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n, std::uint64_t scan) {
-            typename detail::KeyCounter<N>::Key key;
+    std::vector<detail::BinEntry<N>> entries;
+    if (!detail::mergeInOrder(counts, binSize, entries)) {
+        // Merge: ordinary indices become their exact centres; centres are then merged by exact bit pattern.
+        detail::KeyCounter<N> total;
+        for (const auto& c : counts) {
+            c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n, std::uint64_t scan) {
+                typename detail::KeyCounter<N>::Key key;
+                Feature<N> h;
+                for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
+                std::memcpy(key.data(), h.data(), sizeof key);
+                total.add(key, scan, n);
+            });
+            c.indices.forEach([&](const auto& index, std::uint64_t n, std::uint64_t scan) {
+                typename detail::KeyCounter<N>::Key key;
+                Feature<N> h;
+                for (std::size_t p = 0; p < N; ++p) {
+                    h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
+                }
+                std::memcpy(key.data(), h.data(), sizeof key);
+                total.add(key, scan, n);
+            });
+            c.centres.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) { total.add(key, scan, n); });
+        }
+        total.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) {
             Feature<N> h;
-            for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
-            std::memcpy(key.data(), h.data(), sizeof key);
-            total.add(key, scan, n);
+            std::memcpy(h.data(), key.data(), sizeof key);
+            entries.push_back({h, n, scan});
         });
-        c.indices.forEach([&](const auto& index, std::uint64_t n, std::uint64_t scan) {
-            typename detail::KeyCounter<N>::Key key;
-            Feature<N> h;
-            for (std::size_t p = 0; p < N; ++p) {
-                h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
-            }
-            std::memcpy(key.data(), h.data(), sizeof key);
-            total.add(key, scan, n);
-        });
-        c.centres.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) { total.add(key, scan, n); });
+        std::sort(entries.begin(), entries.end(),
+                  [](const detail::BinEntry<N>& a, const detail::BinEntry<N>& b) { return a.centre < b.centre; });
     }
-    struct Entry {
-        Feature<N> centre;
-        std::uint64_t count;
-        std::uint64_t firstScan;
-    };
-    std::vector<Entry> entries;
-    total.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) {
-        Feature<N> h;
-        std::memcpy(h.data(), key.data(), sizeof key);
-        entries.push_back({h, n, scan});
-    });
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.centre < b.centre; });
     Histogram<N> histogram;
     histogram.binSize = binSize;
     histogram.bins.reserve(entries.size());
     histogram.counts.reserve(entries.size());
     histogram.firstScan.reserve(entries.size());
-    for (const Entry& e : entries) {
+    for (const detail::BinEntry<N>& e : entries) {
         histogram.bins.push_back(e.centre);
         histogram.counts.push_back(static_cast<double>(e.count));
         if (recordFirstScan) histogram.firstScan.push_back(e.firstScan);
