@@ -1,7 +1,8 @@
 """Tests of how the SPoCA programs write their outputs (SPoCA/lib/core/temporary_file.*,
 classification/segmentation_map_writer.*, the CSVs of get_STAFF_stats.x): never an exit status 0 with an
-incomplete output (issue 12), and FITS checksums in the maps that can be verified without decompressing them
-(issue 15).
+incomplete output (issue 12), FITS checksums in the maps that can be verified without decompressing them
+(issue 15), and maps whose rows are Rice-compressed on the producing threads byte-identical to those cfitsio
+compresses itself (issue 15).
 
 The disk-full cases write to a small tmpfs mounted for the test (root only; skipped where mounting is not
 permitted) whose free space is first filled up, so that the real programs meet ENOSPC on their real writes.
@@ -18,8 +19,11 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from astropy.io import fits
+
+from library_driver import CORE_LIBRARY_SOURCES, compile_driver
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs"
@@ -172,3 +176,92 @@ def test_maps_of_two_runs_on_the_same_inputs_are_byte_identical(program: str, tm
         time.sleep(1.1)  # a different second on the clock
     assert maps[0].read_bytes() == maps[1].read_bytes()
     assert verify_checksums(maps[0]) == []
+
+
+# -- the map writer's Rice compression on the producing threads (issue 15) ------------------------------------
+
+MAP_WRITER_DRIVER = r"""
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include "classification/segmentation_map_writer.hpp"
+#include "core/error.hpp"
+
+// driver PATH WHERE WIDTH HEIGHT PATTERN COMPRESSED: writes a map of the pattern; WHERE 0 compresses the row
+// tiles on the producing threads, 1 inside cfitsio's fits_write_img.
+int main(int argc, char** argv) {
+    if (argc != 7) return 2;
+    const std::string pattern = argv[5];
+    const int width = std::atoi(argv[3]);
+    auto value = [&](long long i, long long j) -> std::int32_t {
+        if (pattern == "classes") return static_cast<std::int32_t>(((i * 7 + j * 13) / 5 + (i * j) % 3) % 5);
+        if (pattern == "extreme") {
+            return static_cast<std::int32_t>((i + j) % 2 ? 2147483647 : -2147483647 - 1 + (i * j) % 1000);
+        }
+        return 0;
+    };
+    try {
+        const bool compressed = argv[6][0] == '1';
+        spoca::writeSegmentationMap(argv[1], width, std::atoi(argv[4]), {{"CLASSES", "5", "test"}}, compressed,
+            [&](int first, int end, std::int32_t* out) {
+                for (int j = first; j < end; ++j) {
+                    for (int i = 0; i < width; ++i) out[static_cast<std::size_t>(j - first) * width + i] = value(i, j);
+                }
+            },
+            argv[2][0] == '0' ? spoca::RiceTiles::onWorkerThreads : spoca::RiceTiles::insideCfitsio);
+    } catch (const spoca::Error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def map_writer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compiled map-writer driver (skipped without a C++ compiler)."""
+    sources = [*CORE_LIBRARY_SOURCES, "classification/segmentation_map_writer.cpp"]
+    return compile_driver(tmp_path_factory.mktemp("map_writer"), MAP_WRITER_DRIVER, sources, libraries=["-lcfitsio"])
+
+
+def expected_pattern(pattern: str, width: int, height: int) -> np.ndarray:
+    """The driver's pattern, computed with numpy."""
+    j, i = np.mgrid[0:height, 0:width].astype(np.int64)
+    if pattern == "classes":
+        return (((i * 7 + j * 13) // 5 + (i * j) % 3) % 5).astype(np.int32)
+    if pattern == "extreme":
+        return np.where((i + j) % 2 == 1, 2**31 - 1, -2**31 + (i * j) % 1000).astype(np.int32)
+    return np.zeros((height, width), np.int32)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize(("width", "height", "pattern"), [
+    (1000, 1500, "classes"),   # three blocks of 524 rows, the last one short
+    (33, 7, "extreme"),        # rows that are no multiple of the Rice block of 32 pixels
+    (1, 1, "constant"),
+    (257, 2041, "constant"),
+])
+def test_rice_rows_compressed_on_the_threads_give_cfitsios_bytes(map_writer: Path, tmp_path: Path, threads: str,
+                                                                 width: int, height: int, pattern: str) -> None:
+    environment = {**os.environ, "SPOCA_THREADS": threads}
+    paths = {}
+    for where in ("0", "1"):
+        paths[where] = tmp_path / f"map_{where}.fits"
+        subprocess.run([str(map_writer), str(paths[where]), where, str(width), str(height), pattern, "1"],
+                       env=environment, check=True, timeout=120)
+    assert paths["0"].read_bytes() == paths["1"].read_bytes()
+    assert verify_checksums(paths["0"]) == []
+    with fits.open(paths["0"], disable_image_compression=True) as hdus:
+        assert (hdus[1].header["ZCMPTYPE"], hdus[1].header["ZTILE1"], hdus[1].header["ZTILE2"]) == ("RICE_1", width, 1)
+    with fits.open(paths["0"]) as hdus:
+        np.testing.assert_array_equal(hdus[1].data, expected_pattern(pattern, width, height))
+
+
+def test_uncompressed_map_writer_writes_the_pixels(map_writer: Path, tmp_path: Path) -> None:
+    path = tmp_path / "plain.fits"
+    subprocess.run([str(map_writer), str(path), "0", "1000", "1500", "classes", "0"], check=True, timeout=120)
+    with fits.open(path) as hdus:
+        assert len(hdus) == 1
+        np.testing.assert_array_equal(hdus[0].data, expected_pattern("classes", 1000, 1500))

@@ -23,8 +23,14 @@ using MapRowProducer = std::function<void(int firstRow, int endRow, std::int32_t
 /// be verified without decompressing it. The file is written to a temporary file in the same folder, flushed
 /// to disk and renamed to `path` once complete; any cfitsio or file-system failure throws spoca::Error naming
 /// `path`, and no file is left.
+/// Where the Rice compression of a compressed map's row tiles runs: on the threads producing the rows (the
+/// programs), or inside cfitsio's fits_write_img on the writing thread (the reference the tests compare the bytes
+/// with). Both give the same file.
+enum class RiceTiles { onWorkerThreads, insideCfitsio };
+
 void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
-                          bool compressed, const MapRowProducer& produceRows);
+                          bool compressed, const MapRowProducer& produceRows,
+                          RiceTiles riceTiles = RiceTiles::onWorkerThreads);
 
 /// Writes the class map of `stack`: each valid pixel of the common grid gets classifier.colour(x)
 /// (compat 5.9), every other pixel 0 (classifier.colourRow). The colours are computed a block of rows at a
