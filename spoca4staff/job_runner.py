@@ -297,21 +297,17 @@ class Runner:
         label = f"{format_time_step(time_step)} {stage}"
         if is_complete is not None and self.already_done(time_step, stage, is_complete):
             return Outcome.DONE
-        import tenacity  # slow to import (it pulls in tornado when installed): only when a job is attempted
-
         started = time.monotonic()
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.operations.retry_attempts),
-            wait=tenacity.wait_exponential(multiplier=self.operations.retry_initial_delay,
-                                           max=self.operations.retry_max_delay),
-            retry=tenacity.retry_if_exception(is_transient),
-            before_sleep=lambda state: LOGGER.warning(
-                "%s: attempt %d failed (transient): %s; retrying in %.0f s", label, state.attempt_number,
-                _reason(state.outcome.exception()), state.next_action.sleep),
-            sleep=self._sleep, reraise=True)
         numbers = itertools.count(1)
         try:
-            retrying(self._attempt, time_step, stage, work, inputs, outputs, numbers)
+            try:
+                self._attempt(time_step, stage, work, inputs, outputs, numbers)
+            except LedgerError:
+                raise
+            except Exception as error:
+                if self.operations.retry_attempts <= 1 or not is_transient(error):
+                    raise
+                self._retry(label, error, time_step, stage, work, inputs, outputs, numbers)
         except LedgerError:
             raise
         except Exception as error:
@@ -321,6 +317,41 @@ class Runner:
         LOGGER.info("%s: done in %.1f s", label, time.monotonic() - started)
         self.count(done=1)
         return Outcome.DONE
+
+    def _retry(self, label: str, first_error: Exception, time_step: datetime, stage: str, work: Work,
+               inputs: Sequence[os.PathLike | str], outputs: Sequence[os.PathLike | str],
+               numbers: Iterator[int]) -> None:
+        """The attempts after a first one that failed with ``first_error`` (transient), with tenacity's back-off.
+
+        The first attempt runs without tenacity, which takes 50 ms to import (it pulls in asyncio, and tornado
+        when installed) and is seldom needed. Its schedule is kept: the wait after attempt k is
+        ``min(retry_initial_delay * 2 ** (k - 1), retry_max_delay)`` (tenacity's exponential wait), and at most
+        ``retry_attempts`` attempts in all. Raises the last attempt's error.
+        """
+        import tenacity
+
+        operations = self.operations
+
+        def warn(attempt_number: int, error: BaseException, seconds: float) -> None:
+            LOGGER.warning("%s: attempt %d failed (transient): %s; retrying in %.0f s", label, attempt_number,
+                           _reason(error), seconds)
+
+        # The wait after attempt 1, by tenacity's own rule; attempt k of the rest is tenacity's attempt k - 1,
+        # whose wait doubles the multiplier so that it is the one attempt k would get.
+        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+        first_wait = tenacity.wait_exponential(multiplier=operations.retry_initial_delay,
+                                               max=operations.retry_max_delay)(state)
+        warn(1, first_error, first_wait)
+        self._sleep(first_wait)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(operations.retry_attempts - 1),
+            wait=tenacity.wait_exponential(multiplier=2 * operations.retry_initial_delay,
+                                           max=operations.retry_max_delay),
+            retry=tenacity.retry_if_exception(is_transient),
+            before_sleep=lambda retry_state: warn(retry_state.attempt_number + 1, retry_state.outcome.exception(),
+                                                  retry_state.next_action.sleep),
+            sleep=self._sleep, reraise=True)
+        retrying(self._attempt, time_step, stage, work, inputs, outputs, numbers)
 
     def _attempt(self, time_step: datetime, stage: str, work: Work, inputs: Sequence[os.PathLike | str],
                  outputs: Sequence[os.PathLike | str], numbers: Iterator[int]) -> None:
