@@ -324,34 +324,29 @@ class Runner:
         """The attempts after a first one that failed with ``first_error`` (transient), with tenacity's back-off.
 
         The first attempt runs without tenacity, which takes 50 ms to import (it pulls in asyncio, and tornado
-        when installed) and is seldom needed. Its schedule is kept: the wait after attempt k is
-        ``min(retry_initial_delay * 2 ** (k - 1), retry_max_delay)`` (tenacity's exponential wait), and at most
-        ``retry_attempts`` attempts in all. Raises the last attempt's error.
+        when installed) and is seldom needed. tenacity then runs the whole schedule as if it had made that attempt
+        itself (its first call raises ``first_error`` again): the same waits, messages and number of attempts.
+        Raises the last attempt's error.
         """
         import tenacity
 
-        operations = self.operations
+        replayed = [first_error]
 
-        def warn(attempt_number: int, error: BaseException, seconds: float) -> None:
-            LOGGER.warning("%s: attempt %d failed (transient): %s; retrying in %.0f s", label, attempt_number,
-                           _reason(error), seconds)
+        def attempt(*arguments: object) -> None:
+            if replayed:
+                raise replayed.pop()
+            self._attempt(*arguments)
 
-        # The wait after attempt 1, by tenacity's own rule; attempt k of the rest is tenacity's attempt k - 1,
-        # whose wait doubles the multiplier so that it is the one attempt k would get.
-        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
-        first_wait = tenacity.wait_exponential(multiplier=operations.retry_initial_delay,
-                                               max=operations.retry_max_delay)(state)
-        warn(1, first_error, first_wait)
-        self._sleep(first_wait)
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(operations.retry_attempts - 1),
-            wait=tenacity.wait_exponential(multiplier=2 * operations.retry_initial_delay,
-                                           max=operations.retry_max_delay),
+            stop=tenacity.stop_after_attempt(self.operations.retry_attempts),
+            wait=tenacity.wait_exponential(multiplier=self.operations.retry_initial_delay,
+                                           max=self.operations.retry_max_delay),
             retry=tenacity.retry_if_exception(is_transient),
-            before_sleep=lambda retry_state: warn(retry_state.attempt_number + 1, retry_state.outcome.exception(),
-                                                  retry_state.next_action.sleep),
+            before_sleep=lambda state: LOGGER.warning(
+                "%s: attempt %d failed (transient): %s; retrying in %.0f s", label, state.attempt_number,
+                _reason(state.outcome.exception()), state.next_action.sleep),
             sleep=self._sleep, reraise=True)
-        retrying(self._attempt, time_step, stage, work, inputs, outputs, numbers)
+        retrying(attempt, time_step, stage, work, inputs, outputs, numbers)
 
     def _attempt(self, time_step: datetime, stage: str, work: Work, inputs: Sequence[os.PathLike | str],
                  outputs: Sequence[os.PathLike | str], numbers: Iterator[int]) -> None:

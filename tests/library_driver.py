@@ -39,7 +39,7 @@ FLAGS = ("-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"
 
 
 def compile_driver(folder: Path, source: str, library_sources: Sequence[str] = (),
-                   libraries: Sequence[str] = ()) -> Path:
+                   options: Sequence[str] = ()) -> Path:
     """Compile `source` with the library's flags into ``folder/driver`` and return that executable.
 
     Parameters
@@ -50,8 +50,9 @@ def compile_driver(folder: Path, source: str, library_sources: Sequence[str] = (
         The driver's C++ text.
     library_sources : sequence of str
         The library files to compile with it, e.g. ``["core/percentiles.cpp"]`` (header-only parts need none).
-    libraries : sequence of str
-        Linker options after the sources, e.g. ``["-lcfitsio"]`` for a driver that links the FITS readers.
+    options : sequence of str
+        Compiler and linker options after the sources: ``["-lcfitsio"]`` for a driver that links the FITS
+        readers, ``["-fsanitize=address"]`` for one run under the address sanitizer.
 
     The calling test is skipped when no g++ is installed; a failed compilation raises CalledProcessError.
     """
@@ -62,5 +63,5 @@ def compile_driver(folder: Path, source: str, library_sources: Sequence[str] = (
     driver_source.write_text(source)
     executable = folder / "driver"
     subprocess.run([compiler, *FLAGS, f"-I{LIB}", str(driver_source), *(str(LIB / name) for name in library_sources),
-                    *libraries, "-o", str(executable)], check=True)
+                    *options, "-o", str(executable)], check=True)
     return executable

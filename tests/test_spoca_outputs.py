@@ -223,7 +223,7 @@ int main(int argc, char** argv) {
 def map_writer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled map-writer driver (skipped without a C++ compiler)."""
     sources = [*CORE_LIBRARY_SOURCES, "classification/segmentation_map_writer.cpp"]
-    return compile_driver(tmp_path_factory.mktemp("map_writer"), MAP_WRITER_DRIVER, sources, libraries=["-lcfitsio"])
+    return compile_driver(tmp_path_factory.mktemp("map_writer"), MAP_WRITER_DRIVER, sources, options=["-lcfitsio"])
 
 
 def expected_pattern(pattern: str, width: int, height: int) -> np.ndarray:

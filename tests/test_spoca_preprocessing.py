@@ -129,7 +129,7 @@ def synthetic_image(seed: int, width: int, height: int) -> list[float]:
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled driver (skipped without a C++ compiler)."""
     return compile_driver(tmp_path_factory.mktemp("preprocessing"), DRIVER, CORE_LIBRARY_SOURCES,
-                          libraries=["-lcfitsio"])
+                          options=["-lcfitsio"])
 
 
 def run_driver(driver: Path, values: list[float], width: int, height: int, cx: float, cy: float, radius: float,

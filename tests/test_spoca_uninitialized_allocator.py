@@ -8,13 +8,12 @@ compiler's address sanitizer, so that a mismatched allocation and release, or a 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from library_driver import FLAGS, LIB
+from library_driver import compile_driver
 
 DRIVER = r"""
 #include <cstdint>
@@ -57,15 +56,7 @@ int main() {
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The driver, compiled with the address sanitizer (skipped without g++)."""
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no g++")
-    folder = tmp_path_factory.mktemp("allocator")
-    (folder / "driver.cpp").write_text(DRIVER)
-    executable = folder / "driver"
-    subprocess.run([compiler, *FLAGS, "-fsanitize=address", f"-I{LIB}", str(folder / "driver.cpp"),
-                    "-o", str(executable)], check=True)
-    return executable
+    return compile_driver(tmp_path_factory.mktemp("allocator"), DRIVER, options=["-fsanitize=address"])
 
 
 def test_buffers_keep_their_values_and_large_ones_are_aligned(driver: Path) -> None:

@@ -121,12 +121,8 @@ public:
     /// The colours of a row (`rows[p]`: channel p, `width` pixels): colour(x) of each valid pixel, 0 elsewhere.
     /// The one-channel midpoint rule runs on the whole row first (vectorised); colour() decides the rest.
     void colourRow(const std::array<const double*, N>& rows, int width, std::int32_t* out) const {
-        if constexpr (N == 1) {
-            if (midpoints_) {
-                midpointColoursRow(rows[0], width, midpoint_.data(), padded_.data(), centres_.size(), out);
-            } else {
-                validityRow(rows.data(), N, width, out);
-            }
+        if (N == 1 && midpoints_) {
+            midpointColoursRow(rows[0], width, midpoint_.data(), padded_.data(), centres_.size(), out);
         } else {
             validityRow(rows.data(), N, width, out);
         }

@@ -168,6 +168,22 @@ struct BinEntry {
     std::uint64_t firstScan;
 };
 
+/// The exact bin centre index * b + b/2 of bin indices (int64 values, or the 64-bit words of a KeyCounter key).
+template <std::size_t N, typename Index>
+Feature<N> indexCentre(const Index& index, const Feature<N>& binSize) {
+    Feature<N> h;
+    for (std::size_t p = 0; p < N; ++p) {
+        h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
+    }
+    return h;
+}
+
+/// Orders bins by centre (lexicographic).
+template <std::size_t N>
+bool byCentre(const BinEntry<N>& a, const BinEntry<N>& b) {
+    return a.centre < b.centre;
+}
+
 /// Whether a bin centre can be merged by value: no component NaN (no total order) or 0 (+0 and -0 are distinct
 /// bins, merged by bit pattern).
 template <std::size_t N>
@@ -209,24 +225,19 @@ bool sortedBins(const BinCounts<N>& c, const Feature<N>& binSize, std::vector<Bi
     if (!c.centres.empty()) return false;
     bool ordered = true;
     c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n, std::uint64_t scan) {
-        Feature<N> h;
-        for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
+        const Feature<N> h = indexCentre(index, binSize);
         ordered = ordered && orderable(h) && (list.empty() || list.back().centre < h);
         list.push_back({h, n, scan});
     });
     if (!ordered) return false;
     std::vector<BinEntry<N>> others;
     c.indices.forEach([&](const auto& index, std::uint64_t n, std::uint64_t scan) {
-        Feature<N> h;
-        for (std::size_t p = 0; p < N; ++p) {
-            h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
-        }
+        const Feature<N> h = indexCentre(index, binSize);
         ordered = ordered && orderable(h);
         others.push_back({h, n, scan});
     });
     if (!ordered) return false;
-    std::sort(others.begin(), others.end(),
-              [](const BinEntry<N>& a, const BinEntry<N>& b) { return a.centre < b.centre; });
+    std::sort(others.begin(), others.end(), byCentre<N>);
     // Distinct indices may round to one centre: one bin, as the merge by bit pattern makes it.
     std::size_t kept = 0;
     for (std::size_t k = 0; k < others.size(); ++k) {
@@ -336,22 +347,14 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
         // Merge: ordinary indices become their exact centres; centres are then merged by exact bit pattern.
         detail::KeyCounter<N> total;
         for (const auto& c : counts) {
-            c.dense.forEach([&](const std::array<std::int64_t, N>& index, std::uint64_t n, std::uint64_t scan) {
+            auto addCentre = [&](const auto& index, std::uint64_t n, std::uint64_t scan) {
                 typename detail::KeyCounter<N>::Key key;
-                Feature<N> h;
-                for (std::size_t p = 0; p < N; ++p) h[p] = static_cast<double>(index[p]) * binSize[p] + binSize[p] / 2;
+                const Feature<N> h = detail::indexCentre(index, binSize);
                 std::memcpy(key.data(), h.data(), sizeof key);
                 total.add(key, scan, n);
-            });
-            c.indices.forEach([&](const auto& index, std::uint64_t n, std::uint64_t scan) {
-                typename detail::KeyCounter<N>::Key key;
-                Feature<N> h;
-                for (std::size_t p = 0; p < N; ++p) {
-                    h[p] = static_cast<double>(static_cast<std::int64_t>(index[p])) * binSize[p] + binSize[p] / 2;
-                }
-                std::memcpy(key.data(), h.data(), sizeof key);
-                total.add(key, scan, n);
-            });
+            };
+            c.dense.forEach(addCentre);
+            c.indices.forEach(addCentre);
             c.centres.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) { total.add(key, scan, n); });
         }
         total.forEach([&](const auto& key, std::uint64_t n, std::uint64_t scan) {
@@ -359,8 +362,7 @@ Histogram<N> buildHistogram(const ChannelStack<N>& stack, const Feature<N>& binS
             std::memcpy(h.data(), key.data(), sizeof key);
             entries.push_back({h, n, scan});
         });
-        std::sort(entries.begin(), entries.end(),
-                  [](const detail::BinEntry<N>& a, const detail::BinEntry<N>& b) { return a.centre < b.centre; });
+        std::sort(entries.begin(), entries.end(), detail::byCentre<N>);
     }
     Histogram<N> histogram;
     histogram.binSize = binSize;

@@ -15,6 +15,11 @@ namespace spoca {
 /// threads at once, for different blocks of rows.
 using MapRowProducer = std::function<void(int firstRow, int endRow, std::int32_t* out)>;
 
+/// Where the Rice compression of a compressed map's row tiles runs: on the threads producing the rows (the
+/// programs), or inside cfitsio's fits_write_img on the writing thread (the reference the tests compare the bytes
+/// with). Both give the same file.
+enum class RiceTiles { onWorkerThreads, insideCfitsio };
+
 /// Writes a width x height map of 32-bit integers to `path`: RICE-compressed in HDU 1 after an empty
 /// primary HDU (row tiles, cfitsio defaults), or uncompressed in the primary HDU when `compressed` is
 /// false; EXTNAME = 'SegmentedMap' followed by `keywords` (compat 7.3, 7.4). The rows are produced (a block per
@@ -22,12 +27,7 @@ using MapRowProducer = std::function<void(int firstRow, int endRow, std::int32_t
 /// DATASUM cards (in HDU 1 before EXTNAME, so the cards from EXTNAME on are the original's), so that a map can
 /// be verified without decompressing it. The file is written to a temporary file in the same folder, flushed
 /// to disk and renamed to `path` once complete; any cfitsio or file-system failure throws spoca::Error naming
-/// `path`, and no file is left.
-/// Where the Rice compression of a compressed map's row tiles runs: on the threads producing the rows (the
-/// programs), or inside cfitsio's fits_write_img on the writing thread (the reference the tests compare the bytes
-/// with). Both give the same file.
-enum class RiceTiles { onWorkerThreads, insideCfitsio };
-
+/// `path`, and no file is left. `riceTiles` says where the row tiles are compressed.
 void writeSegmentationMap(const std::string& path, int width, int height, const std::vector<HeaderValue>& keywords,
                           bool compressed, const MapRowProducer& produceRows,
                           RiceTiles riceTiles = RiceTiles::onWorkerThreads);

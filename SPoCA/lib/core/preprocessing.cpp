@@ -65,20 +65,25 @@ struct AnnulusGeometry {
     double slopeOut, phaseOut;  ///< F on r3 < rho < r4
 };
 
-/// ALC's annulus of the pixels [first, end) of a row at y = j - cy: trunc((sqrt(d2) - minR) / delta) for a non-null
-/// pixel with minR2 < d2 <= maxR2, -1 for the others (a double: the conversion to unsigned is left to the caller).
+/// ALC's annulus of a pixel of value v at squared distance d2 from the centre: trunc((sqrt(d2) - minR) / delta) for
+/// a non-null pixel with minR2 < d2 <= maxR2, -1 for the others (a double: the conversion to unsigned is left to
+/// the caller). Always inlined: a call would keep the row kernels below from being vectorised.
+__attribute__((always_inline)) inline double annulusOf(double d2, double v, const AnnulusGeometry& g) {
+    const bool ring = d2 > g.minR2 && d2 <= g.maxR2 && v != null;
+    return ring ? std::trunc((std::sqrt(d2) - g.minR) / g.delta) : -1.0;
+}
+
+/// annulusOf() of the pixels [first, end) of a row at y = j - cy.
 __attribute__((target_clones("avx2", "default"))) void annulusRow(const double* row, int first, int end, double y,
                                                                   const AnnulusGeometry& g, double* annulus) {
     for (int i = first; i < end; ++i) {
         const double x = i - g.cx;
-        const double d2 = x * x + y * y;
-        const bool ring = d2 > g.minR2 && d2 <= g.maxR2 && row[i] != null;
-        annulus[i] = ring ? std::trunc((std::sqrt(d2) - g.minR) / g.delta) : -1.0;
+        annulus[i] = annulusOf(x * x + y * y, row[i], g);
     }
 }
 
-/// ALC's second pass, first half, on the pixels [first, end) of a row at y = j - cy: the annulus (as annulusRow)
-/// and the correction fraction F(rho) where it is 0 or 1; where F needs the sine, `needsSine` is set and `argument`
+/// ALC's second pass, first half, on the pixels [first, end) of a row at y = j - cy: the annulus (annulusOf()) and
+/// the correction fraction F(rho) where it is 0 or 1; where F needs the sine, `needsSine` is set and `argument`
 /// holds the sine's argument (std::sin stays scalar: no vector sine gives its values).
 __attribute__((target_clones("avx2", "default"))) void correctionRow(const double* row, int first, int end,
                                                                      double y, const AnnulusGeometry& g,
@@ -87,15 +92,13 @@ __attribute__((target_clones("avx2", "default"))) void correctionRow(const doubl
     for (int i = first; i < end; ++i) {
         const double x = i - g.cx;
         const double d2 = x * x + y * y;
-        const bool ring = d2 > g.minR2 && d2 <= g.maxR2 && row[i] != null;
-        const double distance = std::sqrt(d2);
-        const double rho = distance / g.R;
-        annulus[i] = ring ? std::trunc((distance - g.minR) / g.delta) : -1.0;
+        const double rho = std::sqrt(d2) / g.R;
+        annulus[i] = annulusOf(d2, row[i], g);
         const bool zero = rho <= g.r1 || rho >= g.r4;
         const bool one = rho >= g.r2 && rho <= g.r3;
         fraction[i] = zero ? 0.0 : 1.0;
         argument[i] = rho < g.r2 ? g.slopeIn * rho + g.phaseIn : g.slopeOut * rho + g.phaseOut;
-        needsSine[i] = ring && !zero && !one;
+        needsSine[i] = annulus[i] >= 0 && !zero && !one;
     }
 }
 
@@ -276,23 +279,11 @@ void annulusLimbCorrection(EuvImage& image, double maxRadius) {
             f(first, end);
         }
     };
-    AnnulusGeometry g{};
-    g.cx = cx;
-    g.minR = minR;
-    g.minR2 = minR2;
-    g.maxR2 = maxR2;
-    g.delta = delta;
-    g.R = R;
-    g.r1 = r1;
-    g.r2 = r2;
-    g.r3 = r3;
-    g.r4 = r4;
     // F(rho) (compat 3.2 step 5): 0 for rho <= r1 or rho >= r4, 1 on [r2, r3], else (sin(T * rho + phi) + 1) / 2
     // with these slopes T = (2. * pi) / period and phases phi, computed as the spec writes them.
-    g.slopeIn = (2. * pi) / (-2 * (r1 - r2));
-    g.phaseIn = ((pi / 2.) * (r1 + r2)) / (r1 - r2);
-    g.slopeOut = (2. * pi) / (2 * (r3 - r4));
-    g.phaseOut = ((-pi / 2.) * (r3 + r4)) / (r3 - r4);
+    const AnnulusGeometry g{cx, minR, minR2, maxR2, delta, R, r1, r2, r3, r4,
+                            (2. * pi) / (-2 * (r1 - r2)), ((pi / 2.) * (r1 + r2)) / (r1 - r2),
+                            (2. * pi) / (2 * (r3 - r4)), ((-pi / 2.) * (r3 + r4)) / (r3 - r4)};
     // First pass: the sum of each annulus in scan order, as the original adds them. The annuli are split
     // into an inner and an outer group of about equal area, each summed on its own thread (every annulus
     // still sums its pixels in scan order), while the disc median is computed.
